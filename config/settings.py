@@ -1,0 +1,160 @@
+"""All of crmstream's settings, in one place.
+
+Every setting comes from an environment variable with the prefix ``CRMSTREAM_``
+(or a ``.env`` file in the working directory); the defaults describe a local
+single-node stack on loopback. Secrets are :class:`pydantic.SecretStr`, so they
+never appear in ``repr()``, logs or ``crmstream infra status``.
+
+>>> s = Settings(kafka_bootstrap_servers="127.0.0.1:9092", namespace="t1")
+>>> s.topic_name("crm.communications")
+'t1.crm.communications'
+>>> s.index_name("crm-communications")
+'t1-crm-communications'
+>>> Settings(elasticsearch_password="hunter2", elasticsearch_username="u")
+... # doctest: +ELLIPSIS
+Settings(...elasticsearch_password=SecretStr('**********')...)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CRMSTREAM_"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "crmstream"
+
+
+def _default_state_dir() -> Path:
+    # Elasticsearch refuses to run as root, so when we are root the local servers
+    # run as an unprivileged user and their state must live outside /root.
+    if os.geteuid() == 0:
+        return Path("/var/lib/crmstream")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "crmstream"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (where ``infra up`` may start servers).
+
+    >>> is_loopback_host("127.0.0.1"), is_loopback_host("localhost"), is_loopback_host("es.prod")
+    (True, True, False)
+    """
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def redact_url(url: str) -> str:
+    """Drop credentials embedded in a URL so it can be printed.
+
+    >>> redact_url("https://elastic:secret@es.example:9200/")
+    'https://***@es.example:9200/'
+    """
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Settings(BaseSettings):
+    """crmstream's settings; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Naming: a namespace prefixes every topic, index and consumer group, so that
+    # several deployments (or test sessions) can share one cluster.
+    namespace: str = Field("", pattern=r"^[a-z0-9_-]*$")
+
+    # Kafka
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_keyfile_password: SecretStr | None = None
+    topic_partitions: int = Field(6, ge=1)
+    topic_replication_factor: int = Field(1, ge=1)
+
+    # Elasticsearch
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_ca_certs: Path | None = None
+    elasticsearch_request_timeout_s: float = Field(30.0, gt=0)
+
+    # Prometheus (started locally by `crmstream infra up`)
+    prometheus_url: str = "http://127.0.0.1:9090"
+
+    # Worker
+    worker_web_host: str = "127.0.0.1"
+    worker_web_port: int = Field(6066, ge=1, le=65535)
+    batch_max_events: int = Field(500, ge=1)
+    batch_max_wait_s: float = Field(1.0, gt=0)
+    log_level: Literal["debug", "info", "warn", "error", "crit"] = "info"
+
+    # Local servers
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    kafka_version: str = "4.1.1"
+    elasticsearch_version: str = "9.2.0"
+    elasticsearch_java_home: Path = Path("/usr/lib/jvm/temurin-25-jdk-amd64")
+    elasticsearch_heap: str = "1g"
+    kafka_java_home: Path | None = None
+    kafka_heap: str = "1g"
+
+    def topic_name(self, base: str) -> str:
+        """The Kafka topic for a base name such as ``crm.communications``."""
+        return f"{self.namespace}.{base}" if self.namespace else base
+
+    def index_name(self, base: str) -> str:
+        """The Elasticsearch index, alias or template name for a base name."""
+        return f"{self.namespace}-{base}" if self.namespace else base
+
+    @property
+    def app_id(self) -> str:
+        """The Faust application id, which is also the Kafka consumer group."""
+        return self.index_name("crmstream")
+
+    @property
+    def kafka_is_local(self) -> bool:
+        """Whether every bootstrap server is on loopback (so we may run it ourselves)."""
+        hosts = [hp.rsplit(":", 1)[0] for hp in self.kafka_bootstrap_servers.split(",")]
+        return all(is_loopback_host(h.strip()) for h in hosts)
+
+    @property
+    def elasticsearch_is_local(self) -> bool:
+        return is_loopback_host(urlsplit(self.elasticsearch_url).hostname or "")
+
+    @property
+    def prometheus_is_local(self) -> bool:
+        return is_loopback_host(urlsplit(self.prometheus_url).hostname or "")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,3 @@
+from crmstream.cli import main
+
+main()

@@ -1,0 +1,202 @@
+"""The ``crmstream`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config.settings import Settings, get_settings
+
+app = typer.Typer(help="Real-time intelligence from customer communications.", no_args_is_help=True)
+infra_app = typer.Typer(help="Local Kafka, Elasticsearch and Prometheus on loopback.", no_args_is_help=True)
+app.add_typer(infra_app, name="infra")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def main() -> None:
+    from crmstream.infra.errors import InfraError
+
+    try:
+        app()
+    except InfraError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        sys.exit(1)
+
+
+# -- infra --------------------------------------------------------------------------
+
+
+def status_table(settings: Settings) -> Table:
+    from crmstream.infra import servers
+
+    table = Table("server", "address", "health", "managed by", "pid")
+    for server in servers(settings):
+        status = server.status()
+        health = "[green]healthy[/green]" if status.healthy else "[red]down[/red]"
+        managed = "crmstream (local)" if status.managed else "remote (not started)"
+        table.add_row(status.name, status.address, health, managed, str(status.pid or "-"))
+    return table
+
+
+def infra_up(settings: Settings) -> None:
+    """Start every local server that is not running yet; reuse healthy ones."""
+    from crmstream.infra import servers
+
+    for server in servers(settings):
+        started = time.monotonic()
+        with console.status(f"{server.name}: fetching and starting at {server.address} ..."):
+            launched = server.start()
+        what = f"started in {time.monotonic() - started:.1f}s" if launched else "already running, reused"
+        console.print(f"[green]✓[/green] {server.name} {server.address}: {what}")
+
+
+@infra_app.command("up")
+def up() -> None:
+    """Fetch (once, into the cache) and start the local servers; wait until healthy."""
+    settings = get_settings()
+    started = time.monotonic()
+    infra_up(settings)
+    console.print(status_table(settings))
+    console.print(f"infra up took {time.monotonic() - started:.1f}s")
+
+
+@infra_app.command("down")
+def down() -> None:
+    """Stop the local servers crmstream started; leaves no process behind."""
+    from crmstream.infra import servers
+
+    for server in reversed(servers(get_settings())):
+        if server.managed and server.stop():
+            console.print(f"stopped {server.name}")
+
+
+@infra_app.command("status")
+def status() -> None:
+    """Print each server, its address and health."""
+    settings = get_settings()
+    table = status_table(settings)
+    console.print(table)
+
+
+# -- worker -------------------------------------------------------------------------
+
+
+async def prepare_cluster(settings: Settings, *, wait_s: float = 120.0) -> None:
+    """Create missing topics and install index templates (both idempotent)."""
+    from streams.search_index import create_client, install_templates
+    from streams.topics import ensure_topics
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            await ensure_topics(settings)
+            client = create_client(settings)
+            try:
+                install_templates(client, settings)
+            finally:
+                client.close()
+            return
+        except Exception as error:  # servers may still be starting: retry until the deadline
+            if time.monotonic() > deadline:
+                raise
+            logging.getLogger(__name__).warning("cluster not ready (%s); retrying", error)
+            await asyncio.sleep(2)
+
+
+@app.command()
+def worker() -> None:
+    """Run the stream worker (Faust): consume, enrich, index, publish."""
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper().replace("WARN", "WARNING").replace("CRIT", "CRITICAL"))
+    asyncio.run(prepare_cluster(settings))
+    # Faust's worker builds its own event loop; asyncio.run() above closed ours.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    from faust.worker import Worker
+
+    import agents  # noqa: F401  (registers the agents on the app)
+    from streams.app import app as faust_app
+
+    Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
+
+
+# -- generate -----------------------------------------------------------------------
+
+
+@app.command()
+def generate(
+    count: Annotated[int, typer.Option(help="How many events.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same events.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write JSON Lines here ('-' for stdout).")] = None,
+    produce: Annotated[bool, typer.Option(help="Produce to the input topics.")] = False,
+    zh_share: Annotated[float, typer.Option(help="Share of customers writing Chinese.")] = 0.3,
+) -> None:
+    """Generate realistic communications and feedback (English and Chinese)."""
+    from crmstream.generator import EventGenerator
+
+    if out is None and not produce:
+        raise typer.BadParameter("choose --out FILE (or -) and/or --produce")
+    events = list(EventGenerator(seed, zh_share=zh_share).events(count))
+    if out is not None:
+        lines = b"".join(
+            orjson.dumps({"kind": e.kind, "key": e.key, "value": e.value}) + b"\n" for e in events
+        )
+        if str(out) == "-":
+            sys.stdout.buffer.write(lines)
+        else:
+            out.write_bytes(lines)
+            console.print(f"wrote {count} events to {out}")
+    if produce:
+        from crmstream.produce import encode_events, produce as produce_messages
+
+        settings = get_settings()
+        asyncio.run(prepare_cluster(settings))
+        with progress_bar() as bar:
+            task = bar.add_task("producing", total=count)
+            asyncio.run(
+                produce_messages(
+                    settings, encode_events(settings, events), on_sent=lambda n: bar.advance(task, n)
+                )
+            )
+        console.print(f"produced {count} events to {settings.kafka_bootstrap_servers}")
+
+
+def progress_bar() -> "Progress":
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+# -- demo ---------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    count: Annotated[int, typer.Option(help="How many generated events to send.")] = 5000,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: a new one each run).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for indexing.")] = 600.0,
+) -> None:
+    """Start the servers and a worker, stream generated events through, print a summary."""
+    from crmstream.demo import run_demo
+
+    run_demo(get_settings(), count=count, seed=seed, timeout_s=timeout)
+
+
+if __name__ == "__main__":
+    main()

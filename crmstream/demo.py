@@ -1,0 +1,149 @@
+"""``crmstream demo``: the whole path on real servers, end to end, in one command.
+
+Brings the local servers up, starts a worker, produces generated events (plus a
+few malformed ones, to show the dead-letter path), waits until Elasticsearch has
+every communication, prints a summary and stops the worker. The servers keep
+running so the results can be searched; ``crmstream infra down`` stops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+from rich.table import Table
+
+from config.settings import Settings, redact_url
+from crmstream.generator import EventGenerator, GeneratedEvent
+from crmstream.infra.errors import InfraError
+from crmstream.infra.worker import WorkerProcess
+from crmstream.produce import encode_events, produce
+from streams.search_index import COMMUNICATIONS_ALIAS, create_client
+from streams.topics import COMMUNICATIONS
+
+console = Console()
+
+MALFORMED_SAMPLES: tuple[bytes, ...] = (
+    b"this is not json",
+    b'{"event_id": "bad-1", "channel": "pigeon"}',
+    b"\xff\xfe not utf-8",
+)
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    produced: int
+    communications: int
+    feedback: int
+    malformed: int
+    indexed: int
+    dead_letters: int
+    elapsed_s: float
+
+
+def count_indexed(settings: Settings, event_ids: Sequence[str]) -> int:
+    """How many of these event ids Elasticsearch can find (after a refresh)."""
+    client = create_client(settings)
+    alias = settings.index_name(COMMUNICATIONS_ALIAS)
+    try:
+        if not client.indices.exists_alias(name=alias):
+            return 0
+        client.indices.refresh(index=alias)
+        found = 0
+        for start in range(0, len(event_ids), 10_000):
+            chunk = list(event_ids[start : start + 10_000])
+            found += int(client.count(index=alias, query={"terms": {"event_id": chunk}})["count"])
+        return found
+    finally:
+        client.close()
+
+
+def dead_letters_counted(worker: WorkerProcess) -> int:
+    """Dead letters the worker counted, read from its Prometheus endpoint."""
+    page = worker.metrics() or ""
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(page)
+            if family.name == "crmstream_dead_letters"
+            for sample in family.samples
+            if sample.name == "crmstream_dead_letters_total"
+        )
+    )
+
+
+def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: float) -> DemoSummary:
+    from crmstream.cli import infra_up, prepare_cluster, progress_bar
+
+    seed = random.SystemRandom().randrange(2**31) if seed is None else seed
+    console.rule("[bold]crmstream demo")
+    infra_up(settings)
+    asyncio.run(prepare_cluster(settings))
+
+    events: list[GeneratedEvent] = list(EventGenerator(seed).events(count))
+    communication_ids = [e.value["event_id"] for e in events if e.kind == "communication"]
+    worker = WorkerProcess(
+        {}, settings.state_dir / "demo-worker.log", web_port=settings.worker_web_port,
+        web_host=settings.worker_web_host,
+    )  # fmt: skip
+    started = time.monotonic()
+    with console.status("starting the worker ..."):
+        worker.start()
+    console.print(f"[green]✓[/green] worker running (log: {worker.log_file})")
+    try:
+        with progress_bar() as bar:
+            sending = bar.add_task("produced", total=count + len(MALFORMED_SAMPLES))
+            indexing = bar.add_task("indexed", total=len(communication_ids))
+            topic = settings.topic_name(COMMUNICATIONS)
+            messages = [*encode_events(settings, events), *((topic, None, m) for m in MALFORMED_SAMPLES)]
+            asyncio.run(produce(settings, messages, on_sent=lambda n: bar.advance(sending, n)))
+            deadline = time.monotonic() + timeout_s
+            indexed = 0
+            while indexed < len(communication_ids):
+                if time.monotonic() > deadline:
+                    raise InfraError(f"only {indexed} of {len(communication_ids)} indexed after {timeout_s:.0f}s")
+                if not worker.alive:
+                    raise InfraError(f"the worker stopped; see {worker.log_file}")
+                time.sleep(1.0)
+                indexed = count_indexed(settings, communication_ids)
+                bar.update(indexing, completed=indexed)
+        elapsed = time.monotonic() - started
+        summary = DemoSummary(
+            produced=len(messages),
+            communications=len(communication_ids),
+            feedback=count - len(communication_ids),
+            malformed=len(MALFORMED_SAMPLES),
+            indexed=indexed,
+            dead_letters=dead_letters_counted(worker),
+            elapsed_s=elapsed,
+        )
+    finally:
+        with console.status("stopping the worker ..."):
+            code = worker.stop()
+        console.print(f"worker stopped (exit code {code})")
+    print_summary(settings, summary, seed)
+    return summary
+
+
+def print_summary(settings: Settings, summary: DemoSummary, seed: int) -> None:
+    table = Table(title=f"crmstream demo (seed {seed})", show_header=False)
+    table.add_row("produced", f"{summary.produced} messages")
+    table.add_row("  communications", str(summary.communications))
+    table.add_row("  feedback", f"{summary.feedback} (kept on crm.feedback for the models)")
+    table.add_row("  malformed", f"{summary.malformed} (on purpose)")
+    table.add_row("indexed in Elasticsearch", str(summary.indexed))
+    table.add_row("dead letters (crm.deadletter)", str(summary.dead_letters))
+    table.add_row("elapsed", f"{summary.elapsed_s:.1f}s")
+    console.print(table)
+    alias = settings.index_name(COMMUNICATIONS_ALIAS)
+    console.print("Try a search:")
+    console.print(
+        f"  curl -s '{redact_url(settings.elasticsearch_url)}/{alias}/_search?q=text:refund&size=3&pretty'",
+        soft_wrap=True,
+    )
+    console.print("Servers are still running; stop them with: crmstream infra down")

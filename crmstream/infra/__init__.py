@@ -1,0 +1,7 @@
+"""Local servers (Kafka, Elasticsearch, Prometheus) and the worker process, for the demo and tests."""
+
+from crmstream.infra.errors import InfraError
+from crmstream.infra.servers import LocalServer, ServerStatus, servers
+from crmstream.infra.worker import WorkerProcess
+
+__all__ = ["InfraError", "LocalServer", "ServerStatus", "WorkerProcess", "servers"]

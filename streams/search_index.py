@@ -1,0 +1,175 @@
+"""Elasticsearch: clients, the index templates, and idempotent bulk indexing.
+
+Communications go to monthly indices named from the event's own time
+(``crm-communications-2026.01``), all behind the alias ``crm-communications``.
+Because the index is derived from the event and the document id is the
+``event_id``, a replayed or duplicated event always overwrites its own document:
+never a second copy, whenever it arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import ApiError, AsyncElasticsearch, Elasticsearch
+from elasticsearch.helpers import async_streaming_bulk
+from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception, wait_exponential_jitter
+
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "config" / "elasticsearch"
+COMMUNICATIONS_ALIAS = "crm-communications"
+
+# Item statuses worth another try: too many requests and server-side trouble.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def _client_options(settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {"request_timeout": settings.elasticsearch_request_timeout_s}
+    if settings.elasticsearch_api_key is not None:
+        options["api_key"] = settings.elasticsearch_api_key.get_secret_value()
+    elif settings.elasticsearch_username and settings.elasticsearch_password is not None:
+        options["basic_auth"] = (
+            settings.elasticsearch_username,
+            settings.elasticsearch_password.get_secret_value(),
+        )
+    if settings.elasticsearch_ca_certs is not None:
+        options["ca_certs"] = str(settings.elasticsearch_ca_certs)
+    return options
+
+
+def create_client(
+    settings: Settings, *, request_timeout: float | None = None, retries: int = 3
+) -> Elasticsearch:
+    """A synchronous client (for the CLI, infra checks and tests)."""
+    options = _client_options(settings)
+    if request_timeout is not None:
+        options["request_timeout"] = request_timeout
+    return Elasticsearch(settings.elasticsearch_url, max_retries=retries, **options)
+
+
+def create_async_client(settings: Settings) -> AsyncElasticsearch:
+    """The worker's client. Retries are ours (see :func:`bulk_index`), not the transport's."""
+    return AsyncElasticsearch(
+        settings.elasticsearch_url, max_retries=0, retry_on_timeout=False, **_client_options(settings)
+    )
+
+
+def communications_index(settings: Settings, occurred_at: datetime) -> str:
+    """The monthly index an event belongs to, derived from its own time (idempotent)."""
+    return f"{settings.index_name(COMMUNICATIONS_ALIAS)}-{occurred_at:%Y.%m}"
+
+
+def communications_template(settings: Settings) -> dict[str, Any]:
+    """The communications index template, with this namespace's pattern and alias."""
+    body: dict[str, Any] = json.loads((TEMPLATES_DIR / "communications.json").read_text())
+    body.pop("_comment", None)
+    alias = settings.index_name(COMMUNICATIONS_ALIAS)
+    body["index_patterns"] = [f"{alias}-*"]
+    body["template"]["aliases"] = {alias: {}}
+    return body
+
+
+def install_templates(client: Elasticsearch, settings: Settings) -> None:
+    """Install (or update) crmstream's index templates; safe to repeat."""
+    name = settings.index_name(COMMUNICATIONS_ALIAS)
+    client.indices.put_index_template(name=name, **communications_template(settings))
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRequest:
+    """One document to index: where, under which id, what."""
+
+    index: str
+    id: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A document Elasticsearch refused for its content (it will never succeed as is)."""
+
+    request: IndexRequest
+    status: int
+    reason: str
+
+
+class _RetryableItems(Exception):
+    """Some items failed for reasons that may pass (429, 5xx); try them again."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a failed bulk call may succeed if simply tried again later."""
+    if isinstance(error, TransportConnectionError | ConnectionTimeout | _RetryableItems):
+        return True
+    return isinstance(error, ApiError) and error.meta.status in RETRYABLE_STATUSES
+
+
+def _item_reason(item: dict[str, Any]) -> tuple[int, str]:
+    result = item.get("index", item)
+    error = result.get("error") or {}
+    if isinstance(error, dict):
+        text = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+        caused = error.get("caused_by")
+        if isinstance(caused, dict):
+            text += f" (caused by {caused.get('type')}: {caused.get('reason')})"
+    else:
+        text = str(error)
+    return int(result.get("status", 0)), text
+
+
+async def bulk_index(
+    client: AsyncElasticsearch, requests: Sequence[IndexRequest], *, chunk_size: int = 500
+) -> list[Rejection]:
+    """Index every request, retrying transient failures until Elasticsearch acknowledged them.
+
+    Returns the requests Elasticsearch rejected for their content. Connection
+    errors, timeouts, 429 and 5xx are retried with backoff for as long as it
+    takes (the caller's batch stays unacknowledged meanwhile: backpressure).
+    """
+    pending = {(r.index, r.id): r for r in requests}
+    rejected: list[Rejection] = []
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(is_transient),
+        wait=wait_exponential_jitter(initial=0.5, max=30),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            retry_later: dict[tuple[str, str], IndexRequest] = {}
+            actions = (
+                {"_op_type": "index", "_index": r.index, "_id": r.id, "_source": r.document}
+                for r in pending.values()
+            )
+            async for ok, item in async_streaming_bulk(
+                client,
+                actions,
+                chunk_size=chunk_size,
+                raise_on_error=False,
+                raise_on_exception=True,
+                max_retries=0,
+            ):
+                if ok:
+                    continue
+                result = item.get("index", item)
+                doc_id = (str(result.get("_index")), str(result.get("_id")))
+                status, reason = _item_reason(item)
+                if status in RETRYABLE_STATUSES:
+                    retry_later[doc_id] = pending[doc_id]
+                else:
+                    rejected.append(Rejection(pending[doc_id], status, reason))
+            pending = retry_later
+            if pending:
+                raise _RetryableItems(f"{len(pending)} documents to retry")
+    return rejected

@@ -1,0 +1,113 @@
+"""Where processed batches go: Elasticsearch, the scored topic and the dead-letter topic.
+
+:meth:`CommunicationSink.deliver` returns only when every record of the batch is
+durably somewhere (indexed and published, or dead-lettered), so the agent may
+acknowledge the batch afterwards and Faust commits offsets only for work done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import faust
+import orjson
+from aiokafka.errors import KafkaError
+from elasticsearch import AsyncElasticsearch
+from faust.exceptions import ProducerSendError
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception_type, wait_exponential_jitter
+
+from config.settings import Settings
+from streams import metrics
+from streams.pipeline import BatchResult, dead_letter
+from streams.search_index import (
+    COMMUNICATIONS_ALIAS,
+    IndexRequest,
+    bulk_index,
+    communications_index,
+)
+from streams.topics import DEADLETTER, SCORED
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A record to publish: key and JSON value, both as bytes."""
+
+    key: bytes | None
+    value: bytes
+
+
+def to_json(record: BaseModel) -> bytes:
+    return orjson.dumps(record.model_dump(mode="json", exclude_none=True))
+
+
+class KafkaPublisher:
+    """Publishes records and waits until the broker acknowledged all of them."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def publish(self, topic: str, records: Sequence[Outgoing]) -> None:
+        if not records:
+            return
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type((KafkaError, ProducerSendError)),
+            wait=wait_exponential_jitter(initial=0.5, max=30),
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                producer = self.app.producer
+                futures = [
+                    await producer.send(topic, r.key, r.value, None, None, None) for r in records
+                ]
+                await asyncio.gather(*futures)
+        metrics.EVENTS_OUT.labels(topic).inc(len(records))
+
+
+class CommunicationSink:
+    """Delivers a processed batch of communications."""
+
+    def __init__(self, settings: Settings, es: AsyncElasticsearch, publisher: KafkaPublisher) -> None:
+        self.settings = settings
+        self.es = es
+        self.publisher = publisher
+        self.scored_topic = settings.topic_name(SCORED)
+        self.deadletter_topic = settings.topic_name(DEADLETTER)
+
+    async def deliver(self, result: BatchResult, *, now: datetime) -> None:
+        requests = {
+            (index := communications_index(self.settings, s.record.occurred_at), s.record.event_id): (
+                IndexRequest(index, s.record.event_id, s.record.model_dump(mode="json", exclude_none=True)),
+                s,
+            )
+            for s in result.scored
+        }
+        rejections = await bulk_index(self.es, [request for request, _ in requests.values()])
+        rejected = {(r.request.index, r.request.id): r for r in rejections}
+        dead = list(result.dead)
+        for key, rejection in rejected.items():
+            message = requests[key][1].message
+            dead.append(
+                dead_letter(message, "elasticsearch_rejected", f"{rejection.status} {rejection.reason}", now=now)
+            )
+        accepted = [s for key, (_, s) in requests.items() if key not in rejected]
+        metrics.DOCUMENTS_INDEXED.labels(COMMUNICATIONS_ALIAS).inc(len(accepted))
+        await self.publisher.publish(
+            self.scored_topic,
+            [Outgoing(s.record.customer_id.encode(), to_json(s.record)) for s in accepted],
+        )
+        await self.publisher.publish(
+            self.deadletter_topic, [Outgoing(None, to_json(d)) for d in dead]
+        )
+        for letter in dead:
+            metrics.DEAD_LETTERS.labels(letter.reason).inc()
+        if dead:
+            log.warning("dead-lettered %d messages (%s)", len(dead), sorted({d.reason for d in dead}))
