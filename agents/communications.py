@@ -30,7 +30,9 @@ async def score_communications(stream: Any) -> None:
     es = create_async_client(settings)
     sink = CommunicationSink(settings, es, KafkaPublisher(app))
     try:
-        async for events in stream.take_events(settings.batch_max_events, within=settings.batch_max_wait_s):
+        async for events in stream.take_events(
+            settings.batch_max_events, within=settings.batch_max_wait_s
+        ):
             messages = [incoming(e) for e in events]
             metrics.EVENTS_IN.labels(communications_topic.get_topic_name()).inc(len(messages))
             now = datetime.now(UTC)

@@ -12,12 +12,15 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from config.settings import Settings, get_settings
 
 app = typer.Typer(help="Real-time intelligence from customer communications.", no_args_is_help=True)
-infra_app = typer.Typer(help="Local Kafka, Elasticsearch and Prometheus on loopback.", no_args_is_help=True)
+infra_app = typer.Typer(
+    help="Local Kafka, Elasticsearch and Prometheus on loopback.", no_args_is_help=True
+)
 app.add_typer(infra_app, name="infra")
 
 console = Console()
@@ -57,7 +60,11 @@ def infra_up(settings: Settings) -> None:
         started = time.monotonic()
         with console.status(f"{server.name}: fetching and starting at {server.address} ..."):
             launched = server.start()
-        what = f"started in {time.monotonic() - started:.1f}s" if launched else "already running, reused"
+        what = (
+            f"started in {time.monotonic() - started:.1f}s"
+            if launched
+            else "already running, reused"
+        )
         console.print(f"[green]✓[/green] {server.name} {server.address}: {what}")
 
 
@@ -118,8 +125,11 @@ async def prepare_cluster(settings: Settings, *, wait_s: float = 120.0) -> None:
 def worker() -> None:
     """Run the stream worker (Faust): consume, enrich, index, publish."""
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper().replace("WARN", "WARNING").replace("CRIT", "CRITICAL"))
+    logging.basicConfig(
+        level=settings.log_level.upper().replace("WARN", "WARNING").replace("CRIT", "CRITICAL")
+    )
     asyncio.run(prepare_cluster(settings))
+    (settings.state_dir / "worker").mkdir(parents=True, exist_ok=True)
     # Faust's worker builds its own event loop; asyncio.run() above closed ours.
     asyncio.set_event_loop(asyncio.new_event_loop())
     from faust.worker import Worker
@@ -137,7 +147,9 @@ def worker() -> None:
 def generate(
     count: Annotated[int, typer.Option(help="How many events.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same events.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Write JSON Lines here ('-' for stdout).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write JSON Lines here ('-' for stdout).")
+    ] = None,
     produce: Annotated[bool, typer.Option(help="Produce to the input topics.")] = False,
     zh_share: Annotated[float, typer.Option(help="Share of customers writing Chinese.")] = 0.3,
 ) -> None:
@@ -157,7 +169,8 @@ def generate(
             out.write_bytes(lines)
             console.print(f"wrote {count} events to {out}")
     if produce:
-        from crmstream.produce import encode_events, produce as produce_messages
+        from crmstream.produce import encode_events
+        from crmstream.produce import produce as produce_messages
 
         settings = get_settings()
         asyncio.run(prepare_cluster(settings))
@@ -165,15 +178,15 @@ def generate(
             task = bar.add_task("producing", total=count)
             asyncio.run(
                 produce_messages(
-                    settings, encode_events(settings, events), on_sent=lambda n: bar.advance(task, n)
+                    settings,
+                    encode_events(settings, events),
+                    on_sent=lambda n: bar.advance(task, n),
                 )
             )
         console.print(f"produced {count} events to {settings.kafka_bootstrap_servers}")
 
 
-def progress_bar() -> "Progress":
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+def progress_bar() -> Progress:
     return Progress(
         TextColumn("{task.description:<10}"),
         BarColumn(),
@@ -189,7 +202,9 @@ def progress_bar() -> "Progress":
 @app.command()
 def demo(
     count: Annotated[int, typer.Option(help="How many generated events to send.")] = 5000,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default: a new one each run).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed (default: a new one each run).")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for indexing.")] = 600.0,
 ) -> None:
     """Start the servers and a worker, stream generated events through, print a summary."""

@@ -100,13 +100,18 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
             sending = bar.add_task("produced", total=count + len(MALFORMED_SAMPLES))
             indexing = bar.add_task("indexed", total=len(communication_ids))
             topic = settings.topic_name(COMMUNICATIONS)
-            messages = [*encode_events(settings, events), *((topic, None, m) for m in MALFORMED_SAMPLES)]
+            messages = [
+                *encode_events(settings, events),
+                *((topic, None, m) for m in MALFORMED_SAMPLES),
+            ]
             asyncio.run(produce(settings, messages, on_sent=lambda n: bar.advance(sending, n)))
             deadline = time.monotonic() + timeout_s
             indexed = 0
             while indexed < len(communication_ids):
                 if time.monotonic() > deadline:
-                    raise InfraError(f"only {indexed} of {len(communication_ids)} indexed after {timeout_s:.0f}s")
+                    raise InfraError(
+                        f"only {indexed} of {len(communication_ids)} indexed after {timeout_s:.0f}s"
+                    )
                 if not worker.alive:
                     raise InfraError(f"the worker stopped; see {worker.log_file}")
                 time.sleep(1.0)
@@ -142,8 +147,6 @@ def print_summary(settings: Settings, summary: DemoSummary, seed: int) -> None:
     console.print(table)
     alias = settings.index_name(COMMUNICATIONS_ALIAS)
     console.print("Try a search:")
-    console.print(
-        f"  curl -s '{redact_url(settings.elasticsearch_url)}/{alias}/_search?q=text:refund&size=3&pretty'",
-        soft_wrap=True,
-    )
+    url = f"{redact_url(settings.elasticsearch_url)}/{alias}/_search?q=text:refund&size=3&pretty"
+    console.print(f"  curl -s '{url}'", soft_wrap=True)
     console.print("Servers are still running; stop them with: crmstream infra down")

@@ -7,10 +7,9 @@ batches of :class:`Incoming` messages and hand its :class:`BatchResult` to the s
 >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
 >>> ok = b'{"event_id":"e1","occurred_at":"2026-01-01T00:00:00Z","customer_id":"c1",'
 >>> ok += b'"channel":"chat","direction":"inbound","text":"Where is my parcel?"}'
->>> result = process_communications(
-...     [Incoming(ok, b"c1", "crm.communications", 0, 7), Incoming(b"{oops", None, "crm.communications", 0, 8)],
-...     now=now,
-... )
+>>> good = Incoming(ok, b"c1", "crm.communications", 0, 7)
+>>> bad = Incoming(b"{oops", None, "crm.communications", 0, 8)
+>>> result = process_communications([good, bad], now=now)
 >>> [s.record.event_id for s in result.scored], [d.reason for d in result.dead]
 (['e1'], ['not_json'])
 """

@@ -61,7 +61,10 @@ def create_client(
 def create_async_client(settings: Settings) -> AsyncElasticsearch:
     """The worker's client. Retries are ours (see :func:`bulk_index`), not the transport's."""
     return AsyncElasticsearch(
-        settings.elasticsearch_url, max_retries=0, retry_on_timeout=False, **_client_options(settings)
+        settings.elasticsearch_url,
+        max_retries=0,
+        retry_on_timeout=False,
+        **_client_options(settings),
     )
 
 

@@ -19,7 +19,12 @@ from aiokafka.errors import KafkaError
 from elasticsearch import AsyncElasticsearch
 from faust.exceptions import ProducerSendError
 from pydantic import BaseModel
-from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception_type, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    before_sleep_log,
+    retry_if_exception_type,
+    wait_exponential_jitter,
+)
 
 from config.settings import Settings
 from streams import metrics
@@ -75,7 +80,9 @@ class KafkaPublisher:
 class CommunicationSink:
     """Delivers a processed batch of communications."""
 
-    def __init__(self, settings: Settings, es: AsyncElasticsearch, publisher: KafkaPublisher) -> None:
+    def __init__(
+        self, settings: Settings, es: AsyncElasticsearch, publisher: KafkaPublisher
+    ) -> None:
         self.settings = settings
         self.es = es
         self.publisher = publisher
@@ -84,8 +91,13 @@ class CommunicationSink:
 
     async def deliver(self, result: BatchResult, *, now: datetime) -> None:
         requests = {
-            (index := communications_index(self.settings, s.record.occurred_at), s.record.event_id): (
-                IndexRequest(index, s.record.event_id, s.record.model_dump(mode="json", exclude_none=True)),
+            (
+                index := communications_index(self.settings, s.record.occurred_at),
+                s.record.event_id,
+            ): (
+                IndexRequest(
+                    index, s.record.event_id, s.record.model_dump(mode="json", exclude_none=True)
+                ),
                 s,
             )
             for s in result.scored
@@ -96,7 +108,12 @@ class CommunicationSink:
         for key, rejection in rejected.items():
             message = requests[key][1].message
             dead.append(
-                dead_letter(message, "elasticsearch_rejected", f"{rejection.status} {rejection.reason}", now=now)
+                dead_letter(
+                    message,
+                    "elasticsearch_rejected",
+                    f"{rejection.status} {rejection.reason}",
+                    now=now,
+                )
             )
         accepted = [s for key, (_, s) in requests.items() if key not in rejected]
         metrics.DOCUMENTS_INDEXED.labels(COMMUNICATIONS_ALIAS).inc(len(accepted))
@@ -110,4 +127,6 @@ class CommunicationSink:
         for letter in dead:
             metrics.DEAD_LETTERS.labels(letter.reason).inc()
         if dead:
-            log.warning("dead-lettered %d messages (%s)", len(dead), sorted({d.reason for d in dead}))
+            log.warning(
+                "dead-lettered %d messages (%s)", len(dead), sorted({d.reason for d in dead})
+            )

@@ -8,6 +8,7 @@ looked at it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -74,10 +75,8 @@ async def ensure_topics(settings: Settings, specs: tuple[TopicSpec, ...] = TOPIC
             if settings.topic_name(spec.name) not in existing
         ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another worker won the race
             log.info("created topics %s", [t.name for t in wanted])
         return [t.name for t in wanted]
     finally:

@@ -1,4 +1,7 @@
-"""Local servers (Kafka, Elasticsearch, Prometheus) and the worker process, for the demo and tests."""
+"""Local servers (Kafka, Elasticsearch, Prometheus) and the worker process.
+
+Used by ``crmstream infra``, the demo and the tests.
+"""
 
 from crmstream.infra.errors import InfraError
 from crmstream.infra.servers import LocalServer, ServerStatus, servers

@@ -51,7 +51,9 @@ def maven_fetch(coordinates: list[str], dest: Path, *, cache_dir: Path) -> Path:
         return dest
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise InfraError("Maven (mvn) is needed to fetch Kafka and Elasticsearch: apt-get install maven")
+        raise InfraError(
+            "Maven (mvn) is needed to fetch Kafka and Elasticsearch: apt-get install maven"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as tmp:
         work = Path(tmp)
@@ -67,6 +69,8 @@ def maven_fetch(coordinates: list[str], dest: Path, *, cache_dir: Path) -> Path:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-            raise InfraError(f"fetching {', '.join(coordinates)} from Maven Central failed:\n{tail}")
+            raise InfraError(
+                f"fetching {', '.join(coordinates)} from Maven Central failed:\n{tail}"
+            )
         out.rename(dest)
     return dest

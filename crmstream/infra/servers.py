@@ -120,7 +120,9 @@ class LocalServer(ABC):
         if self.healthy():
             return False
         if not self.managed:
-            raise InfraError(f"{self.name} at {self.address} is not reachable (remote: not started)")
+            raise InfraError(
+                f"{self.name} at {self.address} is not reachable (remote: not started)"
+            )
         if self.pid() is None:
             self.fetch()
             self.home.mkdir(parents=True, exist_ok=True)
@@ -149,9 +151,13 @@ class LocalServer(ABC):
             if self.healthy():
                 return
             if self.pid() is None:
-                raise InfraError(f"{self.name} exited during start-up; see {self.log_file}:\n{self._log_tail()}")
+                raise InfraError(
+                    f"{self.name} exited during start-up; see {self.log_file}:\n{self._log_tail()}"
+                )
             time.sleep(0.5)
-        raise InfraError(f"{self.name} not healthy after {self.startup_timeout_s:.0f}s; see {self.log_file}")
+        raise InfraError(
+            f"{self.name} not healthy after {self.startup_timeout_s:.0f}s; see {self.log_file}"
+        )
 
     def stop(self, timeout_s: float = 60.0) -> bool:
         """Stop the process we started (and its children). Returns True if one was running."""
@@ -266,7 +272,9 @@ class KafkaServer(LocalServer):
             return str(self.settings.kafka_java_home / "bin" / "java")
         java = shutil.which("java")
         if java is None:
-            raise InfraError("Java 17+ is needed to run Kafka: apt-get install openjdk-17-jre-headless")
+            raise InfraError(
+                "Java 17+ is needed to run Kafka: apt-get install openjdk-17-jre-headless"
+            )
         return java
 
     def healthy(self) -> bool:
@@ -383,7 +391,9 @@ class PrometheusServer(LocalServer):
 
     def fetch(self) -> None:
         if shutil.which("prometheus") is None:
-            raise InfraError("Prometheus is needed: apt-get install prometheus prometheus-alertmanager")
+            raise InfraError(
+                "Prometheus is needed: apt-get install prometheus prometheus-alertmanager"
+            )
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         config = yaml.safe_load((CONFIG_DIR / "prometheus" / "prometheus.yml").read_text())
@@ -436,7 +446,14 @@ def _service_user() -> str | None:
         pwd.getpwnam(SERVICE_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVICE_USER,
+            ],
             check=True,
         )
     return SERVICE_USER
@@ -455,4 +472,6 @@ def _chown_tree(path: Path, user: str) -> None:
             break
         mode = parent.stat().st_mode
         if not mode & 0o001:
-            raise InfraError(f"{parent} is not traversable by {user}; choose CRMSTREAM_STATE_DIR elsewhere")
+            raise InfraError(
+                f"{parent} is not traversable by {user}; choose CRMSTREAM_STATE_DIR elsewhere"
+            )

@@ -22,7 +22,9 @@ class WorkerProcess:
     ``env`` holds ``CRMSTREAM_*`` overrides (namespace, web port, ...).
     """
 
-    def __init__(self, env: dict[str, str], log_file: Path, *, web_port: int, web_host: str = "127.0.0.1"):
+    def __init__(
+        self, env: dict[str, str], log_file: Path, *, web_port: int, web_host: str = "127.0.0.1"
+    ):
         self.env = env
         self.log_file = log_file
         self.metrics_url = f"http://{web_host}:{web_port}/metrics"
@@ -43,7 +45,9 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise InfraError(f"worker exited with {self.process.returncode}; see {self.log_file}")
+                raise InfraError(
+                    f"worker exited with {self.process.returncode}; see {self.log_file}"
+                )
             if self.metrics() is not None:
                 return
             time.sleep(0.5)
@@ -80,6 +84,9 @@ class WorkerProcess:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

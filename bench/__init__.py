@@ -1,0 +1,1 @@
+"""Benchmarks: measured figures are written to files and printed as tables."""

@@ -1,0 +1,854 @@
+# (RUF001: the Chinese templates legitimately use full-width punctuation.)
+"""Deterministic generator of realistic customer-communication events.
+
+The generator produces English and Chinese conversations between customers and support
+agents (communications) followed, most of the time, by a satisfaction feedback event.
+Everything is derived from a seeded :class:`random.Random`, so the same seed and the same
+arguments always produce the same events; there is no I/O and no global random state.
+
+Example:
+    >>> gen = EventGenerator(seed=7, customers=50, agents=5)
+    >>> events = list(gen.events(10))
+    >>> len(events), events[0].kind, events[0].value["direction"]
+    (10, 'communication', 'inbound')
+    >>> events[0].key == events[0].value["customer_id"]
+    True
+    >>> stamps = [e.value["occurred_at"] for e in events]
+    >>> stamps == sorted(stamps) and all(s.endswith("Z") for s in stamps)
+    True
+    >>> again = EventGenerator(seed=7, customers=50, agents=5).events(10)
+    >>> [e.value for e in again] == [e.value for e in events]
+    True
+    >>> gen.agent_ids[:2]
+    ('agent-001', 'agent-002')
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+__all__ = ["CHANNELS", "NEEDS", "EventGenerator", "GeneratedEvent", "Incident"]
+
+NEEDS: tuple[str, ...] = (
+    "billing",
+    "refund",
+    "delivery",
+    "technical_issue",
+    "account_access",
+    "cancellation",
+    "product_question",
+    "complaint",
+)
+"""The need (intent) taxonomy carried by labelled inbound messages and feedback."""
+
+CHANNELS: tuple[str, ...] = ("phone", "email", "chat", "social", "sms", "other")
+"""Communication channels."""
+
+_DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+"""Start of the generated timeline when no ``start`` is given (keeps output deterministic)."""
+
+_Lang = Literal["en", "zh"]
+_Table = dict[tuple[str, str], tuple[str, ...]]
+
+
+def _parse_templates(block: str) -> _Table:
+    """Parse ``key: a | b`` lines under ``## section`` headers into {(section, key): items}.
+
+    Repeated keys extend the same list, so long templates get one line each.
+    """
+    table: dict[tuple[str, str], list[str]] = {}
+    section = ""
+    for raw in block.strip().splitlines():
+        line = raw.strip()
+        if line.startswith("## "):
+            section = line[3:]
+        elif line:
+            key, _, rest = line.partition(": ")
+            table.setdefault((section, key), []).extend(p.strip() for p in rest.split(" | "))
+    return {key: tuple(items) for key, items in table.items()}
+
+
+# --------------------------------------------------------------------------------------
+# Templates (data only). Per need: inbound texts (`en`, `zh`), subjects and agent replies.
+# Slots: {order} {product} {plan} {amount} {date} {days} {error}.
+# --------------------------------------------------------------------------------------
+
+_BY_NEED = _parse_templates("""
+## billing
+en: I was charged twice for my {plan} this month, {amount} each time. Can you check my bill?
+en: My invoice from {date} shows {amount}, why is the bill so high this time?
+en: There is an unknown charge of {amount} on my statement. What is this payment for?
+en: Please send me a corrected invoice for order {order}, the VAT number is missing.
+en: I updated my payment method but you still billed my old card {amount}.
+en: Why did my monthly fee go up to {amount}? Nobody told me about a price change.
+en: Can I get a copy of the invoice for order {order}? Our accounting team needs it.
+zh: 这个月的{plan}被扣了两次费，每次{amount}，麻烦查一下账单。
+zh: {date}的账单显示{amount}，比平时多很多，为什么收费这么高？
+zh: 我的账户有一笔{amount}的扣款，不知道是什么费用。
+zh: 订单号{order}的发票还没开，请帮我开一张增值税发票。
+zh: 我已经换了支付方式，为什么还从旧卡扣款{amount}？
+zh: 月费怎么涨到{amount}了？没有人通知我涨价。
+zh: 请把订单{order}的电子发票发到我邮箱，公司报销要用。
+en-subject: Question about my bill | Invoice for {order} | Unexpected charge
+zh-subject: 账单问题 | 发票 | 扣费疑问
+en-reply: I can see the duplicate charge of {amount}; I've reversed it, expect the credit soon.
+en-reply: I've sent a corrected invoice for order {order} to your registered email address.
+en-reply: The change comes from the annual price adjustment; I've applied a one-time discount.
+zh-reply: 已经查到重复扣款{amount}，已为您撤销，3-5个工作日内退回。
+zh-reply: 订单{order}的发票已经重新开好，发送到您的注册邮箱了。
+zh-reply: 费用变化是因为年度价格调整，已为您申请一次性优惠。
+## refund
+en: I returned the {product} on {date} and still haven't received my refund of {amount}.
+en: I want my money back for order {order}. The {product} was not what I ordered.
+en: Please refund {amount} to my card, I cancelled order {order} within the return window.
+en: How long does a refund take? It has been {days} days since you confirmed the return.
+en: Your colleague promised a refund for the damaged {product} but nothing has arrived.
+en: I was told I would be reimbursed {amount}. Where is my refund for order {order}?
+en: Requesting a full refund for order {order}, the {product} broke after {days} days.
+zh: 我{date}已经把{product}退货了，到现在还没收到退款{amount}。
+zh: 申请退款，订单号{order}，收到的{product}和描述不符。
+zh: 订单{order}已经取消了，请把{amount}退回到我的银行卡。
+zh: 退款一般要多久到账？已经{days}天了。
+zh: 之前说好给我退款，{product}是坏的，但钱一直没退回来。
+zh: 说好的{amount}退款什么时候到？订单号{order}。
+zh: {product}用了{days}天就坏了，我要求全额退款。
+en-subject: Refund request | Refund for {order} | Money back
+zh-subject: 申请退款 | 退款进度
+en-reply: I've processed your refund of {amount} for order {order}; allow 5-7 business days.
+en-reply: Sorry for the delay, I've escalated your refund to our finance team.
+en-reply: Your return has been received and the refund of {amount} is approved.
+zh-reply: 订单{order}的退款{amount}已经处理，预计5-7个工作日到账。
+zh-reply: 抱歉久等了，已经把您的退款加急提交给财务部门。
+zh-reply: 退货已经收到，退款申请已审核通过。
+## delivery
+en: My package for order {order} hasn't arrived yet, it has been {days} days.
+en: Tracking says delivered on {date} but there is no parcel at my door. Order {order}.
+en: Where is my {product}? The courier keeps postponing the delivery.
+en: The shipment for order {order} is stuck in transit since {date}, please check.
+en: I received the wrong item in my parcel, I ordered a {product}. Order {order}.
+en: Can I change the delivery address for order {order}? It hasn't shipped yet.
+en: The box arrived damaged and the {product} inside is broken. Order {order}.
+zh: 我的快递{days}天了还没到，订单号{order}，请尽快处理。
+zh: 物流显示{date}已签收，但是我根本没收到包裹。订单号{order}。
+zh: {product}什么时候发货？快递员一直说延迟配送。
+zh: 订单{order}的物流信息从{date}就没更新了，帮忙问一下快递公司。
+zh: 收到的包裹里东西发错了，我买的是{product}。订单号{order}。
+zh: 订单{order}还没发货的话，能不能改一下收货地址？
+zh: 快递盒子破了，里面的{product}也摔坏了，订单号{order}。
+en-subject: Where is my order? | Delivery of {order} | Parcel not received
+zh-subject: 快递未到 | 物流查询
+en-reply: I've contacted the carrier; your parcel for order {order} should arrive within 2 days.
+en-reply: I'm sorry your package is late. I've opened an investigation with the courier.
+en-reply: I've updated the delivery address for order {order}.
+zh-reply: 已联系快递公司，订单{order}的包裹预计两天内送达。
+zh-reply: 很抱歉包裹延误了，已经向快递公司发起查询，找不到会给您补发。
+zh-reply: 订单{order}的收货地址已经帮您修改好了。
+## technical_issue
+en: The app crashes every time I open the {product} settings page.
+en: I keep getting error code {error} when I try to sync my {product}.
+en: Since the update on {date} my {product} won't connect to wifi.
+en: The website shows a blank page at checkout, I tried two browsers already.
+en: My {product} is stuck on the loading screen after the firmware update.
+en: Bluetooth pairing fails with error {error}, I restarted it several times.
+en: The app is extremely slow and notifications stopped working since {date}.
+zh: 每次打开{product}的设置页面，APP就闪退。
+zh: 同步{product}的时候一直提示错误代码{error}。
+zh: {date}更新之后，{product}连不上wifi了。
+zh: 网站结账页面一直是空白的，换了两个浏览器都不行。
+zh: 固件升级以后{product}一直卡在启动画面。
+zh: 蓝牙配对失败，提示{error}，重启了好几次也没用。
+zh: APP特别卡，从{date}开始就收不到消息推送了。
+en-subject: App not working | Error {error} | Problem with my {product}
+zh-subject: APP故障 | 设备问题
+en-reply: Please reinstall the app and clear the cache; that fixes error {error} in most cases.
+en-reply: Our engineers are aware of this issue and a fix will be released this week.
+en-reply: Could you send us a screenshot and the app version so we can investigate?
+zh-reply: 请卸载重装APP并清除缓存，一般可以解决{error}这个错误。
+zh-reply: 技术团队已经知道这个问题，本周会发布修复版本。
+zh-reply: 麻烦发一张截图和APP版本号，我们帮您排查。
+## account_access
+en: I can't log in to my account, it says my password is wrong but I just reset it.
+en: I never receive the verification code by SMS, so I'm locked out of my account.
+en: My account was locked after too many login attempts. Please unlock it.
+en: The password reset link in your email has expired, I tried {days} times.
+en: I think someone hacked my account, the email address was changed without my consent.
+en: Two-factor authentication stopped working after I changed my phone. I can't sign in.
+en: How do I recover my account? I no longer have access to the email I registered with.
+zh: 账号登录不上，提示密码错误，可是我刚刚重置过密码。
+zh: 一直收不到短信验证码，没办法登录账号。
+zh: 登录失败次数太多，账号被锁定了，请帮我解锁。
+zh: 邮件里的重置密码链接已经过期了，我试了{days}次。
+zh: 我的账号好像被盗了，绑定的邮箱被人改了。
+zh: 换了手机以后双重验证用不了，登录不了账户。
+zh: 注册时用的邮箱已经不用了，怎么找回账号？
+en-subject: Cannot log in | Locked account | Password reset not working
+zh-subject: 无法登录 | 账号被锁
+en-reply: I've unlocked your account; reset your password with the link I just sent.
+en-reply: I've verified your identity and updated the login email on your account.
+en-reply: I've reset your two-factor authentication, please try signing in again.
+zh-reply: 账号已经解锁，请用刚发给您的链接重置密码后登录。
+zh-reply: 已核实您的身份，并更新了账号绑定的登录邮箱。
+zh-reply: 已为您重置双重验证，请重新登录试试。
+## cancellation
+en: Please cancel my {plan} effective today.
+en: I want to close my account and stop all future payments.
+en: How do I cancel order {order}? I placed it by mistake on {date}.
+en: Cancel my membership please, I'm moving abroad and won't need it anymore.
+en: I want to terminate my contract before it renews on {date}. Is there a fee?
+en: Please stop the auto-renewal of my {plan}, I don't want to be charged {amount} again.
+en: I'd like to unsubscribe from the {plan} and delete my account.
+zh: 请帮我取消{plan}的自动续费，今天生效。
+zh: 我要注销账号，以后不要再扣款了。
+zh: 订单{order}是{date}误下的，怎么取消订单？
+zh: 麻烦取消我的会员，我要出国了用不上。
+zh: 合同{date}到期，我想提前解约，有违约金吗？
+zh: 不要再自动续费{plan}了，我不想再被扣{amount}。
+zh: 我想退订{plan}并且删除我的账户。
+en-subject: Cancel subscription | Cancellation of {order} | Close my account
+zh-subject: 取消订阅 | 注销账号
+en-reply: I've cancelled your {plan} and turned off auto-renewal. You won't be charged again.
+en-reply: Your order {order} has been cancelled and no payment will be taken.
+en-reply: Sorry to see you go. Your account will be closed at the end of the billing period.
+zh-reply: 已为您取消{plan}并关闭自动续费，之后不会再扣款。
+zh-reply: 订单{order}已经取消，不会扣款。
+zh-reply: 很遗憾您要离开，账户会在本计费周期结束后注销。
+## product_question
+en: Does the {product} work with both iPhone and Android?
+en: What is the difference between the {product} and the Pro version?
+en: Is the {product} back in stock? I'd like to order two.
+en: Does the {product} come with a warranty, and how long is it?
+en: Can I use the {product} outdoors in the rain? Is it waterproof?
+en: Which size should I pick for the {product}? The size chart is confusing.
+en: Do you offer a student discount on the {plan}?
+zh: {product}支持苹果和安卓手机吗？
+zh: {product}和Pro版有什么区别？
+zh: {product}什么时候补货？我想买两个。
+zh: {product}有保修吗？保修期多长时间？
+zh: {product}可以在下雨天户外用吗？防水吗？
+zh: {product}应该选哪个尺码？尺码表看不太懂。
+zh: {plan}有学生优惠吗？
+en-subject: Product question | Question about the {product}
+zh-subject: 咨询 | {product}咨询
+en-reply: Great question! The {product} works with both iOS and Android.
+en-reply: The {product} comes with a 2-year warranty.
+en-reply: The {product} will be back in stock next week; I can notify you when it arrives.
+zh-reply: {product}同时支持苹果和安卓手机。
+zh-reply: {product}提供两年保修。
+zh-reply: {product}下周补货，到货后可以第一时间通知您。
+## complaint
+en: This is the third time I contact you about order {order} and nobody helps. Very disappointed.
+en: Your customer service is terrible, the agent hung up on me yesterday.
+en: I am extremely unhappy with the quality of the {product}, it feels cheap.
+en: I want to file a formal complaint about the rude staff at your store on {date}.
+en: I have been waiting {days} days for an answer. This is unacceptable.
+en: Your courier was rude and left my package in the rain. I want to speak to a manager.
+en: Worst experience ever. I'll never buy from you again unless this is fixed.
+zh: 关于订单{order}我已经联系你们三次了，一直没人解决，太失望了。
+zh: 你们的客服态度太差了，昨天直接把我电话挂了。
+zh: {product}质量太差了，用起来很廉价，非常不满意。
+zh: 我要投诉你们门店的工作人员，{date}态度非常恶劣。
+zh: 等了{days}天都没有答复，这完全不能接受。
+zh: 快递员态度很差，把包裹扔在雨里，我要找你们经理。
+zh: 体验太糟糕了，不解决的话再也不在你们家买东西了。
+en-subject: Complaint | Very disappointed | Formal complaint about {order}
+zh-subject: 投诉 | 非常不满
+en-reply: I'm truly sorry about your experience. I've escalated your complaint to my supervisor.
+en-reply: I apologise for the inconvenience; I've added a voucher to your account.
+en-reply: I understand your frustration and I'm personally following up on order {order}.
+zh-reply: 非常抱歉给您带来不好的体验，已经把您的投诉转给主管处理。
+zh-reply: 给您添麻烦了，已经给您的账户发放一张优惠券作为补偿。
+zh-reply: 理解您的心情，订单{order}我会亲自跟进。
+""")
+
+# Need-independent phrases, per language.
+_COMMON = _parse_templates("""
+## en
+ambiguous: Hi, I have a problem with order {order}, please call me back.
+ambiguous: Can someone help me with my account? | I need help with the {product}.
+follow-up: Any update on this? | I'm still waiting for an answer. | OK, I did that. What now?
+follow-up: Thanks, but the problem is still not solved. | Thank you, that worked!
+opener: Hi, | Hello, | Hi there, | Good morning, | Dear support team,
+closer: Thanks. | Thank you! | Please help. | Looking forward to your reply.
+urgent-prefix: URGENT: | Urgent - | Urgent:
+urgent-suffix: Please fix this immediately. | I need this resolved asap. | This is urgent!
+greeting: Hi {name}, thanks for contacting us. | Hello {name}! | Thanks for your patience.
+bad-reply: We are looking into it. | Please wait. | Check the FAQ on our website.
+bad-reply: Not sure, try again later. | That's the policy, nothing I can do.
+comment-negative: terrible service | Very slow and unhelpful. | Nobody solved my problem.
+comment-negative: Waited forever, still no answer. | The agent was rude. | Disappointed.
+comment-neutral: It was ok. | Problem solved but it took a while. | Average support.
+comment-positive: quick and helpful | Great service, thank you! | Excellent support.
+comment-positive: The agent was very friendly and solved my issue. | Fast response, satisfied.
+product: wireless earbuds | smart watch | robot vacuum | coffee machine | air purifier
+plan: Premium plan | annual membership | Family plan | Pro subscription
+pii-email: My email is {v}. | Reply to {v} please.
+pii-phone: You can reach me at {v}. | Call me back on {v}.
+pii-card: My card number is {v}. | The card I paid with is {v}.
+pii-iban: Please use my IBAN {v}. | Refund to IBAN {v} please.
+## zh
+ambiguous: 订单{order}有点问题，请回电。 | 能帮我看一下账户吗？ | {product}有点问题，需要帮助。
+follow-up: 有进展了吗？ | 还在等你们回复。 | 谢谢，不过问题还是没解决。 | 按你说的做了，然后呢？
+follow-up: 好的，谢谢，已经解决了！
+opener: 你好， | 您好， | 在吗？ | 客服你好，
+closer: 谢谢。 | 麻烦了。 | 请尽快回复。 | 多谢！
+urgent-prefix: 紧急！ | 【紧急】
+urgent-suffix: 请马上处理！ | 麻烦立刻回复。 | 这件事很紧急。
+greeting: {name}您好，感谢您的耐心等待。 | 您好， | 感谢您的来信。
+bad-reply: 在查了，等着吧。 | 请等待。 | 自己看一下常见问题。
+bad-reply: 不清楚，晚点再试。 | 这是规定，没办法。
+comment-negative: 太慢了，很失望 | 服务太差了 | 问题一直没解决 | 客服态度不好 | 等了好久都没人回复
+comment-neutral: 还行吧 | 问题解决了，就是有点慢 | 一般般
+comment-positive: 很满意 | 客服很耐心，解决得很快 | 服务很好，谢谢！ | 回复及时，点赞 | 非常专业
+product: 无线耳机 | 智能手表 | 扫地机器人 | 咖啡机 | 空气净化器
+plan: 会员 | 年度会员 | 家庭套餐 | 专业版订阅
+pii-email: 我的邮箱是{v}。 | 结果发到{v}就行。
+pii-mobile: 我的手机号是{v}。 | 有事打我电话{v}。
+pii-cn_id: 我的身份证号是{v}。 | 实名认证的身份证号码：{v}
+pii-card: 我的银行卡号是{v}。 | 退到这张卡：{v}
+""")
+
+_EN_FIRST = ("John", "Emma", "Liam", "Olivia", "Noah", "Ava", "James", "Mia", "Lucas", "Sophie")
+_EN_LAST = ("Smith", "Johnson", "Brown", "Taylor", "Miller", "Wilson", "Davis", "Clark")
+_ZH_NAMES = ("王磊 wanglei", "李娜 lina", "张伟 zhangwei", "刘洋 liuyang", "陈静 chenjing")
+_ZH_SURNAMES = "王李张刘陈杨赵黄周吴"
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+# Channel pace: mean agent response delay and mean customer reply delay, in seconds.
+_PACE: dict[str, tuple[float, float]] = {
+    "phone": (40, 25),
+    "chat": (90, 60),
+    "sms": (900, 300),
+    "social": (1800, 900),
+    "email": (3 * 3600, 4 * 3600),
+    "other": (3600, 1800),
+}
+_CHANNEL_WEIGHTS = (0.2, 0.3, 0.25, 0.08, 0.1, 0.07)  # aligned with CHANNELS
+_NEED_WEIGHTS = (0.14, 0.14, 0.18, 0.14, 0.1, 0.08, 0.14, 0.08)  # aligned with NEEDS
+_NEED_PRIORITY = dict(zip(NEEDS, (0.5, 0.8, 0.5, 0.6, 1.0, 0.4, 0.0, 1.2), strict=True))
+_NEED_PENALTY = dict(zip(NEEDS, (0.05, 0.08, 0.05, 0.06, 0.06, 0.1, 0.0, 0.25), strict=True))
+_TIERS = ("standard", "gold", "platinum")
+_TIER_WEIGHTS = (0.7, 0.2, 0.1)
+_TIER_PRIORITY = {"standard": 0.0, "gold": 0.15, "platinum": 0.3}
+_URGENT_PROBABILITY = {"P1": 0.75, "P2": 0.45, "P3": 0.12, "P4": 0.04}
+_FEEDBACK_KINDS = ("csat", "nps", "stars", "review")
+_FEEDBACK_WEIGHTS = (0.35, 0.25, 0.2, 0.2)
+_FEEDBACK_SHARE = 0.7
+_PII_SHARE = 0.15
+_AMBIGUOUS_SHARE = 0.06
+_MEAN_CONVERSATION_GAP = 30.0  # seconds between conversation starts
+
+# --------------------------------------------------------------------------------------
+# Public data types
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One agent's satisfaction collapses between start and end (used later for alert tests).
+
+    A conversation is affected when it starts inside ``[start, end]`` and is handled by
+    ``agent_id``: its replies are curt and slow and its feedback scores drop sharply.
+    Naive datetimes are taken as UTC.
+    """
+
+    agent_id: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class GeneratedEvent:
+    """One event ready to publish: ``kind`` selects the topic, ``key`` is the Kafka key."""
+
+    kind: Literal["communication", "feedback"]
+    key: str
+    value: dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------
+# Checksums and PII values
+# --------------------------------------------------------------------------------------
+
+
+def _digits(rng: random.Random, count: int) -> str:
+    return "".join(str(rng.randrange(10)) for _ in range(count))
+
+
+def _luhn_check_digit(payload: str) -> str:
+    """Return the Luhn check digit to append to the digit string ``payload``."""
+    total = 0
+    for i, char in enumerate(reversed(payload)):
+        digit = int(char) * (2 if i % 2 == 0 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return str((10 - total % 10) % 10)
+
+
+def _luhn_valid(number: str) -> bool:
+    """Return True if ``number`` (spaces and dashes ignored) passes the Luhn check."""
+    digits = number.replace(" ", "").replace("-", "")
+    return len(digits) > 1 and digits.isdigit() and _luhn_check_digit(digits[:-1]) == digits[-1]
+
+
+def _card_number(rng: random.Random) -> str:
+    """Return a Luhn-valid Visa, Mastercard or Amex number, sometimes grouped."""
+    prefix, length = rng.choice((("4", 16), (str(rng.randint(51, 55)), 16), ("37", 15)))
+    body = prefix + _digits(rng, length - len(prefix) - 1)
+    number = body + _luhn_check_digit(body)
+    sep = rng.choice(("", " ", "-"))
+    cuts = (0, 4, 10, 15) if length == 15 else (0, 4, 8, 12, 16)
+    return sep.join(number[a:b] for a, b in itertools.pairwise(cuts))
+
+
+_CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _cn_id_check_char(first17: str) -> str:
+    """Return the GB 11643 (ISO 7064 MOD 11-2) check character for a resident ID."""
+    total = sum(int(d) * w for d, w in zip(first17, _CN_ID_WEIGHTS, strict=True))
+    return "10X98765432"[total % 11]
+
+
+def _cn_id(rng: random.Random) -> str:
+    """Return a well-formed 18-character Chinese resident ID number."""
+    region = rng.choice(("110101", "310104", "440305", "510107", "330106", "320102"))
+    birth = datetime(1960, 1, 1) + timedelta(days=rng.randrange(45 * 365))
+    first17 = f"{region}{birth:%Y%m%d}{rng.randrange(1000):03d}"
+    return first17 + _cn_id_check_char(first17)
+
+
+def _iban_number(text: str) -> int:
+    """Convert IBAN characters to the integer used by the ISO 13616 mod-97 check."""
+    return int("".join(str(int(c, 36)) for c in text))
+
+
+def _iban(rng: random.Random) -> str:
+    """Return an IBAN with a valid mod-97 checksum, sometimes grouped by four."""
+    country = rng.choice(("GB", "DE", "NL", "FR"))
+    bank = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(4))
+    lengths = {"GB": 14, "DE": 18, "NL": 10, "FR": 23}
+    bban = ("" if country in ("DE", "FR") else bank) + _digits(rng, lengths[country])
+    check = 98 - _iban_number(bban + country + "00") % 97
+    iban = f"{country}{check:02d}{bban}"
+    if rng.random() < 0.5:
+        iban = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+    return iban
+
+
+def _iban_valid(iban: str) -> bool:
+    """Return True if ``iban`` (spaces ignored) satisfies the mod-97 == 1 rule."""
+    compact = iban.replace(" ", "").upper()
+    if len(compact) < 5 or not compact.isalnum():
+        return False
+    return _iban_number(compact[4:] + compact[:4]) % 97 == 1
+
+
+def _intl_phone(rng: random.Random) -> str:
+    """Return a fictional phone number in an international format."""
+    return rng.choice(
+        (
+            f"+1 415 555 {rng.randrange(100, 200):04d}",
+            f"+44 20 7946 {rng.randrange(1000):04d}",
+            f"+49 30 {rng.randrange(10**7, 10**8)}",
+            f"+1 (212) 555-{rng.randrange(100, 200):04d}",
+        )
+    )
+
+
+def _cn_mobile(rng: random.Random) -> str:
+    """Return an 11-digit mainland-China mobile number (138xxxxxxxx style)."""
+    return rng.choice(("138", "139", "186", "150", "177")) + _digits(rng, 8)
+
+
+# --------------------------------------------------------------------------------------
+# The generator
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Customer:
+    customer_id: str
+    tier: str
+    language: _Lang
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class _Agent:
+    agent_id: str
+    quality: float  # hidden, in [0.3, 1.0]
+    name_en: str
+    name_zh: str
+
+
+@dataclass
+class _Conversation:
+    conversation_id: str
+    customer: _Customer
+    agent: _Agent
+    need: str
+    channel: str
+    incident: bool
+    slots: dict[str, str]
+    subject: str = ""
+    waits: list[float] = field(default_factory=list)
+
+    @property
+    def lang(self) -> _Lang:
+        return self.customer.language
+
+
+def _iso(moment: datetime) -> str:
+    """Format an aware datetime as ISO 8601 UTC with millisecond precision and a Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _to_utc_ms(moment: datetime) -> datetime:
+    """Make ``moment`` UTC-aware (naive means UTC) and truncate it to milliseconds."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _after(moment: datetime, seconds: float) -> datetime:
+    """Return ``moment`` plus ``seconds`` (at least one), kept at millisecond precision."""
+    return moment + timedelta(milliseconds=max(1000, round(seconds * 1000)))
+
+
+def _pick(rng: random.Random, table: _Table, section: str, key: str) -> str:
+    return rng.choice(table[(section, key)])
+
+
+class EventGenerator:
+    """Endless, deterministic stream of customer conversations and feedback.
+
+    Every call to :meth:`conversations` or :meth:`events` replays the same stream from the
+    beginning. Agents are named ``agent-001``, ``agent-002``, ... and customers
+    ``cust-00001``, ..., so incidents can be declared before construction. Inbound
+    ``metadata.wait_seconds`` is how long the customer waited for the agent's next reply.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        start: datetime | None = None,
+        zh_share: float = 0.3,
+        label_share: float = 0.3,
+        customers: int = 500,
+        agents: int = 20,
+        incidents: Sequence[Incident] = (),
+    ) -> None:
+        """Build customers and agents; raise ValueError on out-of-range arguments."""
+        if not 0.0 <= zh_share <= 1.0 or not 0.0 <= label_share <= 1.0:
+            raise ValueError("zh_share and label_share must be within [0, 1]")
+        if customers < 1 or agents < 1:
+            raise ValueError("customers and agents must be positive")
+        self._seed = seed
+        self._start = _to_utc_ms(start or _DEFAULT_START)
+        self._label_share = label_share
+        setup = random.Random(f"crmstream-setup:{seed}")
+        self._customers = _make_customers(setup, customers, zh_share)
+        self._agents = tuple(_make_agent(setup, i) for i in range(1, agents + 1))
+        self._incidents: list[tuple[str, datetime, datetime]] = []
+        for incident in incidents:
+            low, high = _to_utc_ms(incident.start), _to_utc_ms(incident.end)
+            if incident.agent_id not in self.agent_ids:
+                raise ValueError(f"incident for unknown agent {incident.agent_id!r}")
+            if high < low:
+                raise ValueError("incident end is before its start")
+            self._incidents.append((incident.agent_id, low, high))
+
+    @property
+    def agent_ids(self) -> tuple[str, ...]:
+        """Identifiers of all agents, ``agent-001`` first."""
+        return tuple(agent.agent_id for agent in self._agents)
+
+    def conversations(self) -> Iterator[list[GeneratedEvent]]:
+        """Yield conversations forever, each as its events in time order.
+
+        Conversation start times are non-decreasing; conversations overlap in time.
+        """
+        rng = random.Random(f"crmstream-stream:{self._seed}")
+        moment = self._start
+        while True:
+            yield self._conversation(rng, moment)
+            moment = _after(moment, rng.expovariate(1 / _MEAN_CONVERSATION_GAP))
+
+    def events(self, count: int) -> Iterator[GeneratedEvent]:
+        """Yield exactly ``count`` events of interleaved conversations by ``occurred_at``."""
+        if count < 0:
+            raise ValueError("count must be non-negative")
+        heap: list[tuple[str, int, GeneratedEvent]] = []
+        stream = self.conversations()
+        upcoming, seq = next(stream), itertools.count()
+        for _ in range(count):
+            # Later conversations start no earlier than `upcoming`, and a conversation's
+            # events never precede its start: merge until `upcoming` starts after the head.
+            while not heap or upcoming[0].value["occurred_at"] <= heap[0][0]:
+                for event in upcoming:
+                    heapq.heappush(heap, (event.value["occurred_at"], next(seq), event))
+                upcoming = next(stream)
+            yield heapq.heappop(heap)[2]
+
+    # -- one conversation -------------------------------------------------------------
+
+    def _conversation(self, rng: random.Random, moment: datetime) -> list[GeneratedEvent]:
+        conv = self._new_conversation(rng, moment)
+        agent_mean, customer_mean = _PACE[conv.channel]
+        agent_mean *= (1.5 - conv.agent.quality) * (3.0 if conv.incident else 1.0)
+        turns = rng.choices((2, 3, 4, 5, 6), (0.3, 0.2, 0.25, 0.1, 0.15))[0]
+        events: list[GeneratedEvent] = []
+        last_reply: tuple[datetime, str] | None = None
+        last_at = moment
+        for turn in range(turns):
+            last_at = moment
+            if turn % 2 == 0:
+                conv.waits.append(rng.expovariate(1 / agent_mean))
+                events.append(self._inbound(rng, conv, moment, turn // 2, last_reply))
+                moment = _after(moment, conv.waits[-1])
+            else:
+                reply = self._outbound(rng, conv, moment)
+                events.append(reply)
+                last_reply = (moment, reply.value["text"])
+                moment = _after(moment, rng.expovariate(1 / customer_mean))
+        if rng.random() < _FEEDBACK_SHARE:
+            delay = rng.expovariate(1 / (7200 if conv.channel == "email" else 600))
+            events.append(self._feedback(rng, conv, _after(last_at, delay), turns))
+        return events
+
+    def _new_conversation(self, rng: random.Random, moment: datetime) -> _Conversation:
+        customer, agent = rng.choice(self._customers), rng.choice(self._agents)
+        incident = any(a == agent.agent_id and lo <= moment <= hi for a, lo, hi in self._incidents)
+        return _Conversation(
+            conversation_id=f"conv-{rng.getrandbits(64):016x}",
+            customer=customer,
+            agent=agent,
+            need=rng.choices(NEEDS, _NEED_WEIGHTS)[0],
+            channel=rng.choices(CHANNELS, _CHANNEL_WEIGHTS)[0],
+            incident=incident,
+            slots=_slots(rng, customer.language, moment),
+        )
+
+    def _base(self, rng: random.Random, conv: _Conversation, moment: datetime) -> dict[str, Any]:
+        return {
+            "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "occurred_at": _iso(moment),
+            "customer_id": conv.customer.customer_id,
+        }
+
+    def _inbound(
+        self,
+        rng: random.Random,
+        conv: _Conversation,
+        moment: datetime,
+        index: int,
+        last_reply: tuple[datetime, str] | None,
+    ) -> GeneratedEvent:
+        wait = conv.waits[-1]
+        priority = _priority(rng, conv, wait)
+        body = _inbound_body(rng, conv, index, priority)
+        value = self._base(rng, conv, moment)
+        value |= {"channel": conv.channel, "direction": "inbound"}
+        value["text"] = _dress_inbound(rng, conv, body, last_reply)
+        value["conversation_id"] = conv.conversation_id
+        if index > 0:  # the agent is assigned by the first reply
+            value["agent_id"] = conv.agent.agent_id
+        if conv.channel == "email":
+            if not conv.subject:
+                conv.subject = _pick(rng, _BY_NEED, conv.need, f"{conv.lang}-subject")
+                conv.subject = conv.subject.format(**conv.slots)
+            value["subject"] = conv.subject if index == 0 else f"Re: {conv.subject}"
+        value["language"] = conv.lang
+        if rng.random() < self._label_share:
+            value["need"] = conv.need
+            if rng.random() < 0.92:
+                value["priority"] = priority
+        value["metadata"] = {"customer_tier": conv.customer.tier, "wait_seconds": round(wait)}
+        return GeneratedEvent("communication", conv.customer.customer_id, value)
+
+    def _outbound(
+        self, rng: random.Random, conv: _Conversation, moment: datetime
+    ) -> GeneratedEvent:
+        lang = conv.lang
+        if conv.incident and rng.random() < 0.8:
+            text = _pick(rng, _COMMON, lang, "bad-reply")
+        else:
+            name = conv.customer.name if lang == "zh" else conv.customer.name.split()[0]
+            greeting = _pick(rng, _COMMON, lang, "greeting").format(name=name)
+            body = _pick(rng, _BY_NEED, conv.need, f"{lang}-reply").format(**conv.slots)
+            text = f"{greeting} {body}" if lang == "en" else greeting + body
+        agent_name = conv.agent.name_zh if lang == "zh" else conv.agent.name_en
+        if conv.channel == "email":
+            sign = f"祝好，\n客服{agent_name}" if lang == "zh" else f"Best regards,\n{agent_name}"
+            text = f"{text}\n\n{sign}"
+        elif conv.channel == "phone":
+            text = ("坐席：" if lang == "zh" else "Agent: ") + text
+        value = self._base(rng, conv, moment)
+        value |= {"channel": conv.channel, "direction": "outbound", "text": text}
+        value |= {"conversation_id": conv.conversation_id, "agent_id": conv.agent.agent_id}
+        if conv.channel == "email":
+            value["subject"] = f"Re: {conv.subject}"
+        value |= {"language": lang, "metadata": {"customer_tier": conv.customer.tier}}
+        return GeneratedEvent("communication", conv.customer.customer_id, value)
+
+    def _feedback(
+        self, rng: random.Random, conv: _Conversation, moment: datetime, turns: int
+    ) -> GeneratedEvent:
+        satisfaction = _satisfaction(rng, conv, turns)
+        if rng.random() < (0.55 - satisfaction) * (2.0 if conv.need == "complaint" else 1.0):
+            kind, score, low, high = "complaint", 1, 1, 5
+        else:
+            kind = rng.choices(_FEEDBACK_KINDS, _FEEDBACK_WEIGHTS)[0]
+            low, high = (0, 10) if kind == "nps" else (1, 5)
+            score = low + round((high - low) * satisfaction)
+        normalized = (score - low) / (high - low)
+        mood = "negative" if normalized <= 0.35 else "positive" if normalized >= 0.7 else "neutral"
+        comment = _pick(rng, _COMMON, conv.lang, f"comment-{mood}")
+        if kind in ("csat", "nps") and rng.random() < 0.3:
+            comment = ""
+        value = self._base(rng, conv, moment)
+        value |= {"conversation_id": conv.conversation_id, "agent_id": conv.agent.agent_id}
+        value |= {"kind": kind, "score": score, "scale": {"min": low, "max": high}}
+        value |= {"comment": comment, "language": conv.lang}
+        if rng.random() < 0.5:
+            value["need"] = conv.need
+        return GeneratedEvent("feedback", conv.customer.customer_id, value)
+
+
+# --------------------------------------------------------------------------------------
+# Helpers of the generator
+# --------------------------------------------------------------------------------------
+
+
+def _make_customers(rng: random.Random, count: int, zh_share: float) -> tuple[_Customer, ...]:
+    """Create customers; exactly ``round(count * zh_share)`` of them write Chinese."""
+    zh_flags = [i < round(count * zh_share) for i in range(count)]
+    rng.shuffle(zh_flags)
+    customers = []
+    for i, is_zh in enumerate(zh_flags, start=1):
+        tier = rng.choices(_TIERS, _TIER_WEIGHTS)[0]
+        if is_zh:
+            name, pinyin = rng.choice(_ZH_NAMES).split()
+            domain = rng.choice(("qq.com", "163.com", "126.com"))
+            email = f"{pinyin}{rng.randint(1970, 2005)}@{domain}"
+        else:
+            name, last = rng.choice(_EN_FIRST), rng.choice(_EN_LAST)
+            domain = rng.choice(("example.com", "mail.example.org", "gmail.com"))
+            email = f"{name}.{last}{rng.randint(1, 99)}@{domain}".lower()
+        lang: _Lang = "zh" if is_zh else "en"
+        customers.append(_Customer(f"cust-{i:05d}", tier, lang, name, email))
+    return tuple(customers)
+
+
+def _make_agent(rng: random.Random, index: int) -> _Agent:
+    quality = 0.3 + 0.7 * rng.betavariate(4, 2)
+    name_zh = "小" + rng.choice(_ZH_SURNAMES)
+    return _Agent(f"agent-{index:03d}", quality, rng.choice(_EN_FIRST), name_zh)
+
+
+def _slots(rng: random.Random, lang: _Lang, moment: datetime) -> dict[str, str]:
+    """Values for template slots, stable across one conversation."""
+    past = moment - timedelta(days=rng.randint(1, 20))
+    amount = rng.uniform(9, 400)
+    zh = lang == "zh"
+    return {
+        "order": ("" if zh else "#") + rng.choice("ABCDK") + _digits(rng, 5),
+        "product": _pick(rng, _COMMON, lang, "product"),
+        "plan": _pick(rng, _COMMON, lang, "plan"),
+        "amount": f"{amount:.2f}元" if zh else f"{rng.choice('$€£')}{amount:.2f}",
+        "date": f"{past.month}月{past.day}日" if zh else f"{_MONTHS[past.month - 1]} {past.day}",
+        "days": str(rng.randint(2, 14)),
+        "error": f"E-{rng.randrange(100, 1000)}",
+    }
+
+
+def _priority(rng: random.Random, conv: _Conversation, wait: float) -> str:
+    """P1..P4 from the need, the customer tier, the wait and noise."""
+    score = _NEED_PRIORITY[conv.need] + _TIER_PRIORITY[conv.customer.tier]
+    score += 0.8 * min(1.0, wait / (3 * _PACE[conv.channel][0])) + rng.gauss(0, 0.35)
+    return "P1" if score >= 1.4 else "P2" if score >= 0.9 else "P3" if score >= 0.4 else "P4"
+
+
+def _inbound_body(rng: random.Random, conv: _Conversation, index: int, priority: str) -> str:
+    """Need text (or a follow-up / ambiguous line), plus urgency wording and PII."""
+    lang, sep = conv.lang, " " if conv.lang == "en" else ""
+    roll = rng.random()
+    if index > 0 and roll < 0.45:
+        body = _pick(rng, _COMMON, lang, "follow-up")
+    elif roll > 1 - _AMBIGUOUS_SHARE:
+        body = _pick(rng, _COMMON, lang, "ambiguous").format(**conv.slots)
+    else:
+        body = _pick(rng, _BY_NEED, conv.need, lang).format(**conv.slots)
+    if rng.random() < _URGENT_PROBABILITY[priority]:
+        prefix = _pick(rng, _COMMON, lang, "urgent-prefix") + sep if rng.random() < 0.5 else ""
+        body = f"{prefix}{body}{sep}{_pick(rng, _COMMON, lang, 'urgent-suffix')}"
+    if rng.random() < _PII_SHARE:
+        body += sep + _pii_sentence(rng, conv.customer)
+    return body
+
+
+def _pii_sentence(rng: random.Random, customer: _Customer) -> str:
+    makers: dict[str, Callable[[], str]] = {
+        "email": lambda: customer.email,
+        "phone": lambda: _intl_phone(rng),
+        "mobile": lambda: _cn_mobile(rng),
+        "card": lambda: _card_number(rng),
+        "iban": lambda: _iban(rng),
+        "cn_id": lambda: _cn_id(rng),
+    }
+    lang = customer.language
+    kind = rng.choice([k for k in makers if (lang, f"pii-{k}") in _COMMON])
+    return _pick(rng, _COMMON, lang, f"pii-{kind}").format(v=makers[kind]())
+
+
+def _dress_inbound(
+    rng: random.Random, conv: _Conversation, body: str, last_reply: tuple[datetime, str] | None
+) -> str:
+    """Wrap the body as the channel renders it (email layout, phone transcript, chat style)."""
+    lang = conv.lang
+    opener = _pick(rng, _COMMON, lang, "opener") if rng.random() < 0.6 else ""
+    closer = _pick(rng, _COMMON, lang, "closer") if rng.random() < 0.5 else ""
+    closer = "" if conv.channel == "phone" else closer
+    if conv.channel == "email":
+        text = "\n\n".join(p for p in (opener, body, closer) if p)
+        text += f"\n\n--\n{conv.customer.name}"
+        if last_reply is not None and rng.random() < 0.6:
+            text += "\n\n" + _quote(lang, *last_reply)
+        return text
+    text = (" " if lang == "en" else "").join(p for p in (opener, body, closer) if p)
+    if conv.channel == "phone":
+        if lang == "zh":
+            return "坐席：您好，请问有什么可以帮您？ 客户：" + text
+        return "Agent: Thank you for calling, how can I help? Customer: " + text
+    if conv.channel in ("chat", "sms", "social") and lang == "en" and rng.random() < 0.25:
+        text = text.lower().rstrip(".!")
+    return text
+
+
+def _quote(lang: _Lang, moment: datetime, text: str) -> str:
+    """Render a quoted previous reply as mail clients do."""
+    quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
+    sender = "Support <support@example.com>"
+    if lang == "zh":
+        header = f"在 {moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M}，{sender} 写道："
+    else:
+        day = f"{_WEEKDAYS[moment.weekday()]}, {moment.day} {_MONTHS[moment.month - 1]}"
+        header = f"On {day} {moment.year} at {moment:%H:%M}, {sender} wrote:"
+    return f"{header}\n{quoted}"
+
+
+def _satisfaction(rng: random.Random, conv: _Conversation, turns: int) -> float:
+    """Latent satisfaction in [0, 1] from agent quality, need, waits, turns and incidents."""
+    wait_ratio = sum(conv.waits) / len(conv.waits) / _PACE[conv.channel][0]
+    score = 0.3 + 0.75 * conv.agent.quality - _NEED_PENALTY[conv.need]
+    score -= 0.15 * min(2.0, max(0.0, wait_ratio - 1.0)) + 0.05 * (turns - 2)
+    score -= 0.5 if conv.incident else 0.0
+    return min(1.0, max(0.0, score + rng.gauss(0, 0.12)))

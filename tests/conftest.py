@@ -1,0 +1,97 @@
+"""Fixtures shared by all tests.
+
+Integration tests run against real servers: the ``local_servers`` fixture starts
+Kafka, Elasticsearch and Prometheus once per session (reusing any that are
+already running) and stops at the end only those it started. Each session
+works in its own namespace (topics, indices, consumer group), deleted at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config.settings import Settings
+from crmstream.infra import LocalServer, WorkerProcess, servers
+from streams.search_index import create_client
+from streams.topics import delete_topics, ensure_topics
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def local_servers() -> Iterator[list[LocalServer]]:
+    base = Settings()
+    started: list[LocalServer] = []
+    every = servers(base)
+    try:
+        for server in every:
+            if server.start():
+                started.append(server)
+        yield every
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def namespace() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def settings(local_servers: list[LocalServer], namespace: str) -> Iterator[Settings]:
+    """Settings for this test session's namespace; its topics exist, and are deleted after."""
+    session_settings = Settings(namespace=namespace, worker_web_port=free_port())
+    asyncio.run(ensure_topics(session_settings))
+    yield session_settings
+    asyncio.run(delete_topics(session_settings))
+    client = create_client(session_settings)
+    try:
+        # The cluster refuses wildcard deletes (action.destructive_requires_name): name them.
+        names = list(client.indices.get(index=f"{namespace}-*", expand_wildcards="all"))
+        if names:
+            client.indices.delete(index=",".join(names))
+        for template in client.indices.get_index_template(name=f"{namespace}-*")["index_templates"]:
+            client.indices.delete_index_template(name=template["name"])
+    finally:
+        client.close()
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    return {
+        "CRMSTREAM_NAMESPACE": settings.namespace,
+        "CRMSTREAM_WORKER_WEB_PORT": str(settings.worker_web_port),
+        # Small batches: the tests send few events and want them processed promptly.
+        "CRMSTREAM_BATCH_MAX_WAIT_S": "0.5",
+    }
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    log_dir = Path(os.environ.get("CRMSTREAM_TEST_LOG_DIR", tmp_path_factory.mktemp("logs")))
+    process = WorkerProcess(
+        worker_env(settings),
+        log_dir / f"worker-{settings.namespace}.log",
+        web_port=settings.worker_web_port,
+    )
+    process.start()
+    yield process
+    code = process.stop()
+    assert code == 0, f"worker exited with {code}; see {process.log_file}"

@@ -1,0 +1,124 @@
+"""What integration tests need to look at real servers: wait, read topics, query the index."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from config.settings import Settings
+from crmstream.generator import GeneratedEvent
+from crmstream.produce import encode_events, produce
+from streams.kafka import client_options
+from streams.search_index import COMMUNICATIONS_ALIAS, create_client
+
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], *, timeout_s: float = 180.0, what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what} (last: {result!r})")
+        time.sleep(0.5)
+
+
+def send_events(settings: Settings, events: Iterable[GeneratedEvent]) -> int:
+    return asyncio.run(produce(settings, encode_events(settings, events)))
+
+
+def send_raw(settings: Settings, topic: str, values: Sequence[bytes | None]) -> int:
+    return asyncio.run(produce(settings, [(settings.topic_name(topic), None, v) for v in values]))
+
+
+async def topic_partitions(settings: Settings, name: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([name])
+        return [TopicPartition(name, p["partition"]) for p in description["partitions"]]
+    finally:
+        await admin.close()
+
+
+def read_topic(settings: Settings, topic: str, *, idle_s: float = 2.0) -> list[dict[str, Any]]:
+    """Every record on a topic, from the beginning, decoded from JSON (no consumer group)."""
+
+    async def read() -> list[dict[str, Any]]:
+        name = settings.topic_name(topic)
+        consumer = AIOKafkaConsumer(
+            **client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            partitions = await topic_partitions(settings, name)
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            end = await consumer.end_offsets(partitions)
+            records: list[dict[str, Any]] = []
+            while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+                batch = await consumer.getmany(timeout_ms=int(idle_s * 1000))
+                for messages in batch.values():
+                    records.extend(orjson.loads(m.value) for m in messages if m.value is not None)
+            return records
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def consumer_lag(settings: Settings, topic: str) -> int:
+    """Messages on ``topic`` the worker's consumer group has not committed yet."""
+
+    async def lag() -> int:
+        name = settings.topic_name(topic)
+        admin = AIOKafkaAdminClient(**client_options(settings))
+        consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+        await admin.start()
+        await consumer.start()
+        try:
+            partitions = await topic_partitions(settings, name)
+            end = await consumer.end_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(
+                settings.app_id, partitions=partitions
+            )
+            return sum(
+                end[tp]
+                - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+                for tp in partitions
+            )
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    return asyncio.run(lag())
+
+
+def indexed(settings: Settings, event_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The documents for these event ids: ``{event_id: [source, ...]}``, so duplicates show."""
+    client = create_client(settings)
+    alias = settings.index_name(COMMUNICATIONS_ALIAS)
+    try:
+        if not client.indices.exists_alias(name=alias):
+            return {}
+        client.indices.refresh(index=alias)
+        found: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(event_ids), 4000):
+            chunk = list(event_ids[start : start + 4000])
+            response = client.search(
+                index=alias, query={"terms": {"event_id": chunk}}, size=len(chunk) * 2 + 10
+            )
+            for hit in response["hits"]["hits"]:
+                found.setdefault(hit["_source"]["event_id"], []).append(hit["_source"])
+        return found
+    finally:
+        client.close()
