@@ -101,6 +101,7 @@ class LocalServer(ABC):
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
+        _reap(pid)
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -428,7 +429,14 @@ def servers(settings: Settings) -> list[LocalServer]:
     return [KafkaServer(settings), ElasticsearchServer(settings), PrometheusServer(settings)]
 
 
+def _reap(pid: int) -> None:
+    """Collect the exit status of our own child, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
 def _group_alive(pgid: int) -> bool:
+    _reap(pgid)
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

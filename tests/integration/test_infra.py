@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
+from crmstream.infra.servers import PrometheusServer
 from tests.conftest import free_port
 
 
@@ -79,3 +81,21 @@ def test_up_is_idempotent_status_reports_health_and_down_leaves_nothing(
         ["pgrep", "-f", str(state)], capture_output=True, text=True, check=False
     ).stdout.split()
     assert leftovers == []
+
+
+def test_a_server_started_in_this_process_stops_without_lingering(
+    isolated_env: dict[str, str],
+) -> None:
+    # The test session itself starts servers as child processes: stop() must reap them
+    # (an unreaped child stays a zombie and looks alive forever).
+    settings = Settings(
+        state_dir=Path(isolated_env["CRMSTREAM_STATE_DIR"]),
+        prometheus_url=isolated_env["CRMSTREAM_PROMETHEUS_URL"],
+    )
+    prometheus = PrometheusServer(settings)
+    assert prometheus.start() is True
+    pid = prometheus.pid()
+    assert pid is not None and prometheus.healthy()
+    assert prometheus.stop(timeout_s=30) is True
+    assert not Path(f"/proc/{pid}").exists()
+    assert prometheus.pid() is None and not prometheus.healthy()
