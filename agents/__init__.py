@@ -1,5 +1,6 @@
 """The Faust agents; importing this package registers them on :data:`streams.app.app`."""
 
 from agents.communications import score_communications
+from agents.feedback import check_feedback, check_labels
 
-__all__ = ["score_communications"]
+__all__ = ["check_feedback", "check_labels", "score_communications"]

@@ -1,4 +1,4 @@
-"""``crm.communications`` → validate → Elasticsearch + ``crm.communications.scored``.
+"""``crm.communications`` → edge checks → Elasticsearch + ``crm.communications.scored``.
 
 Batches are taken with their Kafka positions; the batch is acknowledged (and
 its offsets become committable) only when the agent asks for the next one, that
@@ -7,20 +7,18 @@ is after :meth:`streams.sinks.CommunicationSink.deliver` returned.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from streams import metrics
-from streams.app import app, communications_topic, settings
-from streams.pipeline import Incoming, process_communications
+from streams.app import app, communications_topic, edge, settings
+from streams.pipeline import Incoming
 from streams.search_index import create_async_client
 from streams.sinks import CommunicationSink, KafkaPublisher
 
-log = logging.getLogger(__name__)
-
 
 def incoming(event: Any) -> Incoming:
+    """The pipeline's view of a Faust event."""
     message = event.message
     return Incoming(message.value, message.key, message.topic, message.partition, message.offset)
 
@@ -36,6 +34,6 @@ async def score_communications(stream: Any) -> None:
             messages = [incoming(e) for e in events]
             metrics.EVENTS_IN.labels(communications_topic.get_topic_name()).inc(len(messages))
             now = datetime.now(UTC)
-            await sink.deliver(process_communications(messages, now=now), now=now)
+            await sink.deliver(edge.communications(messages, now=now), now=now)
     finally:
         await es.close()

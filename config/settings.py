@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     elasticsearch_ca_certs: Path | None = None
     elasticsearch_request_timeout_s: float = Field(30.0, gt=0)
 
+    # The edge: hard limits, the text budget for models and index, PII redaction
+    text_max_bytes: int = Field(256 * 1024, ge=1024)
+    text_budget_chars: int = Field(8000, ge=100)
+    max_future_hours: float = Field(24.0, ge=0)
+    pii_types: str = "EMAIL,PHONE,CARD,CN_ID,IBAN"
+
     # Prometheus (started locally by `crmstream infra up`)
     prometheus_url: str = "http://127.0.0.1:9090"
 

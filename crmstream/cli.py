@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import orjson
 import typer
@@ -18,10 +18,12 @@ from rich.table import Table
 from config.settings import Settings, get_settings
 
 app = typer.Typer(help="Real-time intelligence from customer communications.", no_args_is_help=True)
+schemas_app = typer.Typer(help="The event contracts as JSON Schema.", no_args_is_help=True)
 infra_app = typer.Typer(
     help="Local Kafka, Elasticsearch and Prometheus on loopback.", no_args_is_help=True
 )
 app.add_typer(infra_app, name="infra")
+app.add_typer(schemas_app, name="schemas")
 
 console = Console()
 errors = Console(stderr=True)
@@ -194,6 +196,85 @@ def progress_bar() -> Progress:
         TimeElapsedColumn(),
         console=console,
     )
+
+
+# -- schemas ------------------------------------------------------------------------
+
+
+@schemas_app.command("export")
+def schemas_export() -> None:
+    """Write the JSON Schema of every contract into schemas/json/v<major>/."""
+    from schemas.export import export
+
+    for path in export():
+        console.print(f"wrote {path}")
+
+
+# -- replay -------------------------------------------------------------------------
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"expected FIELD=VALUE, got {value!r}", param_hint=option)
+        pairs[name.strip()] = rest
+    return pairs
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON Lines.")],
+    kind: Annotated[str, typer.Option(help="communication or feedback.")] = "communication",
+    mapping_file: Annotated[
+        Path | None, typer.Option("--mapping", exists=True, help="YAML mapping file.")
+    ] = None,
+    map_: Annotated[
+        list[str], typer.Option("--map", help="FIELD=COLUMN (repeat; dotted fields nest).")
+    ] = [],  # noqa: B006 (typer reads the default, never mutates it)
+    set_: Annotated[list[str], typer.Option("--set", help="FIELD=CONSTANT (repeat).")] = [],  # noqa: B006
+    metadata: Annotated[
+        list[str], typer.Option(help="Column to keep under metadata (repeat).")
+    ] = [],  # noqa: B006
+    timezone: Annotated[str | None, typer.Option(help="Zone of times without an offset.")] = None,
+    order: Annotated[str, typer.Option(help="file, time or shuffle.")] = "file",
+    shuffle_seed: Annotated[int, typer.Option(help="Seed for --order shuffle.")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Send at most this many events.")] = None,
+    rate: Annotated[float | None, typer.Option(help="Events per second (default: max).")] = None,
+) -> None:
+    """Replay a file onto the input topics; bad rows are reported and skipped."""
+    from crmstream.produce import produce as produce_messages
+    from crmstream.replay import Kind, Order, RowMapping, plan_replay
+    from streams.topics import COMMUNICATIONS, FEEDBACK
+
+    if kind not in ("communication", "feedback"):
+        raise typer.BadParameter("communication or feedback", param_hint="--kind")
+    if order not in ("file", "time", "shuffle"):
+        raise typer.BadParameter("file, time or shuffle", param_hint="--order")
+    base = RowMapping.from_file(mapping_file) if mapping_file else RowMapping(kind=cast(Kind, kind))
+    mapping = base.merged(_pairs(map_, "--map"), _pairs(set_, "--set"), tuple(metadata), timezone)
+    plan = plan_replay(
+        file, mapping, order=cast(Order, order), shuffle_seed=shuffle_seed, limit=limit
+    )
+    for number, why in plan.skipped[:10]:
+        errors.print(f"[yellow]skipped row {number}:[/yellow] {why}")
+    if len(plan.skipped) > 10:
+        errors.print(f"[yellow]... and {len(plan.skipped) - 10} more skipped rows[/yellow]")
+
+    settings = get_settings()
+    asyncio.run(prepare_cluster(settings))
+    topic = settings.topic_name(COMMUNICATIONS if mapping.kind == "communication" else FEEDBACK)
+    messages = (
+        (topic, str(e.get("customer_id", "")).encode() or None, orjson.dumps(e))
+        for e in plan.events
+    )
+    with progress_bar() as bar:
+        task = bar.add_task("replaying", total=len(plan.events))
+        sent = asyncio.run(
+            produce_messages(settings, messages, on_sent=lambda n: bar.advance(task, n), rate=rate)
+        )
+    console.print(f"sent {sent} events to {topic}; skipped {len(plan.skipped)} rows")
 
 
 # -- demo ---------------------------------------------------------------------------

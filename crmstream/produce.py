@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,8 +27,12 @@ async def produce(
     messages: Iterable[tuple[str, bytes | None, bytes | None]],
     *,
     on_sent: Callable[[int], Any] | None = None,
+    rate: float | None = None,
 ) -> int:
-    """Send ``(topic, key, value)`` messages; wait until all are acknowledged. Returns the count."""
+    """Send ``(topic, key, value)`` messages; wait until all are acknowledged. Returns the count.
+
+    ``rate`` paces the sending to that many messages per second (None: as fast as possible).
+    """
     producer = AIOKafkaProducer(
         **client_options(settings), acks="all", linger_ms=5, max_batch_size=256 * 1024
     )
@@ -34,9 +40,12 @@ async def produce(
     sent = 0
     try:
         pending = []
-        for topic, key, value in messages:
+        started = time.monotonic()
+        for count, (topic, key, value) in enumerate(messages, 1):
             pending.append(await producer.send(topic, value=value, key=key))
-            if len(pending) >= 1000:
+            if rate is not None and (ahead := count / rate - (time.monotonic() - started)) > 0:
+                await asyncio.sleep(ahead)
+            if len(pending) >= (1000 if rate is None else max(1, int(rate))):
                 for future in pending:
                     await future
                 if on_sent:

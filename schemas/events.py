@@ -1,18 +1,34 @@
-"""The records on crmstream's topics, as pydantic models.
+"""The records on crmstream's topics, as pydantic models: the event contracts.
 
-``schema_version`` is stamped on every record crmstream emits, so downstream
-consumers can tell which contract a record follows.
+Inputs: :class:`CommunicationEvent` (``crm.communications``), :class:`FeedbackEvent`
+(``crm.feedback``), :class:`LabelEvent` (``crm.labels``). Outputs:
+:class:`ScoredCommunication` (``crm.communications.scored``), :class:`Alert`
+(``crm.alerts``), :class:`DeadLetter` (``crm.deadletter``).
+
+``SCHEMA_VERSION`` is stamped on every record crmstream emits, so downstream
+consumers can tell which contract a record follows; the JSON Schemas exported
+from these models live in ``schemas/json/v<major>/``.
+
+>>> FeedbackEvent.model_validate({
+...     "event_id": "f1", "occurred_at": "2026-01-05T09:00:00Z", "customer_id": "c1",
+...     "kind": "nps", "score": 9, "scale": {"min": 0, "max": 10},
+... }).normalized_score()
+0.9
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = "1.0"
+
+Identifier = Annotated[str, Field(min_length=1, max_length=256)]
+Label = Annotated[str, Field(min_length=1, max_length=128)]
+Priority = Literal["P1", "P2", "P3", "P4"]
 
 
 class Channel(StrEnum):
@@ -29,27 +45,97 @@ class Direction(StrEnum):
     OUTBOUND = "outbound"
 
 
-Identifier = Field(min_length=1, max_length=256)
+class FeedbackKind(StrEnum):
+    CSAT = "csat"
+    NPS = "nps"
+    STARS = "stars"
+    REVIEW = "review"
+    COMPLAINT = "complaint"
 
 
-class CommunicationEvent(BaseModel):
-    """A message between a customer and the company, on ``crm.communications``."""
+class Contract(BaseModel):
+    """Input contracts ignore unknown fields (producers may add some) and are immutable."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    event_id: str = Identifier
+
+class CommunicationEvent(Contract):
+    """A message between a customer and the company, on ``crm.communications``."""
+
+    event_id: Identifier
     occurred_at: AwareDatetime
-    customer_id: str = Identifier
+    customer_id: Identifier
     channel: Channel
     direction: Direction
     text: str
-    conversation_id: str | None = Field(None, min_length=1, max_length=256)
-    agent_id: str | None = Field(None, min_length=1, max_length=256)
+    conversation_id: Identifier | None = None
+    agent_id: Identifier | None = None
     subject: str | None = None
-    language: str | None = Field(None, max_length=16)
-    need: str | None = Field(None, min_length=1, max_length=128)
-    priority: Literal["P1", "P2", "P3", "P4"] | None = None
+    language: str | None = Field(None, max_length=16, description="Producer's hint, ISO 639-1")
+    need: Label | None = Field(None, description="The customer's need, when a person labelled it")
+    priority: Priority | None = Field(None, description="Priority label, when known")
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Scale(BaseModel):
+    """The range a feedback score is given on, e.g. 1-5 for CSAT or 0-10 for NPS."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not self.max > self.min:
+            raise ValueError(f"scale max ({self.max}) must be greater than min ({self.min})")
+        return self
+
+
+class FeedbackEvent(Contract):
+    """A rating or review from a customer, on ``crm.feedback``."""
+
+    event_id: Identifier
+    occurred_at: AwareDatetime
+    customer_id: Identifier
+    conversation_id: Identifier | None = None
+    agent_id: Identifier | None = None
+    kind: FeedbackKind
+    score: float
+    scale: Scale
+    comment: str = ""
+    language: str | None = Field(None, max_length=16)
+    need: Label | None = Field(None, description="The category the customer chose, if any")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _score_on_scale(self) -> Self:
+        if not self.scale.min <= self.score <= self.scale.max:
+            raise ValueError(
+                f"score {self.score} is outside its scale {self.scale.min}..{self.scale.max}"
+            )
+        return self
+
+    def normalized_score(self) -> float:
+        """The score mapped to [0, 1] (0 worst, 1 best)."""
+        return round((self.score - self.scale.min) / (self.scale.max - self.scale.min), 6)
+
+
+class LabelEvent(Contract):
+    """A person's correction for an earlier event, on ``crm.labels``."""
+
+    event_id: Identifier = Field(description="The event being labelled")
+    need: Label | None = None
+    priority: Priority | None = None
+    satisfaction: float | None = Field(None, ge=0.0, le=1.0)
+    labelled_by: Identifier
+    labelled_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Self:
+        if self.need is None and self.priority is None and self.satisfaction is None:
+            raise ValueError("a label needs at least one of need, priority or satisfaction")
+        return self
 
 
 class SourcePosition(BaseModel):
@@ -60,22 +146,55 @@ class SourcePosition(BaseModel):
     offset: int
 
 
+class TextInfo(BaseModel):
+    """What the edge did to the text before anything else saw it."""
+
+    original_chars: int = Field(description="Length after cleaning, before truncation")
+    truncated: bool = Field(description="Cut to head and tail to fit the model/index budget")
+    pii: dict[str, int] = Field(
+        default_factory=dict, description="Redacted values per type, e.g. {'EMAIL': 1}"
+    )
+
+
 class ScoredCommunication(CommunicationEvent):
-    """A communication after the worker processed it, on ``crm.communications.scored``."""
+    """A communication after the worker processed it, on ``crm.communications.scored``.
+
+    ``text`` and ``subject`` are normalized and PII-redacted; ``language`` is detected.
+    """
 
     schema_version: str = SCHEMA_VERSION
     processed_at: datetime
     source: SourcePosition
+    text_info: TextInfo
+
+
+class Alert(BaseModel):
+    """A satisfaction alert (or its resolution), on ``crm.alerts``."""
+
+    schema_version: str = SCHEMA_VERSION
+    alert_id: Identifier
+    rule: Identifier
+    severity: Literal["info", "warning", "critical"]
+    state: Literal["firing", "resolved"]
+    dimension: Literal["customer", "agent", "channel", "need"]
+    key: Identifier = Field(description="The customer, agent, channel or need that alerted")
+    value: float
+    threshold: float | None = None
+    samples: int = Field(ge=0)
+    window_start: datetime
+    window_end: datetime
+    fired_at: datetime
+    message: str
 
 
 class DeadLetter(BaseModel):
     """A message that could not be processed, on ``crm.deadletter``, with its original bytes."""
 
     schema_version: str = SCHEMA_VERSION
-    reason: str  # machine-readable, e.g. "not_json", "schema", "elasticsearch_rejected"
-    message: str  # for people
+    reason: str = Field(description="Machine-readable, e.g. not_json, schema, text_too_long")
+    message: str = Field(description="For people")
     source: SourcePosition
-    key: str | None = None
-    original: str | None  # the message value, as text when it is UTF-8, else base64
+    key: str | None = Field(None, description="The message key, as text or base64")
+    original: str | None = Field(description="The message value, as text when UTF-8, else base64")
     original_encoding: Literal["utf-8", "base64", "none"]
     failed_at: datetime

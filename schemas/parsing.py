@@ -1,12 +1,18 @@
 """Turn the bytes of a Kafka message into a validated event, or say precisely why not.
 
+Every rejection is an :class:`InvalidEvent` with a stable machine-readable
+``reason`` (``empty``, ``not_utf8``, ``not_json``, ``not_object``, ``schema``,
+``text_too_long``, ``future_timestamp``) and a message for people.
+
+>>> from datetime import datetime, timezone
+>>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
 >>> try:
-...     parse_communication(b'{"event_id": "e1", "channel": "fax"}')
+...     parse_event(b'{"event_id": "e1", "channel": "fax"}', CommunicationEvent, now=now)
 ... except InvalidEvent as error:
 ...     print(error.reason, "|", error.message[:60])
 schema | occurred_at: Field required; customer_id: Field required; ch
 >>> try:
-...     parse_communication(b"\\xff")
+...     parse_event(b"\\xff", CommunicationEvent, now=now)
 ... except InvalidEvent as error:
 ...     print(error)
 not_utf8: message is not valid UTF-8 (byte 0xff at position 0)
@@ -14,12 +20,16 @@ not_utf8: message is not valid UTF-8 (byte 0xff at position 0)
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from schemas.events import CommunicationEvent
+from schemas.events import CommunicationEvent, FeedbackEvent, LabelEvent
+
+EventT = TypeVar("EventT", bound=BaseModel)
 
 
 class InvalidEvent(ValueError):
@@ -29,6 +39,24 @@ class InvalidEvent(ValueError):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeLimits:
+    """Hard limits at the edge: past them an event is refused, not trimmed."""
+
+    text_max_bytes: int = 256 * 1024
+    max_future: timedelta = timedelta(hours=24)
+
+
+DEFAULT_LIMITS = EdgeLimits()
+
+# The free-text field of each contract, which the size limit applies to.
+TEXT_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
+    CommunicationEvent: ("text", "subject"),
+    FeedbackEvent: ("comment",),
+    LabelEvent: (),
+}
 
 
 def decode_object(raw: bytes | None) -> dict[str, Any]:
@@ -58,10 +86,28 @@ def describe_validation_error(exc: ValidationError) -> str:
     )
 
 
-def parse_communication(raw: bytes | None) -> CommunicationEvent:
-    """Validate a message from ``crm.communications``; raise :class:`InvalidEvent` if it is bad."""
+def parse_event(
+    raw: bytes | None, contract: type[EventT], *, now: datetime, limits: EdgeLimits = DEFAULT_LIMITS
+) -> EventT:
+    """Validate a message against ``contract``; raise :class:`InvalidEvent` if it is bad."""
     value = decode_object(raw)
+    for field in TEXT_FIELDS.get(contract, ()):
+        text = value.get(field)
+        if isinstance(text, str) and len(text) * 4 > limits.text_max_bytes:  # cheap pre-check
+            size = len(text.encode("utf-8"))
+            if size > limits.text_max_bytes:
+                raise InvalidEvent(
+                    "text_too_long",
+                    f"{field} is {size} bytes; the limit is {limits.text_max_bytes}",
+                )
     try:
-        return CommunicationEvent.model_validate(value)
+        event = contract.model_validate(value)
     except ValidationError as exc:
         raise InvalidEvent("schema", describe_validation_error(exc)) from None
+    occurred_at = getattr(event, "occurred_at", None)
+    if isinstance(occurred_at, datetime) and occurred_at > now + limits.max_future:
+        raise InvalidEvent(
+            "future_timestamp",
+            f"occurred_at {occurred_at.isoformat()} is more than {limits.max_future} ahead of now",
+        )
+    return event

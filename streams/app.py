@@ -11,6 +11,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from config.settings import get_settings
 from streams import topics
 from streams.kafka import broker_url, faust_credentials
+from streams.pipeline import Edge, EdgeConfig
 
 settings = get_settings()
 
@@ -37,3 +38,8 @@ app = faust.App(
 setup_prometheus_sensors(app, name_prefix="crmstream_faust")
 
 communications_topic = app.topic(settings.topic_name(topics.COMMUNICATIONS))
+feedback_topic = app.topic(settings.topic_name(topics.FEEDBACK))
+labels_topic = app.topic(settings.topic_name(topics.LABELS))
+
+# The checks and clean-up every event passes before any model or index sees it.
+edge = Edge(EdgeConfig.from_settings(settings))

@@ -1,29 +1,49 @@
-"""The pure part of the worker: from raw Kafka messages to scored records and dead letters.
+"""The pure part of the worker: from raw Kafka messages to clean records and dead letters.
 
-No I/O here, so every rule is testable without servers. The agents feed it
-batches of :class:`Incoming` messages and hand its :class:`BatchResult` to the sinks.
+No I/O here, so every rule is testable without servers. The agents feed an
+:class:`Edge` batches of :class:`Incoming` messages and hand its
+:class:`BatchResult` to the sinks. What the edge does to a communication, in order:
+validate the contract (:mod:`schemas.parsing`) → normalize the text
+(:mod:`streams.normalize`) → redact PII (:mod:`streams.redaction`) → cut to the
+budget → detect the language (:mod:`streams.language`). Redaction runs before the
+cut so that a PII value is never half-kept at the cut.
 
 >>> from datetime import datetime, timezone
+>>> edge = Edge(EdgeConfig())
 >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
 >>> ok = b'{"event_id":"e1","occurred_at":"2026-01-01T00:00:00Z","customer_id":"c1",'
->>> ok += b'"channel":"chat","direction":"inbound","text":"Where is my parcel?"}'
+>>> ok += b'"channel":"chat","direction":"inbound","text":"Where is my parcel? Mail me: a@b.com"}'
 >>> good = Incoming(ok, b"c1", "crm.communications", 0, 7)
 >>> bad = Incoming(b"{oops", None, "crm.communications", 0, 8)
->>> result = process_communications([good, bad], now=now)
->>> [s.record.event_id for s in result.scored], [d.reason for d in result.dead]
-(['e1'], ['not_json'])
+>>> result = edge.communications([good, bad], now=now)
+>>> [(a.record.text, a.record.language) for a in result.accepted], [d.reason for d in result.dead]
+([('Where is my parcel? Mail me: [EMAIL]', 'en')], ['not_json'])
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Generic, Literal, TypeVar
 
-from schemas.events import DeadLetter, ScoredCommunication, SourcePosition
-from schemas.parsing import InvalidEvent, parse_communication
+from config.settings import Settings
+from schemas.events import (
+    CommunicationEvent,
+    DeadLetter,
+    FeedbackEvent,
+    LabelEvent,
+    ScoredCommunication,
+    SourcePosition,
+    TextInfo,
+)
+from schemas.parsing import EdgeLimits, InvalidEvent, parse_event
+from streams.language import detect_language
+from streams.normalize import normalize_text, truncate_text
+from streams.redaction import PII_TYPES, Redactor
+
+RecordT = TypeVar("RecordT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +62,16 @@ class Incoming:
 
 
 @dataclass(frozen=True, slots=True)
-class Scored:
+class Accepted(Generic[RecordT]):
     """A valid message and the record made from it (the message is kept for dead-lettering)."""
 
     message: Incoming
-    record: ScoredCommunication
+    record: RecordT
 
 
 @dataclass(slots=True)
-class BatchResult:
-    scored: list[Scored] = field(default_factory=list)
+class BatchResult(Generic[RecordT]):
+    accepted: list[Accepted[RecordT]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
 
 
@@ -84,19 +104,94 @@ def dead_letter(message: Incoming, reason: str, text: str, *, now: datetime) -> 
     )
 
 
-def process_communications(messages: Sequence[Incoming], *, now: datetime) -> BatchResult:
-    """Validate and enrich a batch from ``crm.communications``; bad messages become dead letters."""
-    result = BatchResult()
-    for message in messages:
-        try:
-            event = parse_communication(message.value)
-            record = ScoredCommunication(
-                **event.model_dump(), processed_at=now, source=message.position
-            )
-        except InvalidEvent as invalid:
-            result.dead.append(dead_letter(message, invalid.reason, invalid.message, now=now))
-        except Exception as error:  # a bug must cost one message, never the worker
-            result.dead.append(dead_letter(message, "processing_error", repr(error), now=now))
-        else:
-            result.scored.append(Scored(message, record))
-    return result
+@dataclass(frozen=True)
+class EdgeConfig:
+    """The edge's rules, from :class:`config.settings.Settings`."""
+
+    limits: EdgeLimits = field(default_factory=EdgeLimits)
+    text_budget_chars: int = 8000
+    pii_types: tuple[str, ...] = PII_TYPES
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EdgeConfig:
+        return cls(
+            limits=EdgeLimits(
+                text_max_bytes=settings.text_max_bytes,
+                max_future=timedelta(hours=settings.max_future_hours),
+            ),
+            text_budget_chars=settings.text_budget_chars,
+            pii_types=tuple(t.strip().upper() for t in settings.pii_types.split(",") if t.strip()),
+        )
+
+
+class Edge:
+    """Checks, cleans and makes safe every event before any model or index sees it."""
+
+    def __init__(self, config: EdgeConfig) -> None:
+        self.config = config
+        self.redactor = Redactor(config.pii_types)
+
+    def clean_text(self, text: str, channel: str) -> tuple[str, TextInfo]:
+        """Normalize, redact and cut a text; say what was done."""
+        normalized = normalize_text(text, channel=channel, budget_chars=None)
+        redaction = self.redactor.redact(normalized.text)
+        kept, truncated = truncate_text(redaction.text, self.config.text_budget_chars)
+        info = TextInfo(
+            original_chars=len(redaction.text), truncated=truncated, pii=redaction.counts
+        )
+        return kept, info
+
+    def communications(
+        self, messages: Sequence[Incoming], *, now: datetime
+    ) -> BatchResult[ScoredCommunication]:
+        """Validate and clean a batch from ``crm.communications``."""
+        return self._each(messages, now, lambda raw: self._communication(raw, now))
+
+    def feedback(
+        self, messages: Sequence[Incoming], *, now: datetime
+    ) -> BatchResult[FeedbackEvent]:
+        """Validate a batch from ``crm.feedback``; comments are cleaned like texts."""
+        return self._each(messages, now, lambda raw: self._feedback(raw, now))
+
+    def labels(self, messages: Sequence[Incoming], *, now: datetime) -> BatchResult[LabelEvent]:
+        """Validate a batch from ``crm.labels``."""
+        limits = self.config.limits
+        return self._each(
+            messages, now, lambda raw: parse_event(raw.value, LabelEvent, now=now, limits=limits)
+        )
+
+    def _communication(self, message: Incoming, now: datetime) -> ScoredCommunication:
+        event = parse_event(message.value, CommunicationEvent, now=now, limits=self.config.limits)
+        text, info = self.clean_text(event.text, event.channel.value)
+        subject = self.clean_text(event.subject, "other")[0] if event.subject else event.subject
+        fields = event.model_dump()
+        detected = detect_language(text)
+        # The producer's hint only counts where the text itself is too thin to tell.
+        language = event.language if detected == "und" and event.language else detected
+        fields.update(text=text, subject=subject, language=language)
+        return ScoredCommunication(
+            **fields, processed_at=now, source=message.position, text_info=info
+        )
+
+    def _feedback(self, message: Incoming, now: datetime) -> FeedbackEvent:
+        event = parse_event(message.value, FeedbackEvent, now=now, limits=self.config.limits)
+        if not event.comment:
+            return event
+        comment, _ = self.clean_text(event.comment, "other")
+        return event.model_copy(update={"comment": comment, "language": detect_language(comment)})
+
+    @staticmethod
+    def _each(
+        messages: Sequence[Incoming], now: datetime, make: Callable[[Incoming], RecordT]
+    ) -> BatchResult[RecordT]:
+        result: BatchResult[RecordT] = BatchResult()
+        for message in messages:
+            try:
+                record = make(message)
+            except InvalidEvent as invalid:
+                result.dead.append(dead_letter(message, invalid.reason, invalid.message, now=now))
+            except Exception as error:  # a bug must cost one message, never the worker
+                result.dead.append(dead_letter(message, "processing_error", repr(error), now=now))
+            else:
+                result.accepted.append(Accepted(message, record))
+        return result

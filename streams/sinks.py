@@ -27,8 +27,9 @@ from tenacity import (
 )
 
 from config.settings import Settings
+from schemas.events import DeadLetter, ScoredCommunication
 from streams import metrics
-from streams.pipeline import BatchResult, dead_letter
+from streams.pipeline import Accepted, BatchResult, dead_letter
 from streams.search_index import (
     COMMUNICATIONS_ALIAS,
     IndexRequest,
@@ -77,8 +78,24 @@ class KafkaPublisher:
         metrics.EVENTS_OUT.labels(topic).inc(len(records))
 
 
+class DeadLetterSink:
+    """Publishes dead letters (and counts them by reason)."""
+
+    def __init__(self, settings: Settings, publisher: KafkaPublisher) -> None:
+        self.publisher = publisher
+        self.topic = settings.topic_name(DEADLETTER)
+
+    async def deliver(self, dead: Sequence[DeadLetter]) -> None:
+        if not dead:
+            return
+        await self.publisher.publish(self.topic, [Outgoing(None, to_json(d)) for d in dead])
+        for letter in dead:
+            metrics.DEAD_LETTERS.labels(letter.reason).inc()
+        log.warning("dead-lettered %d messages (%s)", len(dead), sorted({d.reason for d in dead}))
+
+
 class CommunicationSink:
-    """Delivers a processed batch of communications."""
+    """Delivers a processed batch of communications: index, scored topic, dead letters."""
 
     def __init__(
         self, settings: Settings, es: AsyncElasticsearch, publisher: KafkaPublisher
@@ -87,46 +104,30 @@ class CommunicationSink:
         self.es = es
         self.publisher = publisher
         self.scored_topic = settings.topic_name(SCORED)
-        self.deadletter_topic = settings.topic_name(DEADLETTER)
+        self.dead_letters = DeadLetterSink(settings, publisher)
 
-    async def deliver(self, result: BatchResult, *, now: datetime) -> None:
-        requests = {
-            (
-                index := communications_index(self.settings, s.record.occurred_at),
-                s.record.event_id,
-            ): (
-                IndexRequest(
-                    index, s.record.event_id, s.record.model_dump(mode="json", exclude_none=True)
-                ),
-                s,
+    async def deliver(self, result: BatchResult[ScoredCommunication], *, now: datetime) -> None:
+        # One request per (index, id): a duplicate inside the batch is written once.
+        requests: dict[tuple[str, str], tuple[IndexRequest, Accepted[ScoredCommunication]]] = {}
+        for accepted in result.accepted:
+            record = accepted.record
+            index = communications_index(self.settings, record.occurred_at)
+            document = record.model_dump(mode="json", exclude_none=True)
+            requests[index, record.event_id] = (
+                IndexRequest(index, record.event_id, document),
+                accepted,
             )
-            for s in result.scored
-        }
         rejections = await bulk_index(self.es, [request for request, _ in requests.values()])
         rejected = {(r.request.index, r.request.id): r for r in rejections}
         dead = list(result.dead)
         for key, rejection in rejected.items():
-            message = requests[key][1].message
+            reason = f"{rejection.status} {rejection.reason}"
             dead.append(
-                dead_letter(
-                    message,
-                    "elasticsearch_rejected",
-                    f"{rejection.status} {rejection.reason}",
-                    now=now,
-                )
+                dead_letter(requests[key][1].message, "elasticsearch_rejected", reason, now=now)
             )
-        accepted = [s for key, (_, s) in requests.items() if key not in rejected]
-        metrics.DOCUMENTS_INDEXED.labels(COMMUNICATIONS_ALIAS).inc(len(accepted))
+        kept = [accepted.record for key, (_, accepted) in requests.items() if key not in rejected]
+        metrics.DOCUMENTS_INDEXED.labels(COMMUNICATIONS_ALIAS).inc(len(kept))
         await self.publisher.publish(
-            self.scored_topic,
-            [Outgoing(s.record.customer_id.encode(), to_json(s.record)) for s in accepted],
+            self.scored_topic, [Outgoing(r.customer_id.encode(), to_json(r)) for r in kept]
         )
-        await self.publisher.publish(
-            self.deadletter_topic, [Outgoing(None, to_json(d)) for d in dead]
-        )
-        for letter in dead:
-            metrics.DEAD_LETTERS.labels(letter.reason).inc()
-        if dead:
-            log.warning(
-                "dead-lettered %d messages (%s)", len(dead), sorted({d.reason for d in dead})
-            )
+        await self.dead_letters.deliver(dead)

@@ -12,6 +12,11 @@ MODULES = [
     "schemas.parsing",
     "streams.pipeline",
     "crmstream.generator",
+    "crmstream.replay",
+    "schemas.events",
+    "streams.normalize",
+    "streams.language",
+    "models.tokenize",
 ]
 
 

@@ -1,0 +1,49 @@
+"""No raw PII value from the hand-checked corpus reaches Elasticsearch or the scored topic."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from config.settings import Settings
+from crmstream.infra import WorkerProcess
+from streams.topics import COMMUNICATIONS, SCORED
+from tests.integration.support import indexed, read_topic, send_raw, wait_until
+
+CORPUS = Path(__file__).resolve().parents[1] / "unit" / "data" / "pii_corpus.jsonl"
+CHANNELS = ["email", "chat", "phone", "social", "sms"]
+
+
+def test_raw_pii_is_found_nowhere_downstream(settings: Settings, worker: WorkerProcess) -> None:
+    entries = [orjson.loads(line) for line in CORPUS.read_bytes().splitlines() if line.strip()]
+    values = {p["value"] for entry in entries for p in entry["pii"]}
+    assert len(entries) >= 200 and len(values) >= 100
+    events: list[dict[str, Any]] = []
+    for number, entry in enumerate(entries):
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": "2026-02-01T10:00:00Z",
+            "customer_id": f"pii-{number}",
+            "channel": CHANNELS[number % len(CHANNELS)],
+            "direction": "inbound",
+            "text": entry["text"],
+        }
+        if event["channel"] == "email":
+            event["subject"] = entry["text"]  # subjects are redacted too
+        events.append(event)
+    send_raw(settings, COMMUNICATIONS, [orjson.dumps(e) for e in events])
+    ids = [e["event_id"] for e in events]
+    wait_until(lambda: len(indexed(settings, ids)) == len(ids), what="the corpus indexed")
+
+    documents = [orjson.dumps(docs[0]).decode() for docs in indexed(settings, ids).values()]
+    wanted = set(ids)
+    scored = [
+        orjson.dumps(r).decode() for r in read_topic(settings, SCORED) if r["event_id"] in wanted
+    ]
+    assert len(documents) == len(scored) == len(ids)
+    leaks = sorted({v for v in values for text in documents + scored if v in text})
+    assert leaks == [], f"raw PII downstream: {leaks[:10]}"
+    assert sum('"pii":{' in d and '"pii":{}' not in d for d in documents) >= len(values) // 3

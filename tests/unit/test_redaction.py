@@ -1,0 +1,496 @@
+"""PII redaction: corpus recall/precision, each detector, configuration, properties."""
+
+from __future__ import annotations
+
+import dataclasses
+import doctest
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import streams.redaction
+from streams.redaction import PII_TYPES, Redaction, Redactor
+
+CORPUS = Path(__file__).parent / "data" / "pii_corpus.jsonl"
+REDACTOR = Redactor()
+
+# A valid address in the sense of RFC 5321/5322: a dot-atom local part, host
+# labels of at most 63 characters, an alphabetic top-level domain.
+ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
+VALID_EMAIL = re.compile(
+    rf"[{ATEXT}]+(?:\.[{ATEXT}]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,63}"
+)
+
+
+def load_corpus() -> list[dict[str, Any]]:
+    with CORPUS.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def cn_id_check(first17: str) -> str:
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return "10X98765432"[sum(int(c) * w for c, w in zip(first17, weights, strict=True)) % 11]
+
+
+def redacted(text: str, redactor: Redactor = REDACTOR) -> str:
+    return redactor.redact(text).text
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def test_corpus_is_large_bilingual_and_consistent() -> None:
+    rows = load_corpus()
+    assert len(rows) >= 200
+    assert {row["lang"] for row in rows} == {"en", "zh"}
+    assert len({row["id"] for row in rows}) == len(rows)
+    with_pii = sum(1 for row in rows if row["pii"])
+    assert 0.5 <= with_pii / len(rows) <= 0.7
+    for row in rows:
+        for item in row["pii"]:
+            assert item["type"] in PII_TYPES, row["id"]
+            assert row["text"].count(item["value"]) == 1, (row["id"], item["value"])
+
+
+def test_corpus_recall_and_precision(record_property: Callable[[str, object], None]) -> None:
+    rows = load_corpus()
+    true_pos = false_pos = false_neg = 0
+    misses: list[str] = []
+    for row, result in zip(rows, REDACTOR.redact_many(r["text"] for r in rows), strict=True):
+        expected: dict[str, list[str]] = {}
+        for item in row["pii"]:
+            expected.setdefault(item["type"], []).append(item["value"])
+        for kind in set(expected) | set(result.counts):
+            values = expected.get(kind, [])
+            placeholders = result.counts.get(kind, 0)
+            assert result.text.count(f"[{kind}]") >= placeholders
+            gone = sum(1 for value in values if value not in result.text)
+            found = min(gone, placeholders)
+            true_pos += found
+            false_neg += len(values) - found
+            false_pos += placeholders - found
+            if found != len(values) or placeholders != found:
+                misses.append(f"{row['id']}: {kind} expected {values}, got {result.text!r}")
+    recall = true_pos / (true_pos + false_neg)
+    precision = true_pos / (true_pos + false_pos)
+    summary = f"PII redaction over {len(rows)} texts: recall={recall:.3f} precision={precision:.3f}"
+    print(f"\n{summary} (tp={true_pos} fp={false_pos} fn={false_neg})")
+    for miss in misses:
+        print("  ", miss)
+    record_property("pii_texts", len(rows))
+    record_property("pii_recall", round(recall, 4))
+    record_property("pii_precision", round(precision, 4))
+    assert recall >= 0.99, misses
+    assert precision >= 0.97, misses
+
+
+def test_corpus_texts_without_pii_come_back_unchanged() -> None:
+    for row in load_corpus():
+        if not row["pii"]:
+            result = REDACTOR.redact(row["text"])
+            assert result == Redaction(row["text"], {}), row["id"]
+
+
+# --------------------------------------------------------------------------- EMAIL
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Contact jane.doe@example.com today", "Contact [EMAIL] today"),
+        ("m.chen+orders@mail.example.org", "[EMAIL]"),
+        ("ops@eu-west.logistics.example.co.uk.", "[EMAIL]."),
+        ("<li_wei-88@corp.example.cn>", "<[EMAIL]>"),
+        ("'quoted@example.com'", "'[EMAIL]'"),
+        ("mailto:O'Brien.K@Example.IE", "mailto:[EMAIL]"),
+        ("邮箱zhangsan1988@163.com谢谢", "邮箱[EMAIL]谢谢"),
+        ("全角ａｂｃ＠ｅｘａｍｐｌｅ．ｃｏｍ", "全角[EMAIL]"),
+        ("13812345678@139.com", "[EMAIL]"),
+    ],
+)
+def test_email_found(text: str, expected: str) -> None:
+    assert redacted(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@ShopSupport please help",
+        "user@localhost is not routable",
+        "a@b.c has a one-letter TLD",
+        "price @ $5.00 each",
+        "name@ example.com",
+        "follow us @brand.official",
+    ],
+)
+def test_email_not_found(text: str) -> None:
+    assert REDACTOR.redact(text).counts.get("EMAIL", 0) == 0
+
+
+# --------------------------------------------------------------------------- PHONE
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+1 415 555 0132",
+        "(415) 555-0132",
+        "415-555-0132",
+        "1-206-555-0103",
+        "+44 20 7946 0958",
+        "0044 20 7946 0958",
+        "020 7946 0958",
+        "+44 (0)131 496 0833",
+        "+86 138 1234 5678",
+        "(+86) 13812345678",
+        "0086 138 1234 5678",
+        "13812345678",
+        "138-1234-5678",
+        "138 1234 5678",
+        "010-6552 9988",
+        "+49 30 90182736",
+        "+33 6 12 34 56 78",
+        "+91 98765 43210",
+        "+44 7700 900123",
+    ],
+)
+def test_phone_found(number: str) -> None:
+    assert redacted(f"Call me on {number} please") == "Call me on [PHONE] please"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我的电话13812345678，谢谢", "我的电话[PHONE]，谢谢"),
+        ("手机:138-1234-5678。", "手机:[PHONE]。"),
+        ("联系电话（+86）15921876543或邮件", "联系电话[PHONE]或邮件"),
+        ("号码１３８１２３４５６７８", "号码[PHONE]"),
+        ("电话13812345678和13912345670都可以", "电话[PHONE]和[PHONE]都可以"),
+    ],
+)
+def test_phone_in_chinese_text_without_spaces(text: str, expected: str) -> None:
+    result = REDACTOR.redact(text)
+    assert result.text == expected
+    assert result.counts == {"PHONE": expected.count("[PHONE]")}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Delivered on 2026-01-05 at 14:30",
+        "2026年1月5日下单，1月8日14:30送达",
+        "Paid ¥1299.00 and $61.85, 15% off",
+        "Order #A12345, A12345 and 订单号C44651",
+        "Tracking SF1234567890 and YT9876543210123",
+        "运单号：75318264950213，中通快递",
+        "order 4155550132 has not shipped",
+        "Invoice INV-2026-004512 is overdue",
+        "App version 10.2.3 build 4410 on iOS 17.4.1",
+        "IP 192.168.1.100 blocked",
+        "years 2024 2025 2026",
+        "call 10086 or 95588",
+        "verification code 483920",
+        "loyalty number 88012345",
+        "12 34 56 78 90",
+        "总价1,299元，满299减50",
+        "date 20260105, timestamp 2026-01-05 18:22:10",
+    ],
+)
+def test_not_a_phone(text: str) -> None:
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+# --------------------------------------------------------------------------- CARD
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "4111111111111111",
+        "5555 5555 5555 4444",
+        "2221 1675 0029 4430",
+        "3782 822463 10005",
+        "378282246310005",
+        "6011 1111 1111 1117",
+        "3530111333300000",
+        "6234 9730 5574 3798 734",
+        "30569309025904",
+        "4222222222222",
+    ],
+)
+def test_card_found(card: str) -> None:
+    digits = card.replace(" ", "").replace("-", "")
+    assert luhn_valid(digits)
+    assert redacted(f"card {card}, thanks") == "card [CARD], thanks"
+    assert redacted(f"卡号{card}。") == "卡号[CARD]。"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "card 4111 1111 1111 1112 was declined",  # fails Luhn
+        "gift card 5844 1781 3804 8519",  # fails Luhn
+        "order number 4111111111111111",  # an identifier keyword, not a card
+        "Tracking JD0098765432101",
+        "tracking 1Z999AA10123456784",
+        "Ref 20260105143022871",
+        "4111 1111 1111",  # too short
+    ],
+)
+def test_not_a_card(text: str) -> None:
+    assert REDACTOR.redact(text).counts.get("CARD", 0) == 0
+
+
+# --------------------------------------------------------------------------- CN_ID
+
+
+def make_cn_id(region: str, birth: str, sequence: str) -> str:
+    first17 = region + birth + sequence
+    return first17 + cn_id_check(first17)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        make_cn_id("110101", "19900307", "024"),
+        make_cn_id("440305", "19920615", "232"),
+        "11010519491231002X",
+        "11010519491231002x",
+    ],
+)
+def test_cn_id_found(value: str) -> None:
+    result = REDACTOR.redact(f"身份证号{value}，请核实")
+    assert result == Redaction("身份证号[CN_ID]，请核实", {"CN_ID": 1})
+
+
+def test_cn_id_with_spaces_found() -> None:
+    assert redacted("ID 110105 19491231 002X ok") == "ID [CN_ID] ok"
+
+
+def test_cn_id_not_found() -> None:
+    valid = make_cn_id("110101", "19900307", "024")
+    wrong_check = valid[:17] + ("1" if valid[17] != "1" else "2")
+    future = make_cn_id("110101", f"{date.today().year + 1}0101", "024")
+    impossible_date = make_cn_id("110101", "19900230", "024")
+    for value in (wrong_check, future, impossible_date, valid[:-1], valid + "1"):
+        assert REDACTOR.redact(f"身份证{value}提示错误").counts == {}, value
+
+
+def test_luhn_valid_cn_id_is_an_id_not_a_card() -> None:
+    value = next(
+        candidate
+        for sequence in range(1000)
+        if luhn_valid(candidate := make_cn_id("310104", "19851122", f"{sequence:03d}"))
+        and candidate[-1] != "X"
+    )
+    assert REDACTOR.redact(value).counts == {"CN_ID": 1}
+
+
+# --------------------------------------------------------------------------- IBAN
+
+
+@pytest.mark.parametrize(
+    "iban",
+    [
+        "DE89 3704 0044 0532 0130 00",
+        "DE89370400440532013000",
+        "de89 3704 0044 0532 0130 00",
+        "GB82 WEST 1234 5698 7654 32",
+        "gb82west12345698765432",
+        "FR14 2004 1010 0505 0001 3M02 606",
+        "NL91ABNA0417164300",
+        "BE68 5390 0754 7034",
+        "NO93 8601 1117 947",
+        "CH93 0076 2011 6238 5295 7",
+    ],
+)
+def test_iban_found(iban: str) -> None:
+    assert redacted(f"IBAN: {iban} from today") == "IBAN: [IBAN] from today"
+    assert redacted(f"账户{iban}，谢谢") == "账户[IBAN]，谢谢"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "IBAN DE88 3704 0044 0532 0130 00 (wrong check digits)",
+        "GB82 WEST 1234 5698 7654 33",
+        "XX12 3456 7890 1234 5678",
+        "DE89 3704 0044 0532 0130 0",  # one character short
+        "creditor reference RF18 5390 0754 7034",
+    ],
+)
+def test_not_an_iban(text: str) -> None:
+    assert REDACTOR.redact(text).counts.get("IBAN", 0) == 0
+
+
+# --------------------------------------------------------------------------- overlaps
+
+
+def test_iban_is_not_eaten_by_phone_or_card() -> None:
+    text = "IBAN DE89 3704 0044 0532 0130 00, tel 020 7946 0958"
+    assert REDACTOR.redact(text) == Redaction("IBAN [IBAN], tel [PHONE]", {"PHONE": 1, "IBAN": 1})
+
+
+def test_values_next_to_each_other() -> None:
+    text = "身份证11010519491231002X手机13812345678卡4111111111111111邮箱a.b@example.cn"
+    result = REDACTOR.redact(text)
+    assert result.text == "身份证[CN_ID]手机[PHONE]卡[CARD]邮箱[EMAIL]"
+    assert result.counts == {"EMAIL": 1, "PHONE": 1, "CARD": 1, "CN_ID": 1}
+
+
+def test_phone_inside_an_email_is_part_of_the_email() -> None:
+    assert REDACTOR.redact("13812345678@139.com").counts == {"EMAIL": 1}
+
+
+def test_disabled_types_still_shield_their_digits() -> None:
+    phones_only = Redactor(["PHONE"])
+    text = "IBAN GB82 WEST 1234 5698 7654 32, card 4111 1111 1111 1111, 电话13812345678"
+    result = phones_only.redact(text)
+    assert result.text == text.replace("13812345678", "[PHONE]")
+    assert result.counts == {"PHONE": 1}
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_type_selection() -> None:
+    text = "a.b@example.com, +44 20 7946 0958, 4111 1111 1111 1111"
+    assert Redactor(["EMAIL"]).redact(text).text == "[EMAIL], +44 20 7946 0958, 4111 1111 1111 1111"
+    assert Redactor(["PHONE", "CARD"]).redact(text).text == "a.b@example.com, [PHONE], [CARD]"
+    assert Redactor("CARD").redact(text).counts == {"CARD": 1}
+    assert Redactor([]).redact(text) == Redaction(text, {})
+    assert Redactor().types == frozenset(PII_TYPES)
+
+
+@pytest.mark.parametrize("types", [["EMAIL", "SSN"], ["email"], ["PASSPORT"]])
+def test_unknown_type_raises(types: list[str]) -> None:
+    with pytest.raises(ValueError, match="unknown PII type"):
+        Redactor(types)
+
+
+def test_phone_regions() -> None:
+    assert Redactor(phone_regions=["gb", "GB", "cn"]).phone_regions == ("GB", "CN")
+    with pytest.raises(ValueError, match="unknown phone region"):
+        Redactor(phone_regions=["XX"])
+    # National formats need their region; "+" numbers never do.
+    us_only = Redactor(phone_regions=["US"])
+    assert us_only.redact("020 7946 0958").counts == {}
+    assert us_only.redact("+44 20 7946 0958").counts == {"PHONE": 1}
+    assert us_only.redact("(415) 555-0132").counts == {"PHONE": 1}
+
+
+# --------------------------------------------------------------------------- results
+
+
+def test_counts_per_type_and_order() -> None:
+    text = (
+        "Emails a@example.com and b@example.org, phones 13812345678 and +1 415 555 0132, "
+        "IBAN NL91ABNA0417164300"
+    )
+    result = REDACTOR.redact(text)
+    assert result.counts == {"EMAIL": 2, "PHONE": 2, "IBAN": 1}
+    assert list(result.counts) == [kind for kind in PII_TYPES if kind in result.counts]
+
+
+def test_nothing_found() -> None:
+    for text in ("", "hello", "订单已发货", "12345", "@"):
+        assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+def test_redaction_is_frozen() -> None:
+    result = REDACTOR.redact("a@example.com")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.text = "x"  # type: ignore[misc]
+
+
+def test_redact_many_keeps_order() -> None:
+    texts = ["a@example.com", "nothing", "13812345678"]
+    assert [r.text for r in REDACTOR.redact_many(texts)] == ["[EMAIL]", "nothing", "[PHONE]"]
+    assert REDACTOR.redact_many(iter(())) == []
+
+
+def test_idempotent_on_the_corpus() -> None:
+    for row in load_corpus():
+        once = REDACTOR.redact(row["text"])
+        twice = REDACTOR.redact(once.text)
+        assert twice == Redaction(once.text, {}), row["id"]
+
+
+def test_docstring_examples() -> None:
+    failures, attempted = doctest.testmod(streams.redaction, optionflags=doctest.ELLIPSIS)
+    assert attempted > 0
+    assert failures == 0
+
+
+# --------------------------------------------------------------------------- properties
+
+FRAGMENTS = st.sampled_from(
+    [
+        "a.b+c@example.com",
+        "x@y.co",
+        "13812345678",
+        "+44 20 7946 0958",
+        "(415) 555-0132",
+        "4111 1111 1111 1111",
+        "11010519491231002X",
+        "DE89 3704 0044 0532 0130 00",
+        "2026-01-05",
+        "¥1299.00",
+        "SF1234567890",
+        "订单号",
+        "电话",
+        "order no. ",
+        "@",
+        ".",
+        "-",
+        " ",
+        "，",
+    ]
+)
+MIXED_TEXT = st.lists(
+    st.one_of(FRAGMENTS, st.text(max_size=8), st.emails(), st.from_regex(r"[0-9 -]{1,12}")),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(), MIXED_TEXT))
+def test_redact_never_raises_and_leaves_no_email(text: str) -> None:
+    result = REDACTOR.redact(text)
+    assert VALID_EMAIL.search(result.text) is None
+    assert all(result.text.count(f"[{kind}]") >= n for kind, n in result.counts.items())
+
+
+@settings(max_examples=200, deadline=None)
+@given(MIXED_TEXT)
+def test_redact_is_idempotent(text: str) -> None:
+    once = REDACTOR.redact(text)
+    assert REDACTOR.redact(once.text).text == once.text
+
+
+def test_corpus_counter_helper_sanity() -> None:
+    # The corpus covers every type, in both languages.
+    by_lang: dict[str, Counter[str]] = {"en": Counter(), "zh": Counter()}
+    for row in load_corpus():
+        by_lang[row["lang"]].update(item["type"] for item in row["pii"])
+    for lang, counter in by_lang.items():
+        assert set(counter) == set(PII_TYPES), lang
