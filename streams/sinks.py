@@ -49,8 +49,8 @@ class Outgoing:
     value: bytes
 
 
-def to_json(record: BaseModel) -> bytes:
-    return orjson.dumps(record.model_dump(mode="json", exclude_none=True))
+def to_json(record: BaseModel, *, exclude_none: bool = True) -> bytes:
+    return orjson.dumps(record.model_dump(mode="json", exclude_none=exclude_none))
 
 
 class KafkaPublisher:
@@ -88,7 +88,9 @@ class DeadLetterSink:
     async def deliver(self, dead: Sequence[DeadLetter]) -> None:
         if not dead:
             return
-        await self.publisher.publish(self.topic, [Outgoing(None, to_json(d)) for d in dead])
+        await self.publisher.publish(
+            self.topic, [Outgoing(None, to_json(d, exclude_none=False)) for d in dead]
+        )
         for letter in dead:
             metrics.DEAD_LETTERS.labels(letter.reason).inc()
         log.warning("dead-lettered %d messages (%s)", len(dead), sorted({d.reason for d in dead}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -10,14 +11,24 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from jsonschema import Draft202012Validator
 
 from config.settings import Settings
 from crmstream.generator import GeneratedEvent
 from crmstream.produce import encode_events, produce
+from schemas.export import JSON_DIR
 from streams.kafka import client_options
 from streams.search_index import COMMUNICATIONS_ALIAS, create_client
 
 T = TypeVar("T")
+
+
+def assert_matches_contract(records: Iterable[dict[str, Any]], contract: str) -> None:
+    """Every record validates against the exported JSON Schema of ``contract``."""
+    validator = Draft202012Validator(json.loads((JSON_DIR / f"{contract}.json").read_text()))
+    for record in records:
+        errors = sorted(validator.iter_errors(record), key=str)
+        assert not errors, f"{contract} record breaks its schema: {errors[0].message}"
 
 
 def wait_until(check: Callable[[], T], *, timeout_s: float = 180.0, what: str = "condition") -> T:

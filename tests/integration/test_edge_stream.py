@@ -25,7 +25,7 @@ from config.settings import Settings
 from crmstream.infra import WorkerProcess
 from crmstream.produce import produce
 from streams.topics import COMMUNICATIONS, DEADLETTER
-from tests.integration.support import indexed, read_topic, wait_until
+from tests.integration.support import assert_matches_contract, indexed, read_topic, wait_until
 
 MESSAGES_WANTED = 10_000
 CHANNELS = ["phone", "email", "chat", "social", "sms", "other"]
@@ -176,6 +176,7 @@ def test_every_malformed_message_is_dead_lettered_and_every_valid_one_indexed(
         lambda: len(dead_letters()) == len(malformed), timeout_s=600, what="all dead letters"
     )
     letters = dead_letters()
+    assert_matches_contract(letters.values(), "dead-letter")
     wrong = {
         k: (d.expected, letters[k]["reason"])
         for k, d in malformed.items()

@@ -11,6 +11,7 @@ from crmstream.infra import WorkerProcess
 from streams.pipeline import Edge, EdgeConfig
 from streams.topics import COMMUNICATIONS, DEADLETTER, SCORED
 from tests.integration.support import (
+    assert_matches_contract,
     consumer_lag,
     indexed,
     read_topic,
@@ -54,6 +55,7 @@ def test_generated_events_are_indexed_and_published_scored(
         what="every communication on the scored topic",
     )
     scored = read_topic(settings, SCORED)
+    assert_matches_contract(scored, "scored-communication")
     by_id = {r["event_id"]: r for r in scored}
     assert all(by_id[i]["text"] == found[i][0]["text"] for i in communications)
     assert worker.alive
@@ -93,6 +95,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_with_their_bytes(
     )
     letters = [r for r in read_topic(settings, DEADLETTER) if r["original"] in originals]
     assert len(letters) == 3
+    assert_matches_contract(letters, "dead-letter")
     reasons = {r["original"]: r["reason"] for r in letters}
     assert reasons["not json at all"] == "not_json"
     assert reasons['{"event_id": "x", "channel": "fax"}'] == "schema"
