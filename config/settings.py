@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     max_future_hours: float = Field(24.0, ge=0)
     pii_types: str = "EMAIL,PHONE,CARD,CN_ID,IBAN"
 
+    # Online models: one learner, snapshots signed and followed by every worker
+    model_signing_key: SecretStr | None = None
+    model_snapshot_interval_s: float = Field(5.0, gt=0)
+    model_sync_poll_s: float = Field(1.0, gt=0)
+
     # Prometheus (started locally by `crmstream infra up`)
     prometheus_url: str = "http://127.0.0.1:9090"
 

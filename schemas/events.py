@@ -156,16 +156,35 @@ class TextInfo(BaseModel):
     )
 
 
+class NeedCandidate(BaseModel):
+    label: str
+    confidence: float
+
+
 class ScoredCommunication(CommunicationEvent):
     """A communication after the worker processed it, on ``crm.communications.scored``.
 
     ``text`` and ``subject`` are normalized and PII-redacted; ``language`` is detected.
+    ``need`` is the person's label when the event carried one (``need_source`` =
+    ``label``), else the model's prediction (``model``).
     """
 
     schema_version: str = SCHEMA_VERSION
     processed_at: datetime
     source: SourcePosition
     text_info: TextInfo
+    need_source: Literal["label", "model"] | None = None
+    need_confidence: float | None = Field(None, ge=0, le=1)
+    need_top3: list[NeedCandidate] = Field(default_factory=list)
+    need_terms: list[str] = Field(default_factory=list, description="Terms that drove the need")
+    satisfaction: float | None = Field(None, ge=0, le=1, description="Predicted, 0 worst, 1 best")
+    sentiment: Literal["negative", "neutral", "positive"] | None = None
+    urgency: float | None = Field(None, ge=0, le=1)
+    urgency_level: Priority | None = None
+    keywords: list[str] = Field(default_factory=list)
+    model_versions: dict[str, int] = Field(
+        default_factory=dict, description="Version of each model used (bundle = examples learned)"
+    )
 
 
 class Alert(BaseModel):

@@ -11,6 +11,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from config.settings import get_settings
 from streams import topics
 from streams.kafka import broker_url, faust_credentials
+from streams.model_sync import LiveModel
 from streams.pipeline import Edge, EdgeConfig
 
 settings = get_settings()
@@ -41,5 +42,9 @@ communications_topic = app.topic(settings.topic_name(topics.COMMUNICATIONS))
 feedback_topic = app.topic(settings.topic_name(topics.FEEDBACK))
 labels_topic = app.topic(settings.topic_name(topics.LABELS))
 
+training_topic = app.topic(settings.topic_name(topics.TRAINING))
+
 # The checks and clean-up every event passes before any model or index sees it.
 edge = Edge(EdgeConfig.from_settings(settings))
+# The models this worker scores with, kept current by agents.learner.follow_models.
+live_model = LiveModel()

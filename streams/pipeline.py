@@ -26,14 +26,18 @@ import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
 
 from config.settings import Settings
+from models.bundle import ModelBundle
 from schemas.events import (
     CommunicationEvent,
     DeadLetter,
     FeedbackEvent,
     LabelEvent,
+    NeedCandidate,
     ScoredCommunication,
     SourcePosition,
     TextInfo,
@@ -44,6 +48,15 @@ from streams.normalize import normalize_text, truncate_text
 from streams.redaction import PII_TYPES, Redactor
 
 RecordT = TypeVar("RecordT")
+
+# What models read from a communication, and what the learner needs of each record.
+SCORING_FIELDS = {"text", "language", "channel", "direction", "metadata"}
+TRAINING_FIELDS: dict[str, set[str] | None] = {
+    "communication": SCORING_FIELDS
+    | {"event_id", "conversation_id", "need", "priority", "occurred_at"},
+    "feedback": None,
+    "label": None,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +86,34 @@ class Accepted(Generic[RecordT]):
 class BatchResult(Generic[RecordT]):
     accepted: list[Accepted[RecordT]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+
+
+def with_scores(record: ScoredCommunication, bundle: ModelBundle) -> ScoredCommunication:
+    """The record with what the models say about it."""
+    scores = bundle.score(record.model_dump(include=SCORING_FIELDS))
+    need = scores.need
+    labelled = record.need is not None
+    return record.model_copy(
+        update={
+            "need": record.need if labelled else need.label,
+            "need_source": "label" if labelled else ("model" if need.label else None),
+            "need_confidence": round(need.confidence, 4) if need.label else None,
+            "need_top3": [NeedCandidate(label=k, confidence=round(c, 4)) for k, c in need.top3],
+            "need_terms": [term for term, _ in need.terms],
+            "satisfaction": round(scores.satisfaction.score, 4),
+            "sentiment": scores.satisfaction.sentiment,
+            "urgency": round(scores.urgency.score, 4),
+            "urgency_level": scores.urgency.level,
+            "keywords": scores.keywords,
+            "model_versions": scores.versions,
+        }
+    )
+
+
+def training_example(kind: str, record: BaseModel) -> dict[str, Any]:
+    """What the learner receives: the cleaned record, never the raw one."""
+    fields = TRAINING_FIELDS.get(kind)
+    return {"type": kind, "record": record.model_dump(mode="json", include=fields)}
 
 
 def encode_original(value: bytes | None) -> tuple[str | None, Literal["utf-8", "base64", "none"]]:

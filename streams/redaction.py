@@ -94,9 +94,10 @@ _EMAIL: Final = re.compile(
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     r"(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
 )
-# The same, starting only where a run of local-part characters starts: linear
-# time even on long runs of letters, and the longest local part.
-_EMAIL_AT_RUN: Final = re.compile(rf"(?<![{_ATEXT}])" + _EMAIL.pattern)
+# The same, starting only where a dot-atom can start (not after a local-part
+# character, nor after one and a dot): linear time even on long runs such as
+# "a.a.a.a...", and the longest local part.
+_EMAIL_AT_RUN: Final = re.compile(rf"(?<![{_ATEXT}])(?<![{_ATEXT}]\.)" + _EMAIL.pattern)
 
 # --------------------------------------------------------------------------- IBAN
 # Country code, check digits, then the BBAN in groups of four (optionally spaced).
@@ -424,7 +425,11 @@ def _email_spans(folded: str) -> list[_Span]:
     spans: list[_Span] = []
     pos = 0
     while True:
-        match = _EMAIL.match(folded, pos) if pos else None
+        match = None
+        if pos:  # right after an address; what precedes will be a placeholder
+            match = _EMAIL.match(folded, pos)
+            if match is None and folded.startswith(".", pos):
+                match = _EMAIL.match(folded, pos + 1)
         if match is None:
             match = _EMAIL_AT_RUN.search(folded, pos)
             if match is None:

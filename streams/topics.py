@@ -28,6 +28,9 @@ LABELS = "crm.labels"
 SCORED = "crm.communications.scored"
 ALERTS = "crm.alerts"
 DEADLETTER = "crm.deadletter"
+TRAINING = "crm.training"
+MODELS = "crm.models"
+MODEL_EVENTS = "crm.model-events"
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class TopicSpec:
     """A topic's base name, whether crmstream reads or writes it, and its retention."""
 
     name: str
-    role: str  # "input" or "output"
+    role: str  # "input", "output" or "internal"
     retention_days: int
     partitions: int | None = None  # None: the configured default
 
@@ -51,6 +54,11 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ALERTS, "output", retention_days=30),
     # Dead letters are rare and must outlive a holiday: few partitions, long retention.
     TopicSpec(DEADLETTER, "output", retention_days=30, partitions=1),
+    # One partition: the single learner reads every training example in order.
+    TopicSpec(TRAINING, "internal", retention_days=7, partitions=1),
+    # Snapshots, read whole by every worker; only the newest ones matter.
+    TopicSpec(MODELS, "internal", retention_days=1, partitions=1),
+    TopicSpec(MODEL_EVENTS, "output", retention_days=30, partitions=1),
 )
 
 

@@ -9,6 +9,7 @@ works in its own namespace (topics, indices, consumer group), deleted at the end
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -55,23 +56,33 @@ def namespace() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
+@contextlib.contextmanager
+def namespace_settings(namespace: str) -> Iterator[Settings]:
+    """Settings for a namespace whose topics exist; its topics and indices are deleted after."""
+    scoped = Settings(namespace=namespace, worker_web_port=free_port())
+    asyncio.run(ensure_topics(scoped))
+    try:
+        yield scoped
+    finally:
+        asyncio.run(delete_topics(scoped))
+        client = create_client(scoped)
+        try:
+            # The cluster refuses wildcard deletes (action.destructive_requires_name): name them.
+            names = list(client.indices.get(index=f"{namespace}-*", expand_wildcards="all"))
+            if names:
+                client.indices.delete(index=",".join(names))
+            templates = client.indices.get_index_template(name=f"{namespace}-*")["index_templates"]
+            for template in templates:
+                client.indices.delete_index_template(name=template["name"])
+        finally:
+            client.close()
+
+
 @pytest.fixture(scope="session")
 def settings(local_servers: list[LocalServer], namespace: str) -> Iterator[Settings]:
-    """Settings for this test session's namespace; its topics exist, and are deleted after."""
-    session_settings = Settings(namespace=namespace, worker_web_port=free_port())
-    asyncio.run(ensure_topics(session_settings))
-    yield session_settings
-    asyncio.run(delete_topics(session_settings))
-    client = create_client(session_settings)
-    try:
-        # The cluster refuses wildcard deletes (action.destructive_requires_name): name them.
-        names = list(client.indices.get(index=f"{namespace}-*", expand_wildcards="all"))
-        if names:
-            client.indices.delete(index=",".join(names))
-        for template in client.indices.get_index_template(name=f"{namespace}-*")["index_templates"]:
-            client.indices.delete_index_template(name=template["name"])
-    finally:
-        client.close()
+    """Settings for this test session's namespace."""
+    with namespace_settings(namespace) as session_settings:
+        yield session_settings
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from crmstream.infra.errors import InfraError
 
 
@@ -78,6 +80,26 @@ class WorkerProcess:
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         return self.process.returncode
+
+    def kill(self) -> None:
+        """Kill -9, as a crash or an out-of-memory kill would: no clean-up at all."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """One sample of the worker's metrics (None when absent or the worker is down)."""
+        page = self.metrics()
+        if page is None:
+            return None
+        for family in text_string_to_metric_families(page):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    return float(sample.value)
+        return None
 
     def __enter__(self) -> WorkerProcess:
         self.start()

@@ -15,6 +15,8 @@ MODULES = [
     "crmstream.replay",
     "schemas.events",
     "streams.normalize",
+    "models.bundle",
+    "models.snapshots",
     "streams.language",
     "models.tokenize",
 ]

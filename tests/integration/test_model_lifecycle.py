@@ -1,0 +1,101 @@
+"""The online models' lifecycle on real Kafka: snapshots survive a kill -9, workers agree on a version."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config.settings import Settings
+from crmstream.generator import EventGenerator
+from crmstream.infra import LocalServer, WorkerProcess
+from streams.topics import SCORED
+from tests.conftest import free_port, namespace_settings, worker_env
+from tests.integration.support import read_topic, send_events, wait_until
+
+SNAPSHOT_INTERVAL_S = 2.0
+SYNC_POLL_S = 1.0
+
+
+@pytest.fixture
+def scoped(local_servers: list[LocalServer]) -> Iterator[Settings]:
+    with namespace_settings(f"m{uuid.uuid4().hex[:10]}") as settings:
+        yield settings
+
+
+def start_worker(settings: Settings, log_dir: Path, name: str) -> WorkerProcess:
+    port = free_port()
+    env = {
+        **worker_env(settings),
+        "CRMSTREAM_WORKER_WEB_PORT": str(port),
+        "CRMSTREAM_MODEL_SNAPSHOT_INTERVAL_S": str(SNAPSHOT_INTERVAL_S),
+        "CRMSTREAM_MODEL_SYNC_POLL_S": str(SYNC_POLL_S),
+    }
+    worker = WorkerProcess(env, log_dir / f"{name}.log", web_port=port)
+    worker.start()
+    return worker
+
+
+def scorer_version(worker: WorkerProcess, model: str = "bundle") -> float:
+    return worker.metric("crmstream_model_version", role="scorer", model=model) or 0.0
+
+
+def labelled_events(seed: int, count: int) -> list:  # type: ignore[type-arg]
+    return list(EventGenerator(seed, label_share=1.0).events(count))
+
+
+def test_a_killed_worker_resumes_from_its_snapshot(scoped: Settings, tmp_path: Path) -> None:
+    worker = start_worker(scoped, tmp_path, "first")
+    try:
+        send_events(scoped, labelled_events(seed=11, count=600))
+        version = wait_until(
+            lambda: scorer_version(worker) >= 400 and scorer_version(worker), what="a snapshot"
+        )
+        need_version = scorer_version(worker, "need")
+        assert need_version > 50  # it learned needs from the labels
+    finally:
+        worker.kill()  # kill -9: no clean shutdown, no last snapshot
+
+    restarted = start_worker(scoped, tmp_path, "second")
+    try:
+        # Before any new event: the restarted worker scores with the snapshot, not from zero.
+        restored = wait_until(lambda: scorer_version(restarted), what="the restored model")
+        assert restored >= version
+        assert scorer_version(restarted, "need") >= need_version
+
+        send_events(scoped, labelled_events(seed=12, count=300))
+        wait_until(lambda: scorer_version(restarted) > restored, what="learning to continue")
+        assert scorer_version(restarted, "need") > need_version
+        # The scored records carry the model versions they were scored with.
+        records = read_topic(scoped, SCORED)
+        latest = max(r["model_versions"]["bundle"] for r in records)
+        assert latest >= restored and all("need" in r["model_versions"] for r in records)
+    finally:
+        assert restarted.stop() == 0
+
+
+def test_two_workers_score_with_the_same_model_version(scoped: Settings, tmp_path: Path) -> None:
+    first = start_worker(scoped, tmp_path, "one")
+    second = start_worker(scoped, tmp_path, "two")
+    try:
+        send_events(scoped, labelled_events(seed=21, count=800))
+        wait_until(
+            lambda: scorer_version(first) > 0 and scorer_version(second) > 0, what="both scoring"
+        )
+        # Once the stream pauses, both follow the learner's newest snapshot within the sync delay.
+        learner = lambda: max(  # noqa: E731
+            w.metric("crmstream_model_version", role="learner", model="bundle") or 0.0
+            for w in (first, second)
+        )
+        wait_until(
+            lambda: learner() > 0 and scorer_version(first) == scorer_version(second) == learner(),
+            timeout_s=SNAPSHOT_INTERVAL_S + SYNC_POLL_S + 60,
+            what="both workers on the learner's newest version",
+        )
+        scored_by = {r["model_versions"]["bundle"] for r in read_topic(scoped, SCORED)}
+        assert len(scored_by) > 1  # versions advanced while the stream flowed
+    finally:
+        assert first.stop() == 0
+        assert second.stop() == 0
