@@ -1,4 +1,4 @@
-"""The online models' lifecycle on real Kafka: snapshots survive a kill -9, workers agree on a version."""
+"""Online models on real Kafka: snapshots survive a kill -9, and workers agree on a version."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from crmstream.generator import EventGenerator
+from crmstream.generator import EventGenerator, GeneratedEvent
 from crmstream.infra import LocalServer, WorkerProcess
 from streams.topics import SCORED
 from tests.conftest import free_port, namespace_settings, worker_env
@@ -42,7 +42,7 @@ def scorer_version(worker: WorkerProcess, model: str = "bundle") -> float:
     return worker.metric("crmstream_model_version", role="scorer", model=model) or 0.0
 
 
-def labelled_events(seed: int, count: int) -> list:  # type: ignore[type-arg]
+def labelled_events(seed: int, count: int) -> list[GeneratedEvent]:
     return list(EventGenerator(seed, label_share=1.0).events(count))
 
 
@@ -84,11 +84,14 @@ def test_two_workers_score_with_the_same_model_version(scoped: Settings, tmp_pat
         wait_until(
             lambda: scorer_version(first) > 0 and scorer_version(second) > 0, what="both scoring"
         )
+
         # Once the stream pauses, both follow the learner's newest snapshot within the sync delay.
-        learner = lambda: max(  # noqa: E731
-            w.metric("crmstream_model_version", role="learner", model="bundle") or 0.0
-            for w in (first, second)
-        )
+        def learner() -> float:
+            return max(
+                w.metric("crmstream_model_version", role="learner", model="bundle") or 0.0
+                for w in (first, second)
+            )
+
         wait_until(
             lambda: learner() > 0 and scorer_version(first) == scorer_version(second) == learner(),
             timeout_s=SNAPSHOT_INTERVAL_S + SYNC_POLL_S + 60,
