@@ -277,6 +277,136 @@ def replay(
     console.print(f"sent {sent} events to {topic}; skipped {len(plan.skipped)} rows")
 
 
+# -- models -------------------------------------------------------------------------
+
+
+def _scale(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    low, _, high = value.partition(":")
+    try:
+        return float(low), float(high)
+    except ValueError:
+        raise typer.BadParameter(
+            "expected MIN:MAX, e.g. 1:5", param_hint="--satisfaction-scale"
+        ) from None
+
+
+@app.command("eval")
+def evaluate(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON Lines.")],
+    text_col: Annotated[str, typer.Option(help="Column with the text.")],
+    out: Annotated[Path, typer.Option(help="Folder for report.md, metrics.json and plots.")],
+    need_col: Annotated[str | None, typer.Option(help="Column with need labels.")] = None,
+    satisfaction_col: Annotated[
+        str | None, typer.Option(help="Numeric score, or negative/neutral/positive, or 0/1.")
+    ] = None,
+    satisfaction_scale: Annotated[
+        str | None, typer.Option(help="MIN:MAX of a numeric satisfaction column.")
+    ] = None,
+    time_col: Annotated[str | None, typer.Option(help="Replay in the order of this time.")] = None,
+    shuffle_seed: Annotated[int | None, typer.Option(help="Shuffle with this seed.")] = None,
+    language_col: Annotated[str | None, typer.Option(help="Column with a language hint.")] = None,
+) -> None:
+    """Online models (predict, then learn) against scikit-learn baselines on the last 20%."""
+    from models.evaluate import run_evaluation
+
+    if time_col is not None and shuffle_seed is not None:
+        raise typer.BadParameter("choose --time-col or --shuffle-seed, not both")
+    with progress_bar() as bar:
+        task = bar.add_task("evaluating", total=None)
+        metrics = run_evaluation(
+            file,
+            text_col=text_col,
+            need_col=need_col,
+            satisfaction_col=satisfaction_col,
+            satisfaction_scale=_scale(satisfaction_scale),
+            time_col=time_col,
+            shuffle_seed=shuffle_seed,
+            out=out,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            language_col=language_col,
+        )
+    table = Table("task", "metric", "online", "batch", "online - batch", "test rows")
+    for name, figures in metrics["tasks"].items():
+        for metric in figures["online"]:
+            online, batch = figures["online"][metric], figures["batch"][metric]
+            table.add_row(
+                name, metric, f"{online:.4f}", f"{batch:.4f}", f"{online - batch:+.4f}",
+                str(figures["n_test"]),
+            )  # fmt: skip
+    console.print(table)
+    console.print(f"report: {out / 'report.md'}")
+
+
+@app.command()
+def bootstrap(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON Lines.")],
+    text_col: Annotated[str, typer.Option(help="Column with the text.")],
+    need_col: Annotated[str | None, typer.Option(help="Column with need labels.")] = None,
+    satisfaction_col: Annotated[str | None, typer.Option(help="Satisfaction column.")] = None,
+    satisfaction_scale: Annotated[str | None, typer.Option(help="MIN:MAX if numeric.")] = None,
+    priority_col: Annotated[str | None, typer.Option(help="Column with P1..P4 labels.")] = None,
+    time_col: Annotated[str | None, typer.Option(help="Learn in the order of this time.")] = None,
+) -> None:
+    """Warm-start the online models from history and publish them as the newest snapshot.
+
+    For a cold start: run it before the workers. The snapshot takes the version of
+    the training topic's current end, so the learner resumes after it.
+    """
+    from models.bundle import ModelBundle
+    from models.evaluate import bootstrap as learn_history
+    from streams.model_sync import SnapshotPublisher
+
+    with progress_bar() as bar:
+        task = bar.add_task("learning", total=None)
+        learned = learn_history(
+            file,
+            text_col=text_col,
+            need_col=need_col,
+            satisfaction_col=satisfaction_col,
+            satisfaction_scale=_scale(satisfaction_scale),
+            priority_col=priority_col,
+            time_col=time_col,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    bundle = ModelBundle()
+    for name, model in learned.items():
+        setattr(bundle, name, model)
+    settings = get_settings()
+    asyncio.run(prepare_cluster(settings))
+
+    async def publish() -> int:
+        bundle.version = await training_end_offset(settings)
+        publisher = SnapshotPublisher(settings)
+        await publisher.start()
+        try:
+            return await publisher.publish(bundle)
+        finally:
+            await publisher.stop()
+
+    size = asyncio.run(publish())
+    console.print(
+        f"published snapshot {bundle.version} ({size} bytes) with "
+        + ", ".join(f"{name} v{model.version}" for name, model in learned.items())
+    )
+
+
+async def training_end_offset(settings: Settings) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.kafka import client_options
+    from streams.topics import TRAINING
+
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partition = TopicPartition(settings.topic_name(TRAINING), 0)
+        return int((await consumer.end_offsets([partition]))[partition])
+    finally:
+        await consumer.stop()
+
+
 # -- demo ---------------------------------------------------------------------------
 
 

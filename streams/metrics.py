@@ -11,6 +11,11 @@ DOCUMENTS_INDEXED = Counter(
     "crmstream_documents_indexed", "Documents Elasticsearch acknowledged", ["index_alias"]
 )
 MODEL_VERSION = Gauge("crmstream_model_version", "Version of the model in use", ["role", "model"])
+MODEL_QUALITY = Gauge(
+    "crmstream_model_quality",
+    "Progressive validation over the rolling window (accuracy, macro_f1, mae)",
+    ["model", "metric"],
+)
 MODEL_SNAPSHOTS = Counter("crmstream_model_snapshots", "Model snapshots published")
 MODEL_SNAPSHOTS_REJECTED = Counter(
     "crmstream_model_snapshots_rejected", "Snapshots refused (tampered, corrupt, incomplete)"

@@ -165,4 +165,7 @@ class LiveModel:
         self.bundle = bundle
         for model, version in bundle.versions.items():
             metrics.MODEL_VERSION.labels("scorer", model).set(version)
+        for model, report in bundle.health.report().items():
+            for metric, value in report.items():
+                metrics.MODEL_QUALITY.labels(model, metric).set(value)
         log.info("scoring with model version %d", bundle.version)

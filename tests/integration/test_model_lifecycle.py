@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +59,8 @@ def test_a_killed_worker_resumes_from_its_snapshot(scoped: Settings, tmp_path: P
         )
         need_version = scorer_version(worker, "need")
         assert need_version > 50  # it learned needs from the labels
+        accuracy = worker.metric("crmstream_model_quality", model="need", metric="accuracy")
+        assert accuracy is not None and accuracy > 0.3
     finally:
         worker.kill()  # kill -9: no clean shutdown, no last snapshot
 
@@ -64,6 +70,11 @@ def test_a_killed_worker_resumes_from_its_snapshot(scoped: Settings, tmp_path: P
         restored = wait_until(lambda: scorer_version(restarted), what="the restored model")
         assert restored >= version
         assert scorer_version(restarted, "need") >= need_version
+        # ... and its progressive-validation record came back with it.
+        restored_accuracy = restarted.metric(
+            "crmstream_model_quality", model="need", metric="accuracy"
+        )
+        assert restored_accuracy is not None and restored_accuracy > 0.3
 
         send_events(scoped, labelled_events(seed=12, count=300))
         wait_until(lambda: scorer_version(restarted) > restored, what="learning to continue")
@@ -102,3 +113,48 @@ def test_two_workers_score_with_the_same_model_version(scoped: Settings, tmp_pat
     finally:
         assert first.stop() == 0
         assert second.stop() == 0
+
+
+def test_bootstrap_publishes_a_warm_model_that_workers_pick_up(
+    scoped: Settings, tmp_path: Path
+) -> None:
+    history = tmp_path / "history.csv"
+    rows = [
+        e.value
+        for e in labelled_events(seed=31, count=1500)
+        if e.kind == "communication" and e.value.get("need")
+    ]
+    with history.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["text", "need", "priority"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    env = {**os.environ, **worker_env(scoped)}
+    result = subprocess.run(
+        [sys.executable, "-m", "crmstream", "bootstrap", str(history), "--text-col", "text",
+         "--need-col", "need", "--priority-col", "priority"],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"need v{len(rows)}" in result.stdout
+
+    worker = start_worker(scoped, tmp_path, "warm")
+    try:
+        wait_until(
+            lambda: scorer_version(worker, "need") == len(rows), what="the bootstrapped model"
+        )
+        probe = next(e for e in labelled_events(seed=32, count=200) if e.kind == "communication")
+        probe.value.pop("need", None)
+        send_events(scoped, [probe])
+        wait_until(
+            lambda: any(
+                r["event_id"] == probe.value["event_id"] for r in read_topic(scoped, SCORED)
+            ),
+            what="the probe scored",
+        )
+        (record,) = [
+            r for r in read_topic(scoped, SCORED) if r["event_id"] == probe.value["event_id"]
+        ]
+        assert record["need_source"] == "model" and record["need"]
+        assert record["model_versions"]["need"] >= len(rows)
+    finally:
+        assert worker.stop() == 0
