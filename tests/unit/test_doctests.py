@@ -19,6 +19,16 @@ MODULES = [
     "models.snapshots",
     "streams.language",
     "models.tokenize",
+    "models.protocol",
+    "models.features",
+    "models.need",
+    "models.satisfaction",
+    "models.urgency",
+    "models.keywords",
+    "models.emerging",
+    "models.health",
+    "models.baselines",
+    "models.evaluate",
 ]
 
 
