@@ -35,7 +35,7 @@ def training_messages(kind: str, accepted: list[Accepted[Any]]) -> list[Outgoing
 async def score_communications(stream: Any) -> None:
     es = create_async_client(settings)
     publisher = KafkaPublisher(app)
-    sink = CommunicationSink(settings, es, publisher)
+    sink = CommunicationSink(settings, es, publisher, edge.redactor)
     training_topic = settings.topic_name(TRAINING)
     try:
         async for events in stream.take_events(

@@ -14,6 +14,7 @@ from agents.communications import incoming, training_messages
 from streams import metrics
 from streams.app import app, edge, feedback_topic, labels_topic, settings
 from streams.pipeline import BatchResult, Incoming
+from streams.search_index import create_async_client
 from streams.sinks import DeadLetterSink, KafkaPublisher
 from streams.topics import TRAINING
 
@@ -23,16 +24,20 @@ Check = Callable[[Sequence[Incoming], datetime], BatchResult[Any]]
 async def check_and_forward(stream: Any, topic_name: str, kind: str, check: Check) -> None:
     """Check each batch at the edge; valid records to the learner, bad ones to dead letters."""
     publisher = KafkaPublisher(app)
-    dead_letters = DeadLetterSink(settings, publisher)
+    es = create_async_client(settings)
+    dead_letters = DeadLetterSink(settings, publisher, es, edge.redactor)
     training_topic = settings.topic_name(TRAINING)
-    async for events in stream.take_events(
-        settings.batch_max_events, within=settings.batch_max_wait_s
-    ):
-        messages = [incoming(e) for e in events]
-        metrics.EVENTS_IN.labels(topic_name).inc(len(messages))
-        result = check(messages, datetime.now(UTC))
-        await publisher.publish(training_topic, training_messages(kind, result.accepted))
-        await dead_letters.deliver(result.dead)
+    try:
+        async for events in stream.take_events(
+            settings.batch_max_events, within=settings.batch_max_wait_s
+        ):
+            messages = [incoming(e) for e in events]
+            metrics.EVENTS_IN.labels(topic_name).inc(len(messages))
+            result = check(messages, datetime.now(UTC))
+            await publisher.publish(training_topic, training_messages(kind, result.accepted))
+            await dead_letters.deliver(result.dead)
+    finally:
+        await es.close()
 
 
 @app.agent(feedback_topic)

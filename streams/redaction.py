@@ -147,17 +147,30 @@ _NOT_A_PHONE_STRETCH: Final = re.compile(
     r"|[0-9]{1,2}([-/.])[0-9]{1,2}\2(?:19|20)[0-9]{2}(?: [0-9]{1,2})?"
     r"|[0-9]{1,3}(?:\.[0-9]{1,3}){3}"
 )
-# Numbers right after one of these words are identifiers, not phone numbers or cards.
-_ID_CONTEXT: Final = re.compile(
-    r"(?:\b(?:order|tracking|track|invoice|inv|waybill|awb|parcel|shipment|consignment|"
-    r"ticket|case|ref|reference|transaction|txn|serial|sku|model|receipt|booking|"
-    r"confirmation|claim|policy|contract|member|membership|loyalty|company|registration|"
-    r"vat|tax|po|routing|upc|ean|isbn|imei|meid|iccid|sn)"
+# Numbers right after one of these words are identifiers, not phone numbers or cards
+# ("order 4155550132", "case 2026011788", "运单号：75318264950213", not "in case ...").
+# Weaker words need a "no."/"number"/"#" after them ("account no. 88012345").
+_ID_WORDS: Final = (
+    r"\b(?:order|tracking|invoice|inv|waybill|awb|ticket|ref|reference|transaction|txn|"
+    r"serial|sku|sn|po|routing|upc|ean|isbn|imei|meid|iccid|(?<!in )case)\b"
     r"|订单|訂單|运单|運單|单号|單號|快递|快遞|物流|发票|發票|工单|工單|流水|交易|编号|編號|"
-    r"序列号|会员|會員|保单|保單|合同|税号|稅號|"
-    r"[#№]|\bno\.)"
-    r"(?:\s*(?:no|nr|num|number|id|code|ref)\b\.?|\s*(?:单号|编号|号码|代码|卡号|号|號))?"
-    r"\s*(?:\b(?:is|was)\b|[=:为是])?\s*[#№]?\s*$",
+    r"序列号|会员|會員|保单|保單|合同|税号|稅號"
+)
+_ID_WEAK_WORDS: Final = (
+    r"\b(?:track|parcel|shipment|consignment|model|receipt|booking|confirmation|claim|"
+    r"policy|contract|member|membership|loyalty|account|company|registration|vat|"
+    r"tax)\b"
+)
+_ID_MARK: Final = r"(?:(?:no|nr|num|number|id|code|ref)\b\.?|[#№]|单号|编号|号码|代码|卡号|号|號)"
+_ID_REST: Final = r"\s*(?:\b(?:is|was)\b|[=:为是])?\s*[#№]?\s*$"
+_ID_CONTEXT: Final = re.compile(
+    rf"(?:(?:{_ID_WORDS})(?:\s*{_ID_MARK})?|(?:{_ID_WEAK_WORDS})\s*{_ID_MARK}){_ID_REST}",
+    re.IGNORECASE,
+)
+# For phones a bare "#" also marks an identifier ("#1234567890"); a card number is
+# too strong a signal (Luhn, 13-19 digits) to be dropped on a "#" alone.
+_PHONE_ID_CONTEXT: Final = re.compile(
+    rf"(?:(?:{_ID_WORDS}|[#№])(?:\s*{_ID_MARK})?|(?:{_ID_WEAK_WORDS})\s*{_ID_MARK}){_ID_REST}",
     re.IGNORECASE,
 )
 _AMOUNT_AFTER: Final = re.compile(
@@ -298,18 +311,21 @@ class Redactor:
         found: list[_Span] = []
         pending = _windows(masked, 0, len(masked))
         while pending:
-            lo, hi, digits, cn_mobile = pending.pop()
+            window = pending.pop()
+            lo = window.lo
             spans = []
-            for start, end in self._match_window(masked[lo:hi], digits, cn_mobile):
+            for start, end in self._match_window(
+                masked[lo : window.hi], window.digits, window.cn_mobile
+            ):
                 if _plausible_phone(masked, start + lo, end + lo):
                     spans.append(_Span(start + lo, end + lo, "PHONE"))
             if not spans:
                 continue
             spans = _resolve(spans)
             found.extend(spans)
-            if sum(_count_digits(masked[span.start : span.end]) for span in spans) < digits:
+            if sum(_count_digits(masked[span.start : span.end]) for span in spans) < window.digits:
                 masked = _mask(masked, spans)
-                pending.extend(_windows(masked, lo, hi))
+                pending.extend(_windows(masked, window.first, window.last))
         return _resolve(found)
 
     def _match_window(self, window: str, digits: int, cn_first: bool) -> list[tuple[int, int]]:
@@ -496,8 +512,20 @@ def _apply(text: str, spans: list[_Span], types: frozenset[str]) -> Redaction:
     return Redaction("".join(parts), counts)
 
 
-def _windows(masked: str, pos: int, endpos: int) -> list[tuple[int, int, int, bool]]:
-    """The stretches worth a phone match: (start, end, digits, looks like a CN mobile).
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """Digit stretches for the phone matcher: ``first``-``last`` with context ``lo``-``hi``."""
+
+    lo: int
+    hi: int
+    first: int
+    last: int
+    digits: int
+    cn_mobile: bool
+
+
+def _windows(masked: str, pos: int, endpos: int) -> list[_Window]:
+    """The stretches of ``masked[pos:endpos]`` worth a phone match.
 
     A stretch is a run of digits and phone separators with at least seven digits;
     plain digit runs glued to a letter ("SF1402837465921") or following an
@@ -506,7 +534,7 @@ def _windows(masked: str, pos: int, endpos: int) -> list[tuple[int, int, int, bo
     reject them anyway, only later). Stretches whose context overlaps are merged,
     and each window keeps a few characters of context for the matcher's checks.
     """
-    windows: list[tuple[int, int, int, bool]] = []
+    windows: list[_Window] = []
     for match in _PHONE_WINDOW.finditer(masked, pos, endpos):
         value = match.group()
         digits = _count_digits(value)
@@ -514,9 +542,9 @@ def _windows(masked: str, pos: int, endpos: int) -> list[tuple[int, int, int, bo
             continue
         start, end = match.start(), match.end()
         if digits == len(value) and (
-            (start > 0 and masked[start - 1].isascii() and masked[start - 1].isalpha())
-            or (end < len(masked) and masked[end].isascii() and masked[end].isalpha())
-            or _ID_CONTEXT.search(masked, max(0, start - 24), start)
+            (start > 0 and _is_ascii_letter(masked[start - 1]))
+            or (end < len(masked) and _is_ascii_letter(masked[end]))
+            or _PHONE_ID_CONTEXT.search(masked, max(0, start - 24), start)
         ):
             continue
         if _NOT_A_PHONE_STRETCH.fullmatch(value):
@@ -524,11 +552,13 @@ def _windows(masked: str, pos: int, endpos: int) -> list[tuple[int, int, int, bo
         lo = max(0, start - _WINDOW_CONTEXT)
         hi = min(len(masked), end + _WINDOW_CONTEXT)
         cn_mobile = _CN_MOBILE_SHAPE.fullmatch(_NON_DIGITS.sub("", value)) is not None
-        if windows and lo <= windows[-1][1]:
-            prev_lo, _, prev_digits, prev_cn = windows[-1]
-            windows[-1] = (prev_lo, hi, prev_digits + digits, prev_cn or cn_mobile)
+        if windows and lo <= windows[-1].hi:
+            prev = windows[-1]
+            windows[-1] = _Window(
+                prev.lo, hi, prev.first, end, prev.digits + digits, prev.cn_mobile or cn_mobile
+            )
         else:
-            windows.append((lo, hi, digits, cn_mobile))
+            windows.append(_Window(lo, hi, start, end, digits, cn_mobile))
     return windows
 
 
@@ -546,7 +576,7 @@ def _plausible_phone(text: str, start: int, end: int) -> bool:
         return False
     if _GLUED_BEFORE.search(text, max(0, start - 2), start):
         return False
-    if _ID_CONTEXT.search(text, max(0, start - 24), start):
+    if _PHONE_ID_CONTEXT.search(text, max(0, start - 24), start):
         return False
     return _AMOUNT_AFTER.match(text, end) is None
 

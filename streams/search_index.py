@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "config" / "elasticsearch"
 COMMUNICATIONS_ALIAS = "crm-communications"
+ALERTS_ALIAS = "crm-alerts"
+DEADLETTER_ALIAS = "crm-deadletter"
+TEMPLATE_FILES = {
+    COMMUNICATIONS_ALIAS: "communications.json",
+    ALERTS_ALIAS: "alerts.json",
+    DEADLETTER_ALIAS: "deadletter.json",
+}
 
 # Item statuses worth another try: too many requests and server-side trouble.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -73,20 +80,32 @@ def communications_index(settings: Settings, occurred_at: datetime) -> str:
     return f"{settings.index_name(COMMUNICATIONS_ALIAS)}-{occurred_at:%Y.%m}"
 
 
-def communications_template(settings: Settings) -> dict[str, Any]:
-    """The communications index template, with this namespace's pattern and alias."""
-    body: dict[str, Any] = json.loads((TEMPLATES_DIR / "communications.json").read_text())
+def index_template(settings: Settings, alias: str) -> dict[str, Any]:
+    """An index template from ``config/elasticsearch``, with this namespace's pattern and alias."""
+    body: dict[str, Any] = json.loads((TEMPLATES_DIR / TEMPLATE_FILES[alias]).read_text())
     body.pop("_comment", None)
-    alias = settings.index_name(COMMUNICATIONS_ALIAS)
-    body["index_patterns"] = [f"{alias}-*"]
-    body["template"]["aliases"] = {alias: {}}
+    name = settings.index_name(alias)
+    body["index_patterns"] = [f"{name}-*"]
+    body["template"]["aliases"] = {name: {}}
     return body
+
+
+def communications_template(settings: Settings) -> dict[str, Any]:
+    """The communications index template (see :func:`index_template`)."""
+    return index_template(settings, COMMUNICATIONS_ALIAS)
 
 
 def install_templates(client: Elasticsearch, settings: Settings) -> None:
     """Install (or update) crmstream's index templates; safe to repeat."""
-    name = settings.index_name(COMMUNICATIONS_ALIAS)
-    client.indices.put_index_template(name=name, **communications_template(settings))
+    for alias in TEMPLATE_FILES:
+        client.indices.put_index_template(
+            name=settings.index_name(alias), **index_template(settings, alias)
+        )
+
+
+def deadletter_index(settings: Settings) -> str:
+    """Dead letters are few: one index behind the alias (ids are source positions)."""
+    return f"{settings.index_name(DEADLETTER_ALIAS)}-v1"
 
 
 @dataclass(frozen=True, slots=True)

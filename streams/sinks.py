@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import faust
 import orjson
@@ -27,14 +28,17 @@ from tenacity import (
 )
 
 from config.settings import Settings
+from models.tokenize import tokenize
 from schemas.events import DeadLetter, ScoredCommunication
 from streams import metrics
 from streams.pipeline import Accepted, BatchResult, dead_letter
+from streams.redaction import Redactor
 from streams.search_index import (
     COMMUNICATIONS_ALIAS,
     IndexRequest,
     bulk_index,
     communications_index,
+    deadletter_index,
 )
 from streams.topics import DEADLETTER, SCORED
 
@@ -78,12 +82,36 @@ class KafkaPublisher:
         metrics.EVENTS_OUT.labels(topic).inc(len(records))
 
 
-class DeadLetterSink:
-    """Publishes dead letters (and counts them by reason)."""
+def searchable_dead_letter(letter: DeadLetter, redactor: Redactor) -> dict[str, Any]:
+    """A dead letter as indexed: the original only redacted, and only when it is text.
 
-    def __init__(self, settings: Settings, publisher: KafkaPublisher) -> None:
+    The exact bytes stay on the Kafka topic; the index is for people to search.
+    """
+    document = letter.model_dump(mode="json")
+    if letter.original_encoding == "utf-8" and letter.original is not None:
+        document["original"] = redactor.redact(letter.original).text
+    else:
+        document["original"] = None
+    if letter.key is not None:
+        document["key"] = redactor.redact(letter.key).text
+    return document
+
+
+class DeadLetterSink:
+    """Publishes dead letters on ``crm.deadletter``; indexes them redacted in ``crm-deadletter``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: KafkaPublisher,
+        es: AsyncElasticsearch,
+        redactor: Redactor,
+    ) -> None:
         self.publisher = publisher
+        self.es = es
+        self.redactor = redactor
         self.topic = settings.topic_name(DEADLETTER)
+        self.index = deadletter_index(settings)
 
     async def deliver(self, dead: Sequence[DeadLetter]) -> None:
         if not dead:
@@ -91,6 +119,17 @@ class DeadLetterSink:
         await self.publisher.publish(
             self.topic, [Outgoing(None, to_json(d, exclude_none=False)) for d in dead]
         )
+        requests = [
+            IndexRequest(
+                self.index,
+                f"{d.source.topic}-{d.source.partition}-{d.source.offset}",
+                searchable_dead_letter(d, self.redactor),
+            )
+            for d in dead
+        ]
+        for rejection in await bulk_index(self.es, requests):
+            # Nowhere further to send it: the letter is safe on the topic; say so loudly.
+            log.error("dead letter %s not indexed: %s", rejection.request.id, rejection.reason)
         for letter in dead:
             metrics.DEAD_LETTERS.labels(letter.reason).inc()
         log.warning("dead-lettered %d messages (%s)", len(dead), sorted({d.reason for d in dead}))
@@ -100,13 +139,17 @@ class CommunicationSink:
     """Delivers a processed batch of communications: index, scored topic, dead letters."""
 
     def __init__(
-        self, settings: Settings, es: AsyncElasticsearch, publisher: KafkaPublisher
+        self,
+        settings: Settings,
+        es: AsyncElasticsearch,
+        publisher: KafkaPublisher,
+        redactor: Redactor,
     ) -> None:
         self.settings = settings
         self.es = es
         self.publisher = publisher
         self.scored_topic = settings.topic_name(SCORED)
-        self.dead_letters = DeadLetterSink(settings, publisher)
+        self.dead_letters = DeadLetterSink(settings, publisher, es, redactor)
 
     async def deliver(self, result: BatchResult[ScoredCommunication], *, now: datetime) -> None:
         # One request per (index, id): a duplicate inside the batch is written once.
@@ -115,6 +158,8 @@ class CommunicationSink:
             record = accepted.record
             index = communications_index(self.settings, record.occurred_at)
             document = record.model_dump(mode="json", exclude_none=True)
+            # Words for search (jieba for Chinese): this distribution has no CJK analyzer.
+            document["text_terms"] = " ".join(tokenize(record.text, record.language))
             requests[index, record.event_id] = (
                 IndexRequest(index, record.event_id, document),
                 accepted,

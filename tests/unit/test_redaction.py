@@ -211,10 +211,29 @@ def test_phone_in_chinese_text_without_spaces(text: str, expected: str) -> None:
         "12 34 56 78 90",
         "总价1,299元，满299减50",
         "date 20260105, timestamp 2026-01-05 18:22:10",
+        "case 2026011788 is still open",
+        "ticket #4155550132",
+        "订单号13812345678的物流",
+        "快递单号：462012345678",
     ],
 )
 def test_not_a_phone(text: str) -> None:
     assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("card no. 4111111111111111", "card no. [CARD]"),
+        ("Card #4111 1111 1111 1111", "Card #[CARD]"),
+        ("Phone no. 020 7946 0958", "Phone no. [PHONE]"),
+        ("just in case: 020 7946 0958", "just in case: [PHONE]"),
+        ("账号13812345678", "账号[PHONE]"),
+        ("电话号码：13812345678", "电话号码：[PHONE]"),
+    ],
+)
+def test_number_words_do_not_hide_values(text: str, expected: str) -> None:
+    assert redacted(text) == expected
 
 
 # --------------------------------------------------------------------------- CARD
