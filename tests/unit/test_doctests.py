@@ -15,6 +15,7 @@ MODULES = [
     "crmstream.replay",
     "schemas.events",
     "streams.normalize",
+    "streams.redaction",
     "models.bundle",
     "models.snapshots",
     "streams.language",
