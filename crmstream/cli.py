@@ -198,6 +198,62 @@ def progress_bar() -> Progress:
     )
 
 
+# -- search -------------------------------------------------------------------------
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help='Words, "phrases", -excluded, field:value.')] = "",
+    need: Annotated[str | None, typer.Option(help="Only this need.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
+    agent: Annotated[str | None, typer.Option(help="Only this agent id.")] = None,
+    since: Annotated[str | None, typer.Option(help="2h, 30m, 7d, or a date/time.")] = None,
+    min_urgency: Annotated[
+        float | None, typer.Option(min=0, max=1, help="Urgency at least.")
+    ] = None,
+    max_satisfaction: Annotated[
+        float | None, typer.Option(min=0, max=1, help="Predicted satisfaction at most.")
+    ] = None,
+    lang: Annotated[str | None, typer.Option(help="Only this language (en, zh, ...).")] = None,
+    size: Annotated[int, typer.Option(min=1, max=10_000, help="How many results.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Search the indexed communications (English and Chinese)."""
+    from datetime import UTC, datetime
+
+    from elastic_transport import ConnectionError as TransportConnectionError
+    from elasticsearch import NotFoundError
+
+    from crmstream.search import SearchFilters, parse_since, render_json, render_table, search
+    from streams.search_index import COMMUNICATIONS_ALIAS, create_client
+
+    try:
+        since_at = parse_since(since, datetime.now(UTC)) if since else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--since") from None
+    filters = SearchFilters(
+        need=need, channel=channel, agent=agent, since=since_at, min_urgency=min_urgency,
+        max_satisfaction=max_satisfaction, lang=lang,
+    )  # fmt: skip
+    settings = get_settings()
+    alias = settings.index_name(COMMUNICATIONS_ALIAS)
+    client = create_client(settings)
+    try:
+        result = search(client, alias, query, filters, size=size)
+    except NotFoundError:
+        errors.print(f"nothing indexed yet in {alias}")
+        raise typer.Exit(1) from None
+    except TransportConnectionError:
+        errors.print("Elasticsearch is not reachable; try: crmstream infra up")
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+    if as_json:
+        sys.stdout.write(render_json(result) + "\n")
+    else:
+        render_table(result, console)
+
+
 # -- schemas ------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ MODULES = [
     "schemas.events",
     "streams.normalize",
     "streams.redaction",
+    "crmstream.search",
     "models.bundle",
     "models.snapshots",
     "streams.language",
