@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from config.settings import Settings
 from crmstream.generator import EventGenerator
 from crmstream.infra import WorkerProcess
+from crmstream.search import SearchFilters, search
 from streams.pipeline import Edge, EdgeConfig
+from streams.search_index import COMMUNICATIONS_ALIAS, create_client
 from streams.topics import COMMUNICATIONS, DEADLETTER, SCORED
 from tests.integration.support import (
     assert_matches_contract,
@@ -21,6 +25,10 @@ from tests.integration.support import (
 )
 
 EDGE = Edge(EdgeConfig())
+
+
+def searchable(doc: dict[str, Any]) -> str:
+    return f"{doc['text']} {doc.get('subject', '')}".lower()
 
 
 def test_generated_events_are_indexed_and_published_scored(
@@ -56,6 +64,23 @@ def test_generated_events_are_indexed_and_published_scored(
     )
     scored = read_topic(settings, SCORED)
     assert_matches_contract(scored, "scored-communication")
+
+    # Search through what the worker indexed: Chinese and English words, right documents only.
+    client = create_client(settings)
+    alias = settings.index_name(COMMUNICATIONS_ALIAS)
+    try:
+        for word in ("快递", "退款", "refund"):
+            expected = {
+                i
+                for i, docs in found.items()
+                # Whole words for English (no stemming here); characters side by side for Chinese.
+                if re.search(rf"\b{word}\b" if word.isascii() else word, searchable(docs[0]))
+            }
+            result = search(client, alias, word, SearchFilters(), size=5000)
+            hits = {h.id for h in result.hits} & set(communications)
+            assert expected and hits == expected, word
+    finally:
+        client.close()
     by_id = {r["event_id"]: r for r in scored}
     assert all(by_id[i]["text"] == found[i][0]["text"] for i in communications)
     assert worker.alive
