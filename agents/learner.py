@@ -11,6 +11,7 @@ each new snapshot (:class:`streams.model_sync.LiveModel`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import asdict
@@ -18,6 +19,7 @@ from dataclasses import asdict
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalGenerationError, RebalanceInProgressError
 from aiokafka.structs import OffsetAndMetadata
 
 from models.bundle import ModelBundle
@@ -50,9 +52,77 @@ async def _latest_snapshot() -> ModelBundle | None:
         await follower.stop()
 
 
+class Learner:
+    """The learning loop's state: the bundle, the training partition, what was published."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, publisher: SnapshotPublisher) -> None:
+        self.consumer = consumer
+        self.publisher = publisher
+        self.partition = TopicPartition(settings.topic_name(TRAINING), 0)
+        self.assignment = _Assignment()
+        self.bundle: ModelBundle | None = None
+        self.published = -1
+        self.last_publish = time.monotonic()
+        self.events_topic = settings.topic_name(MODEL_EVENTS)
+
+    async def step(self) -> None:
+        batch = await self.consumer.getmany(timeout_ms=1000)
+        if self.assignment.changed:
+            await self._resync()
+            return  # drop what was fetched before the seek
+        if self.bundle is None:
+            return  # another worker is the learner
+        for message in batch.get(self.partition, []):
+            await self._learn(message.value or b"{}", message.offset)
+        due = time.monotonic() - self.last_publish >= settings.model_snapshot_interval_s
+        if due and self.bundle.version != self.published:
+            await self._publish(self.bundle)
+
+    async def _resync(self) -> None:
+        self.assignment.changed = False
+        self.bundle = None
+        if self.partition in self.consumer.assignment():
+            # We are the learner: resume from the newest snapshot, re-learn what followed.
+            self.bundle = await _latest_snapshot() or ModelBundle()
+            self.consumer.seek(self.partition, self.bundle.version)
+            self.published = self.bundle.version
+            log.info("learner resumes at model version %d", self.bundle.version)
+
+    async def _learn(self, value: bytes, offset: int) -> None:
+        assert self.bundle is not None
+        try:
+            outcome = self.bundle.learn(orjson.loads(value))
+        except Exception:  # one bad example must not stop learning
+            log.exception("could not learn from training offset %d", offset)
+            self.bundle.version = offset + 1
+            return
+        self.bundle.version = offset + 1
+        events = [("drift", asdict(e)) for e in outcome.drift]
+        events += [("emerging_need", asdict(e)) for e in outcome.emerging]
+        for kind, fields in events:
+            metrics.MODEL_EVENTS.labels(kind).inc()
+            payload = orjson.dumps({"kind": kind, **fields}, default=str)
+            await self.publisher.producer.send(self.events_topic, value=payload)
+        if not outcome.joined:
+            metrics.TRAINING_UNJOINED.labels(self.partition.topic).inc()
+
+    async def _publish(self, bundle: ModelBundle) -> None:
+        size = await self.publisher.publish(bundle)
+        try:
+            await self.consumer.commit({self.partition: OffsetAndMetadata(bundle.version, "")})
+        except (CommitFailedError, IllegalGenerationError, RebalanceInProgressError) as lost:
+            # Another worker took the training partition; it resumes from the newest snapshot.
+            log.info("training partition moved while committing (%s); no longer the learner", lost)
+            self.assignment.changed = True
+            return
+        self.published, self.last_publish = bundle.version, time.monotonic()
+        for model, version in bundle.versions.items():
+            metrics.MODEL_VERSION.labels("learner", model).set(version)
+        log.info("published model snapshot %d (%d bytes)", bundle.version, size)
+
+
 @app.task
 async def learn() -> None:
-    partition = TopicPartition(settings.topic_name(TRAINING), 0)
     consumer = AIOKafkaConsumer(
         **client_options(settings),
         group_id=f"{settings.app_id}-learner",
@@ -61,52 +131,20 @@ async def learn() -> None:
         max_poll_records=1000,
     )
     publisher = SnapshotPublisher(settings)
-    assignment = _Assignment()
+    learner = Learner(consumer, publisher)
     await consumer.start()
     await publisher.start()
-    consumer.subscribe([partition.topic], listener=assignment)
-    bundle: ModelBundle | None = None
-    published, last_publish = -1, time.monotonic()
-    events_topic = settings.topic_name(MODEL_EVENTS)
+    consumer.subscribe([learner.partition.topic], listener=learner.assignment)
     try:
         while True:
-            batch = await consumer.getmany(timeout_ms=1000)
-            if assignment.changed:
-                assignment.changed = False
-                bundle = None
-                if partition in consumer.assignment():
-                    # We are the learner: resume from the newest snapshot, re-learn what followed.
-                    bundle = await _latest_snapshot() or ModelBundle()
-                    consumer.seek(partition, bundle.version)
-                    published = bundle.version
-                    log.info("learner resumes at model version %d", bundle.version)
-                    continue  # drop what was fetched before the seek
-            if bundle is None:
-                continue
-            for message in batch.get(partition, []):
-                try:
-                    outcome = bundle.learn(orjson.loads(message.value or b"{}"))
-                except Exception:  # one bad example must not stop learning
-                    log.exception("could not learn from training offset %d", message.offset)
-                    bundle.version = message.offset + 1
-                    continue
-                bundle.version = message.offset + 1
-                events = [("drift", asdict(e)) for e in outcome.drift]
-                events += [("emerging_need", asdict(e)) for e in outcome.emerging]
-                for kind, fields in events:
-                    metrics.MODEL_EVENTS.labels(kind).inc()
-                    value = orjson.dumps({"kind": kind, **fields}, default=str)
-                    await publisher.producer.send(events_topic, value=value)
-                if not outcome.joined:
-                    metrics.TRAINING_UNJOINED.labels(message.topic).inc()
-            due = time.monotonic() - last_publish >= settings.model_snapshot_interval_s
-            if due and bundle.version != published:
-                size = await publisher.publish(bundle)
-                await consumer.commit({partition: OffsetAndMetadata(bundle.version, "")})
-                published, last_publish = bundle.version, time.monotonic()
-                for model, version in bundle.versions.items():
-                    metrics.MODEL_VERSION.labels("learner", model).set(version)
-                log.info("published model snapshot %d (%d bytes)", bundle.version, size)
+            try:
+                await learner.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the learner must never take the worker down with it
+                log.exception("learner step failed; resynchronising in 1 s")
+                learner.assignment.changed = True
+                await asyncio.sleep(1)
     finally:
         await publisher.stop()
         await consumer.stop()
@@ -114,12 +152,18 @@ async def learn() -> None:
 
 @app.task
 async def follow_models() -> None:
-    follower = SnapshotFollower(settings)
-    await follower.start()
-    try:
-        newest = await follower.latest()
-        if newest is not None:
-            live_model.swap(newest)
-        await follower.follow(live_model.swap, poll_s=settings.model_sync_poll_s)
-    finally:
-        await follower.stop()
+    while True:
+        follower = SnapshotFollower(settings)
+        await follower.start()
+        try:
+            newest = await follower.latest()
+            if newest is not None:
+                live_model.swap(newest)
+            await follower.follow(live_model.swap, poll_s=settings.model_sync_poll_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # scoring goes on with the current model meanwhile
+            log.exception("following model snapshots failed; retrying in 1 s")
+            await asyncio.sleep(1)
+        finally:
+            await follower.stop()

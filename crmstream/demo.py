@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
@@ -59,6 +60,27 @@ def count_indexed(settings: Settings, event_ids: Sequence[str]) -> int:
             chunk = list(event_ids[start : start + 10_000])
             found += int(client.count(index=alias, query={"terms": {"event_id": chunk}})["count"])
         return found
+    finally:
+        client.close()
+
+
+def model_view(settings: Settings, event_ids: Sequence[str]) -> dict[str, Any]:
+    """What the models said about this run's communications (aggregated by Elasticsearch)."""
+    client = create_client(settings)
+    try:
+        response = client.search(
+            index=settings.index_name(COMMUNICATIONS_ALIAS),
+            size=0,
+            query={"terms": {"event_id": list(event_ids)}},
+            aggs={
+                "needs": {"terms": {"field": "need", "size": 5}},
+                "sources": {"terms": {"field": "need_source"}},
+                "satisfaction": {"avg": {"field": "satisfaction"}},
+                "urgent": {"filter": {"terms": {"urgency_level": ["P1", "P2"]}}},
+                "version": {"max": {"field": "model_versions.bundle"}},
+            },
+        )
+        return dict(response["aggregations"])
     finally:
         client.close()
 
@@ -132,7 +154,26 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
             code = worker.stop()
         console.print(f"worker stopped (exit code {code})")
     print_summary(settings, summary, seed)
+    print_model_view(model_view(settings, communication_ids), summary.indexed)
     return summary
+
+
+def print_model_view(view: dict[str, Any], indexed: int) -> None:
+    sources = {b["key"]: b["doc_count"] for b in view["sources"]["buckets"]}
+    table = Table(title="what the online models said", show_header=False)
+    needs = ", ".join(f"{b['key']} {b['doc_count']}" for b in view["needs"]["buckets"])
+    table.add_row("top needs", needs or "-")
+    table.add_row(
+        "need from", f"{sources.get('label', 0)} labels, {sources.get('model', 0)} predictions"
+    )
+    satisfaction = view["satisfaction"]["value"]
+    table.add_row(
+        "mean predicted satisfaction", "-" if satisfaction is None else f"{satisfaction:.2f}"
+    )
+    table.add_row("urgent (P1/P2)", f"{view['urgent']['doc_count']} of {indexed}")
+    version = view["version"]["value"]
+    table.add_row("newest model version used", "-" if version is None else str(int(version)))
+    console.print(table)
 
 
 def print_summary(settings: Settings, summary: DemoSummary, seed: int) -> None:

@@ -108,8 +108,20 @@ def test_two_workers_score_with_the_same_model_version(scoped: Settings, tmp_pat
             timeout_s=SNAPSHOT_INTERVAL_S + SYNC_POLL_S + 60,
             what="both workers on the learner's newest version",
         )
-        scored_by = {r["model_versions"]["bundle"] for r in read_topic(scoped, SCORED)}
-        assert len(scored_by) > 1  # versions advanced while the stream flowed
+        converged = scorer_version(first)
+        # From now on neither worker may score with an older model, whichever partition it owns.
+        probes = [e for e in labelled_events(seed=22, count=300) if e.kind == "communication"]
+        send_events(scoped, probes)
+        ids = {e.value["event_id"] for e in probes}
+        wait_until(
+            lambda: ids <= {r["event_id"] for r in read_topic(scoped, SCORED)}, what="probes scored"
+        )
+        used = [
+            r["model_versions"]["bundle"]
+            for r in read_topic(scoped, SCORED)
+            if r["event_id"] in ids
+        ]
+        assert min(used) >= converged
     finally:
         assert first.stop() == 0
         assert second.stop() == 0

@@ -1,0 +1,42 @@
+"""The quick start's main command, ``crmstream demo``, end to end (smaller, own namespace)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+from crmstream.infra import LocalServer
+from tests.conftest import free_port, namespace_settings
+
+
+def summary_number(output: str, row: str) -> int:
+    found = re.search(rf"{re.escape(row)}\s*│\s*(\d+)", output)
+    assert found is not None, f"no {row!r} row in:\n{output}"
+    return int(found.group(1))
+
+
+def test_demo_streams_generated_events_and_prints_a_summary(
+    local_servers: list[LocalServer],
+) -> None:
+    with namespace_settings(f"d{uuid.uuid4().hex[:10]}") as settings:
+        env = {
+            **os.environ,
+            "CRMSTREAM_NAMESPACE": settings.namespace,
+            "CRMSTREAM_WORKER_WEB_PORT": str(free_port()),
+            "COLUMNS": "160",
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "crmstream", "demo", "--count", "400", "--seed", "5"],
+            env=env, capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    communications = summary_number(output, "communications")
+    indexed = summary_number(output, "indexed in Elasticsearch")
+    assert communications > 200 and indexed == communications
+    assert re.search(r"dead letters \(crm.deadletter\)\s*│\s*3", output), output
+    assert "worker stopped (exit code 0)" in output
+    assert "top needs" in output
