@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -153,8 +154,9 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
         with console.status("stopping the worker ..."):
             code = worker.stop()
         console.print(f"worker stopped (exit code {code})")
-    print_summary(settings, summary, seed)
+    print_summary(summary, seed)
     print_model_view(model_view(settings, communication_ids), summary.indexed)
+    print_next_steps(settings)
     return summary
 
 
@@ -176,18 +178,25 @@ def print_model_view(view: dict[str, Any], indexed: int) -> None:
     console.print(table)
 
 
-def print_summary(settings: Settings, summary: DemoSummary, seed: int) -> None:
+def print_summary(summary: DemoSummary, seed: int) -> None:
     table = Table(title=f"crmstream demo (seed {seed})", show_header=False)
     table.add_row("produced", f"{summary.produced} messages")
     table.add_row("  communications", str(summary.communications))
-    table.add_row("  feedback", f"{summary.feedback} (kept on crm.feedback for the models)")
+    table.add_row("  feedback", f"{summary.feedback} (the models learn from them)")
     table.add_row("  malformed", f"{summary.malformed} (on purpose)")
     table.add_row("indexed in Elasticsearch", str(summary.indexed))
     table.add_row("dead letters (crm.deadletter)", str(summary.dead_letters))
     table.add_row("elapsed", f"{summary.elapsed_s:.1f}s")
     console.print(table)
+
+
+def print_next_steps(settings: Settings) -> None:
     alias = settings.index_name(COMMUNICATIONS_ALIAS)
+    # As the user called us (e.g. .venv/bin/crmstream from `make demo`).
+    command = sys.argv[0] if sys.argv[0].endswith("crmstream") else "crmstream"
     console.print("Try a search:")
+    console.print(f'  {command} search "refund" --channel email')
+    console.print(f'  {command} search "退款" --max-satisfaction 0.5')
     url = f"{redact_url(settings.elasticsearch_url)}/{alias}/_search?q=text:refund&size=3&pretty"
     console.print(f"  curl -s '{url}'", soft_wrap=True)
-    console.print("Servers are still running; stop them with: crmstream infra down")
+    console.print(f"Servers are still running; stop them with: {command} infra down")

@@ -80,9 +80,13 @@ def test_a_killed_worker_resumes_from_its_snapshot(scoped: Settings, tmp_path: P
         wait_until(lambda: scorer_version(restarted) > restored, what="learning to continue")
         assert scorer_version(restarted, "need") > need_version
         # The scored records carry the model versions they were scored with.
-        records = read_topic(scoped, SCORED)
-        latest = max(r["model_versions"]["bundle"] for r in records)
-        assert latest >= restored and all("need" in r["model_versions"] for r in records)
+        wait_until(
+            lambda: (
+                max(r["model_versions"]["bundle"] for r in read_topic(scoped, SCORED)) >= restored
+            ),
+            what="records scored with the restored model",
+        )
+        assert all("need" in r["model_versions"] for r in read_topic(scoped, SCORED))
     finally:
         assert restarted.stop() == 0
 

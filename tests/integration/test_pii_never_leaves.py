@@ -40,6 +40,11 @@ def test_raw_pii_is_found_nowhere_downstream(settings: Settings, worker: WorkerP
 
     documents = [orjson.dumps(docs[0]).decode() for docs in indexed(settings, ids).values()]
     wanted = set(ids)
+    # The scored topic is written right after Elasticsearch acknowledged: wait for it too.
+    wait_until(
+        lambda: wanted <= {r["event_id"] for r in read_topic(settings, SCORED)},
+        what="the corpus on the scored topic",
+    )
     scored = [
         orjson.dumps(r).decode() for r in read_topic(settings, SCORED) if r["event_id"] in wanted
     ]
