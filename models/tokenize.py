@@ -50,7 +50,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import threading
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
@@ -126,26 +125,16 @@ _SEGMENT_CACHE_SIZE = 32_768
 _ENGLISH_STOPWORD_HINTS = frozenset({None, "und", "en", "zh"})
 
 
-class _Jieba:
-    """jieba's default tokenizer, initialized once per process, quietly."""
+@functools.cache
+def _jieba_lcut() -> Any:
+    """``jieba.lcut``, its dictionary loaded once per process, quietly."""
+    import jieba
 
-    _lock = threading.Lock()
-    _lcut: Any = None
-
-    @classmethod
-    def lcut(cls) -> Any:
-        """``jieba.lcut``, after the dictionary is loaded."""
-        if cls._lcut is None:
-            with cls._lock:
-                if cls._lcut is None:
-                    import jieba
-
-                    jieba.setLogLevel(logging.WARNING)
-                    jieba.initialize()
-                    for word, frequency in JIEBA_WORDS.items():
-                        jieba.add_word(word, frequency)
-                    cls._lcut = jieba.lcut
-        return cls._lcut
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    for word, frequency in JIEBA_WORDS.items():
+        jieba.add_word(word, frequency)
+    return jieba.lcut
 
 
 @functools.lru_cache(maxsize=_SEGMENT_CACHE_SIZE)
@@ -153,12 +142,12 @@ def _segment(run: str) -> tuple[str, ...]:
     """jieba's words for a run of Han characters, remembered for runs that come back."""
     if len(run) == 1:
         return (run,)
-    return tuple(_Jieba.lcut()(run))
+    return tuple(_jieba_lcut()(run))
 
 
 def preload() -> None:
     """Load jieba's dictionary now rather than on the first Chinese text."""
-    _Jieba.lcut()
+    _jieba_lcut()
 
 
 def tokenize(text: str, language: str | None = None) -> list[str]:

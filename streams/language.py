@@ -64,8 +64,8 @@ inside it (or ``"und"``); Japanese written with kanji only (no kana) is ``"zh"``
 
 from __future__ import annotations
 
+import functools
 import re
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -174,29 +174,19 @@ def _short_text_lexicon() -> dict[str, str]:
 _LEXICON = _short_text_lexicon()
 
 
-class _Model:
-    """py3langid restricted to :data:`MODEL_LANGUAGES`, loaded once per process."""
+@functools.cache
+def _identifier() -> Any:
+    """py3langid restricted to :data:`MODEL_LANGUAGES`, loaded once (about 0.6 s)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    _lock = threading.Lock()
-    _identifier: Any = None
-
-    @classmethod
-    def get(cls) -> Any:
-        """The shared identifier (about 0.6 s to load the first time)."""
-        if cls._identifier is None:
-            with cls._lock:
-                if cls._identifier is None:
-                    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-                    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-                    identifier.set_languages(list(MODEL_LANGUAGES))
-                    cls._identifier = identifier
-        return cls._identifier
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(MODEL_LANGUAGES))
+    return identifier
 
 
 def preload() -> None:
     """Load the model now rather than on the first text (call it at worker start-up)."""
-    _Model.get()
+    _identifier()
 
 
 def _by_script(cleaned: str) -> str | None:
@@ -262,7 +252,7 @@ def detect_language(text: str) -> str:
     by_words = _by_short_text_words(rest)
     if by_words is not None:
         return by_words
-    language, confidence = _Model.get().classify(rest[:_MODEL_MAX_CHARS])
+    language, confidence = _identifier().classify(rest[:_MODEL_MAX_CHARS])
     return str(language) if confidence >= MIN_CONFIDENCE else UNDETERMINED
 
 

@@ -51,9 +51,9 @@ nothing, the reply is kept with its signature; when the reply itself is empty
 
 from __future__ import annotations
 
+import functools
 import html
 import re
-import threading
 import unicodedata
 from collections import deque
 from dataclasses import dataclass
@@ -195,22 +195,12 @@ _CLOSING_MAX_LINES = 3
 _DELIMITED_MAX_LINES = 15
 
 
-class _ReplyHeaders:
+@functools.cache
+def _reply_header_regex() -> Any:
     """mail-parser-reply's compiled header regex for :data:`_MAIL_LANGUAGES`, built once."""
+    from mailparser_reply import EmailMessage
 
-    _lock = threading.Lock()
-    _regex: Any = None
-
-    @classmethod
-    def get(cls) -> Any:
-        if cls._regex is None:
-            with cls._lock:
-                if cls._regex is None:
-                    from mailparser_reply import EmailMessage
-
-                    message = EmailMessage(text="", languages=list(_MAIL_LANGUAGES))
-                    cls._regex = message.HEADER_REGEX
-        return cls._regex
+    return EmailMessage(text="", languages=list(_MAIL_LANGUAGES)).HEADER_REGEX
 
 
 def _library_header_start(text: str) -> int | None:
@@ -222,7 +212,7 @@ def _library_header_start(text: str) -> int | None:
     line starts only (and only where a colon follows within two lines), on a view
     where every line is cut to :data:`_HEADER_LINE_CHARS`.
     """
-    regex = _ReplyHeaders.get()
+    regex = _reply_header_regex()
     lines = text.split("\n")
     cap = _HEADER_LINE_CHARS
     view = "\n".join(line[:cap] for line in lines) if len(text) > cap else text
