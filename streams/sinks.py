@@ -153,18 +153,22 @@ class CommunicationSink:
 
     async def deliver(self, result: BatchResult[ScoredCommunication], *, now: datetime) -> None:
         # One request per (index, id): a duplicate inside the batch is written once.
-        requests: dict[tuple[str, str], tuple[IndexRequest, Accepted[ScoredCommunication]]] = {}
+        requests: dict[tuple[str, str], tuple[IndexRequest, Accepted[ScoredCommunication], bytes]]
+        requests = {}
         for accepted in result.accepted:
             record = accepted.record
             index = communications_index(self.settings, record.occurred_at)
+            # One dump serves both: the scored record's JSON, then the document for the index.
             document = record.model_dump(mode="json", exclude_none=True)
+            scored_json = orjson.dumps(document)
             # Words for search (jieba for Chinese): this distribution has no CJK analyzer.
             document["text_terms"] = " ".join(tokenize(record.text, record.language))
             requests[index, record.event_id] = (
                 IndexRequest(index, record.event_id, document),
                 accepted,
+                scored_json,
             )
-        rejections = await bulk_index(self.es, [request for request, _ in requests.values()])
+        rejections = await bulk_index(self.es, [request for request, _, _ in requests.values()])
         rejected = {(r.request.index, r.request.id): r for r in rejections}
         dead = list(result.dead)
         for key, rejection in rejected.items():
@@ -172,9 +176,11 @@ class CommunicationSink:
             dead.append(
                 dead_letter(requests[key][1].message, "elasticsearch_rejected", reason, now=now)
             )
-        kept = [accepted.record for key, (_, accepted) in requests.items() if key not in rejected]
+        kept = [
+            Outgoing(accepted.record.customer_id.encode(), scored_json)
+            for key, (_, accepted, scored_json) in requests.items()
+            if key not in rejected
+        ]
         metrics.DOCUMENTS_INDEXED.labels(COMMUNICATIONS_ALIAS).inc(len(kept))
-        await self.publisher.publish(
-            self.scored_topic, [Outgoing(r.customer_id.encode(), to_json(r)) for r in kept]
-        )
+        await self.publisher.publish(self.scored_topic, kept)
         await self.dead_letters.deliver(dead)
