@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
@@ -86,20 +85,6 @@ def model_view(settings: Settings, event_ids: Sequence[str]) -> dict[str, Any]:
         client.close()
 
 
-def dead_letters_counted(worker: WorkerProcess) -> int:
-    """Dead letters the worker counted, read from its Prometheus endpoint."""
-    page = worker.metrics() or ""
-    return int(
-        sum(
-            sample.value
-            for family in text_string_to_metric_families(page)
-            if family.name == "crmstream_dead_letters"
-            for sample in family.samples
-            if sample.name == "crmstream_dead_letters_total"
-        )
-    )
-
-
 def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: float) -> DemoSummary:
     from crmstream.cli import infra_up, prepare_cluster, progress_bar
 
@@ -130,15 +115,20 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
             asyncio.run(produce(settings, messages, on_sent=lambda n: bar.advance(sending, n)))
             deadline = time.monotonic() + timeout_s
             indexed = 0
-            while indexed < len(communication_ids):
+            dead_letters = 0
+            # Done when every communication is indexed and the malformed ones dead-lettered
+            # (they may sit in a partition the worker reaches last).
+            while indexed < len(communication_ids) or dead_letters < len(MALFORMED_SAMPLES):
                 if time.monotonic() > deadline:
                     raise InfraError(
-                        f"only {indexed} of {len(communication_ids)} indexed after {timeout_s:.0f}s"
+                        f"after {timeout_s:.0f}s: {indexed} of {len(communication_ids)} indexed, "
+                        f"{dead_letters} of {len(MALFORMED_SAMPLES)} dead letters"
                     )
                 if not worker.alive:
                     raise InfraError(f"the worker stopped; see {worker.log_file}")
                 time.sleep(1.0)
                 indexed = count_indexed(settings, communication_ids)
+                dead_letters = int(worker.metric("crmstream_dead_letters_total") or 0)
                 bar.update(indexing, completed=indexed)
         elapsed = time.monotonic() - started
         summary = DemoSummary(
@@ -147,7 +137,7 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
             feedback=count - len(communication_ids),
             malformed=len(MALFORMED_SAMPLES),
             indexed=indexed,
-            dead_letters=dead_letters_counted(worker),
+            dead_letters=dead_letters,
             elapsed_s=elapsed,
         )
     finally:

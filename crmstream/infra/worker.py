@@ -89,17 +89,18 @@ class WorkerProcess:
             self.process.wait()
 
     def metric(self, name: str, **labels: str) -> float | None:
-        """One sample of the worker's metrics (None when absent or the worker is down)."""
+        """The sum of the worker's samples named ``name`` with these labels (e.g. a counter
+        over all its reasons); None when there is none or the worker does not answer."""
         page = self.metrics()
         if page is None:
             return None
-        for family in text_string_to_metric_families(page):
-            for sample in family.samples:
-                if sample.name == name and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
-                ):
-                    return float(sample.value)
-        return None
+        values = [
+            float(sample.value)
+            for family in text_string_to_metric_families(page)
+            for sample in family.samples
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+        ]
+        return sum(values) if values else None
 
     def __enter__(self) -> WorkerProcess:
         self.start()
