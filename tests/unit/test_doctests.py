@@ -31,6 +31,8 @@ MODULES = [
     "models.health",
     "models.baselines",
     "models.evaluate",
+    "streams.aggregates",
+    "streams.alert_rules",
 ]
 
 

@@ -1,0 +1,729 @@
+"""Windowed, mergeable aggregates of communications, per (dimension, key): the alerts' input.
+
+Pure: no Kafka, no Faust, no clock. Time is *event* time (``occurred_at``) in epoch
+milliseconds, so a replay computes exactly what the live run computed.
+
+The flow: a batch of records becomes a few pre-aggregated :class:`Delta` values (one per
+dimension, key and step-aligned bucket), which travel over Kafka keyed by
+:func:`delta_key`; the owner of that key merges each delta into its
+:class:`KeyWindows` (the open windows and the baselines learned from closed ones).
+
+>>> spec = WindowSpec(size_s=600, step_s=60, grace_s=120)   # 10 min windows every minute
+>>> state = KeyWindows()
+>>> ten = 1_767_261_600_000                                 # 2026-01-01 10:00 UTC
+>>> _ = state.add(spec.bucket(ten + 5_000), Aggregate.for_rating(0.2), spec)
+>>> _ = state.add(spec.bucket(ten + 30_000), Aggregate.for_rating(0.6), spec)
+>>> start, end, current = state.current(spec)
+>>> from_ms(start).time(), from_ms(end).time(), current.metric("rated_satisfaction")
+(datetime.time(9, 51), datetime.time(10, 1), 0.4)
+>>> len(state.windows)                                      # every window holding 10:00
+10
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
+
+import orjson
+
+from schemas.events import FeedbackEvent, ScoredCommunication
+
+__all__ = [
+    "DIMENSIONS",
+    "METRICS",
+    "Aggregate",
+    "Baseline",
+    "Delta",
+    "Dimension",
+    "KeyWindows",
+    "Metric",
+    "Turn",
+    "WindowSpec",
+    "answer",
+    "decode_delta",
+    "delta_key",
+    "deltas_from_communications",
+    "deltas_from_feedback",
+    "deltas_from_response",
+    "encode_delta",
+    "from_ms",
+    "to_ms",
+]
+
+Dimension = Literal["customer", "agent", "channel", "need"]
+DIMENSIONS: tuple[Dimension, ...] = get_args(Dimension)
+
+Metric = Literal[
+    "satisfaction",
+    "rated_satisfaction",
+    "volume",
+    "negative_share",
+    "negative_volume",
+    "response_time_s",
+    "urgency",
+]
+METRICS: tuple[Metric, ...] = get_args(Metric)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def to_ms(at: datetime) -> int:
+    """Epoch milliseconds of an aware datetime (integer arithmetic: no float rounding).
+
+    >>> to_ms(datetime(2026, 1, 1, 10, 0, 0, 999_999, tzinfo=UTC))
+    1767261600999
+    """
+    return (at - EPOCH) // _MS
+
+
+def from_ms(ms: int) -> datetime:
+    """The aware UTC datetime of epoch milliseconds.
+
+    >>> from_ms(1767261600000).isoformat()
+    '2026-01-01T10:00:00+00:00'
+    """
+    return EPOCH + ms * _MS
+
+
+# Short wire names of Aggregate's fields: a key's state holds up to ten windows of these.
+_SHORT = {
+    "volume": "v",
+    "predicted_sum": "ps",
+    "predicted_n": "pn",
+    "rated_sum": "rs",
+    "rated_n": "rn",
+    "negative_n": "nn",
+    "sentiment_n": "sn",
+    "response_sum_s": "ts",
+    "response_n": "tn",
+    "urgency_max": "um",
+    "urgency_n": "un",
+}
+_LONG = {short: name for name, short in _SHORT.items()}
+
+
+@dataclass(slots=True)
+class Aggregate:
+    """A mergeable summary of communications, ratings and response times.
+
+    Counts and sums only (plus a max), so merging is associative and commutative and a
+    window's aggregate does not depend on the order its deltas arrived in.
+
+    >>> a = Aggregate.for_message(satisfaction=0.2, sentiment="negative", urgency=0.9)
+    >>> a.merge(Aggregate.for_message(satisfaction=0.6, sentiment="neutral", urgency=0.1))
+    ... # doctest: +ELLIPSIS
+    Aggregate(volume=2, predicted_sum=0.8, predicted_n=2, ...)
+    >>> a.metric("satisfaction"), a.metric("negative_share"), a.metric("urgency")
+    (0.4, 0.5, 0.9)
+    >>> a.metric("rated_satisfaction"), a.samples("rated_satisfaction")
+    (None, 0)
+    >>> a.to_dict()
+    {'v': 2, 'ps': 0.8, 'pn': 2, 'nn': 1, 'sn': 2, 'um': 0.9, 'un': 2}
+    >>> Aggregate.from_dict(a.to_dict()) == a
+    True
+    """
+
+    volume: int = 0  # inbound messages counted
+    predicted_sum: float = 0.0  # predicted satisfaction, 0 worst .. 1 best
+    predicted_n: int = 0
+    rated_sum: float = 0.0  # customers' ratings, normalized to 0..1
+    rated_n: int = 0
+    negative_n: int = 0  # messages with negative sentiment ...
+    sentiment_n: int = 0  # ... of those with any sentiment
+    response_sum_s: float = 0.0  # first-response times, in seconds
+    response_n: int = 0
+    urgency_max: float | None = None  # None: no urgency seen
+    urgency_n: int = 0
+
+    @classmethod
+    def for_message(
+        cls,
+        satisfaction: float | None = None,
+        sentiment: str | None = None,
+        urgency: float | None = None,
+    ) -> Aggregate:
+        """One inbound message, with whatever the models said about it."""
+        return cls(
+            volume=1,
+            predicted_sum=satisfaction if satisfaction is not None else 0.0,
+            predicted_n=int(satisfaction is not None),
+            negative_n=int(sentiment == "negative"),
+            sentiment_n=int(sentiment is not None),
+            urgency_max=urgency,
+            urgency_n=int(urgency is not None),
+        )
+
+    @classmethod
+    def for_rating(cls, score: float) -> Aggregate:
+        """One rating, normalized to 0 (worst) .. 1 (best)."""
+        return cls(rated_sum=score, rated_n=1)
+
+    @classmethod
+    def for_response(cls, seconds: float) -> Aggregate:
+        """One first-response time."""
+        return cls(response_sum_s=seconds, response_n=1)
+
+    def merge(self, other: Aggregate) -> Aggregate:
+        """Add ``other`` into this aggregate (in place) and return it."""
+        self.volume += other.volume
+        self.predicted_sum += other.predicted_sum
+        self.predicted_n += other.predicted_n
+        self.rated_sum += other.rated_sum
+        self.rated_n += other.rated_n
+        self.negative_n += other.negative_n
+        self.sentiment_n += other.sentiment_n
+        self.response_sum_s += other.response_sum_s
+        self.response_n += other.response_n
+        if other.urgency_max is not None and (
+            self.urgency_max is None or other.urgency_max > self.urgency_max
+        ):
+            self.urgency_max = other.urgency_max
+        self.urgency_n += other.urgency_n
+        return self
+
+    def copy(self) -> Aggregate:
+        return Aggregate().merge(self)
+
+    def is_empty(self) -> bool:
+        return self == Aggregate()
+
+    def metric(self, name: Metric) -> float | None:
+        """The metric's value, or None when nothing was counted for it."""
+        match name:
+            case "satisfaction":
+                return self.predicted_sum / self.predicted_n if self.predicted_n else None
+            case "rated_satisfaction":
+                return self.rated_sum / self.rated_n if self.rated_n else None
+            case "volume":
+                return float(self.volume)
+            case "negative_share":
+                return self.negative_n / self.sentiment_n if self.sentiment_n else None
+            case "negative_volume":
+                return float(self.negative_n)
+            case "response_time_s":
+                return self.response_sum_s / self.response_n if self.response_n else None
+            case "urgency":
+                return self.urgency_max
+        raise ValueError(f"unknown metric {name!r}")
+
+    def samples(self, name: Metric) -> int:
+        """How many observations the metric's value stands on (rules need enough of them)."""
+        match name:
+            case "satisfaction":
+                return self.predicted_n
+            case "rated_satisfaction":
+                return self.rated_n
+            case "volume":
+                return self.volume
+            case "negative_share" | "negative_volume":
+                return self.sentiment_n
+            case "response_time_s":
+                return self.response_n
+            case "urgency":
+                return self.urgency_n
+        raise ValueError(f"unknown metric {name!r}")
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Compact and JSON-able: short keys, zeros left out."""
+        out: dict[str, float | int] = {}
+        for name, short in _SHORT.items():
+            value = getattr(self, name)
+            # urgency_max 0.0 is a real maximum, so only None is left out for it.
+            if value is not None and (value != 0 or name == "urgency_max"):
+                out[short] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Aggregate:
+        """Inverse of :meth:`to_dict`; raises ValueError on unknown keys or bad values.
+
+        >>> Aggregate.from_dict({"rn": -1})
+        Traceback (most recent call last):
+        ...
+        ValueError: aggregate field 'rn' must be a count (int >= 0), got -1
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"aggregate must be an object, got {type(data).__name__}")
+        values: dict[str, Any] = {}
+        for short, value in data.items():
+            name = _LONG.get(short)
+            if name is None:
+                raise ValueError(f"unknown aggregate field {short!r}")
+            if name.endswith("_n") or name == "volume":
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise ValueError(
+                        f"aggregate field {short!r} must be a count (int >= 0), got {value!r}"
+                    )
+            elif (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+            ):
+                raise ValueError(f"aggregate field {short!r} must be a number, got {value!r}")
+            else:
+                value = float(value)
+            values[name] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Window geometry: tumbling (``step_s == size_s``) or hopping (``step_s < size_s``).
+
+    Windows start at multiples of the step (from the epoch). Time is cut into
+    step-long *buckets*: every moment of one bucket belongs to the same windows.
+    A window ``[start, end)`` closes once the watermark reaches ``end + grace``.
+
+    >>> hop = WindowSpec(size_s=600, step_s=60)
+    >>> hop.bucket(90_000), hop.window_starts(120_000)[:3], len(hop.window_starts(120_000))
+    (60000, [-420000, -360000, -300000], 10)
+    >>> hop.current(610_000)       # the full window [60 s, 660 s) ends soonest after 610 s
+    60000
+    >>> WindowSpec(size_s=600, step_s=70)
+    Traceback (most recent call last):
+    ...
+    ValueError: window size (600000 ms) must be a multiple of its step (70000 ms)
+    """
+
+    size_s: float
+    step_s: float
+    grace_s: float = 0.0
+    baseline_alpha: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.size_ms <= 0 or self.step_ms <= 0:
+            raise ValueError(
+                f"window size and step must be positive, got {self.size_s} s and {self.step_s} s"
+            )
+        if self.size_ms % self.step_ms:
+            raise ValueError(
+                f"window size ({self.size_ms} ms) must be a multiple of its step "
+                f"({self.step_ms} ms)"
+            )
+        if self.grace_ms < 0:
+            raise ValueError(f"grace must not be negative, got {self.grace_s} s")
+        if not 0 < self.baseline_alpha <= 1:
+            raise ValueError(f"baseline_alpha must be in (0, 1], got {self.baseline_alpha}")
+
+    @classmethod
+    def tumbling(
+        cls, size_s: float, grace_s: float = 0.0, baseline_alpha: float = 0.2
+    ) -> WindowSpec:
+        return cls(size_s, size_s, grace_s, baseline_alpha)
+
+    @property
+    def size_ms(self) -> int:
+        return round(self.size_s * 1000)
+
+    @property
+    def step_ms(self) -> int:
+        return round(self.step_s * 1000)
+
+    @property
+    def grace_ms(self) -> int:
+        return round(self.grace_s * 1000)
+
+    @property
+    def hopping(self) -> bool:
+        return self.step_ms < self.size_ms
+
+    def bucket(self, at_ms: int) -> int:
+        """The start of the step-aligned bucket holding ``at_ms``."""
+        return at_ms - at_ms % self.step_ms
+
+    def window_starts(self, bucket_ms: int) -> list[int]:
+        """The starts of every window containing the bucket, oldest first."""
+        bucket = self.bucket(bucket_ms)
+        return list(range(bucket - self.size_ms + self.step_ms, bucket + 1, self.step_ms))
+
+    def current(self, watermark_ms: int) -> int:
+        """The oldest window still containing the watermark (for hopping windows: the
+        full-length window ending soonest after it, which holds the most data)."""
+        return self.bucket(watermark_ms) - self.size_ms + self.step_ms
+
+    def end(self, start_ms: int) -> int:
+        return start_ms + self.size_ms
+
+    def closed(self, start_ms: int, watermark_ms: int) -> bool:
+        """Whether the window starting at ``start_ms`` is past its grace at this watermark."""
+        return start_ms + self.size_ms + self.grace_ms <= watermark_ms
+
+
+@dataclass(slots=True)
+class Baseline:
+    """Exponentially weighted mean and variance of a metric over closed windows.
+
+    >>> b = Baseline()
+    >>> for x in (0.8, 0.8, 0.6):
+    ...     b.update(x, alpha=0.5)
+    >>> round(b.mean, 3), round(b.std, 3), b.n
+    (0.7, 0.1, 3)
+    """
+
+    mean: float = 0.0
+    var: float = 0.0
+    n: int = 0  # windows learned
+
+    def update(self, x: float, alpha: float) -> None:
+        # The first window is the mean; then the incremental EWMA/EWMV (Finch, 2009).
+        if self.n == 0:
+            self.mean, self.var = x, 0.0
+        else:
+            diff = x - self.mean
+            step = alpha * diff
+            self.mean += step
+            self.var = (1 - alpha) * (self.var + diff * step)
+        self.n += 1
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(max(self.var, 0.0))
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"m": self.mean, "v": self.var, "n": self.n}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Baseline:
+        try:
+            return cls(mean=float(data["m"]), var=float(data["v"]), n=int(data["n"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"bad baseline {data!r}: {exc}") from exc
+
+
+@dataclass(slots=True)
+class KeyWindows:
+    """The state of one (dimension, key): its open windows and learned baselines.
+
+    Only open windows are kept, so memory per key is bounded by ``size / step`` windows
+    plus the grace. The watermark is the newest bucket seen (event time, step-granular).
+
+    >>> spec = WindowSpec.tumbling(60)
+    >>> state = KeyWindows()
+    >>> closed = state.add(0, Aggregate.for_rating(0.5), spec)
+    >>> closed = state.add(60_000, Aggregate.for_rating(0.9), spec)   # closes [0, 60 s)
+    >>> [start for start, _ in closed], state.baselines["rated_satisfaction"].mean
+    ([0], 0.5)
+    >>> _ = state.add(0, Aggregate.for_rating(0.1), spec)              # too late
+    >>> state.late_dropped, state.to_dict()  # doctest: +ELLIPSIS
+    (1, {'w': {'60000': {'rs': 0.9, 'rn': 1}}, 'wm': 60000, 'b': {...}, 'late': 1})
+    """
+
+    windows: dict[int, Aggregate] = field(default_factory=dict)
+    watermark_ms: int | None = None
+    baselines: dict[Metric, Baseline] = field(default_factory=dict)
+    late_dropped: int = 0
+
+    def add(
+        self,
+        bucket_ms: int,
+        delta: Aggregate,
+        spec: WindowSpec,
+        frozen: Collection[Metric] = frozenset(),
+        learn: Collection[Metric] = METRICS,
+    ) -> list[tuple[int, Aggregate]]:
+        """Merge ``delta`` into every open window holding the bucket, then close windows.
+
+        A window is closed once ``end + grace <= watermark``; closing folds its metrics
+        (those with samples) into the baselines of the metrics in ``learn`` except those
+        in ``frozen``, and drops it. A delta that reaches no open window is counted in
+        :attr:`late_dropped`. Returns the closed windows, oldest first.
+        """
+        bucket = spec.bucket(bucket_ms)
+        reached = False
+        for start in spec.window_starts(bucket):
+            # Checked by rule, not by presence: a closed window is gone from the dict.
+            if self.watermark_ms is not None and spec.closed(start, self.watermark_ms):
+                continue
+            self.windows.setdefault(start, Aggregate()).merge(delta)
+            reached = True
+        if not reached:
+            self.late_dropped += 1
+        if self.watermark_ms is None or bucket > self.watermark_ms:
+            self.watermark_ms = bucket
+        return self._close(spec, frozen, learn)
+
+    def _close(
+        self, spec: WindowSpec, frozen: Collection[Metric], learn: Collection[Metric]
+    ) -> list[tuple[int, Aggregate]]:
+        watermark = self.watermark_ms
+        if watermark is None:
+            return []
+        closed = [
+            (start, self.windows.pop(start))
+            for start in sorted(self.windows)
+            if spec.closed(start, watermark)
+        ]
+        for _, aggregate in closed:
+            for metric in learn:
+                value = aggregate.metric(metric)
+                if metric in frozen or value is None or aggregate.samples(metric) == 0:
+                    continue
+                self.baselines.setdefault(metric, Baseline()).update(value, spec.baseline_alpha)
+        return closed
+
+    def current(self, spec: WindowSpec) -> tuple[int, int, Aggregate]:
+        """Start, end and aggregate of the current window (empty before any data)."""
+        start = spec.current(self.watermark_ms if self.watermark_ms is not None else 0)
+        return start, spec.end(start), self.windows.get(start, Aggregate())
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "w": {str(start): agg.to_dict() for start, agg in sorted(self.windows.items())}
+        }
+        if self.watermark_ms is not None:
+            out["wm"] = self.watermark_ms
+        if self.baselines:
+            out["b"] = {metric: b.to_dict() for metric, b in sorted(self.baselines.items())}
+        if self.late_dropped:
+            out["late"] = self.late_dropped
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> KeyWindows:
+        try:
+            windows = {int(s): Aggregate.from_dict(a) for s, a in data.get("w", {}).items()}
+            baselines: dict[Metric, Baseline] = {}
+            for metric, b in data.get("b", {}).items():
+                if metric not in METRICS:
+                    raise ValueError(f"unknown metric {metric!r}")
+                baselines[metric] = Baseline.from_dict(b)
+            watermark = data.get("wm")
+            return cls(
+                windows=windows,
+                watermark_ms=int(watermark) if watermark is not None else None,
+                baselines=baselines,
+                late_dropped=int(data.get("late", 0)),
+            )
+        except (AttributeError, TypeError) as exc:
+            raise ValueError(f"bad window state: {exc}") from exc
+
+
+# -- Conversation response time -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation, as far as response time is concerned."""
+
+    conversation_id: str
+    direction: Literal["inbound", "outbound"]
+    at_ms: int
+    customer_id: str
+    agent_id: str | None
+    channel: str
+    need: str | None
+
+    @classmethod
+    def from_communication(cls, record: ScoredCommunication) -> Turn | None:
+        """The record's turn, or None when it belongs to no conversation."""
+        if record.conversation_id is None:
+            return None
+        return cls(
+            conversation_id=record.conversation_id,
+            direction="inbound" if record.direction == "inbound" else "outbound",
+            at_ms=to_ms(record.occurred_at),
+            customer_id=record.customer_id,
+            agent_id=record.agent_id,
+            channel=record.channel.value,
+            need=record.need,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Turn:
+        try:
+            turn = cls(**data)
+        except TypeError as exc:
+            raise ValueError(f"bad turn {data!r}: {exc}") from exc
+        if turn.direction not in ("inbound", "outbound"):
+            raise ValueError(f"bad turn direction {turn.direction!r}")
+        return turn
+
+
+def answer(pending: Turn | None, turn: Turn) -> tuple[Turn | None, float | None]:
+    """Track a conversation's first unanswered inbound message; time the reply to it.
+
+    Returns the new pending turn and the response time in seconds (None if ``turn``
+    answered nothing). An outbound message older than the pending inbound one (it
+    arrived out of order) answers nothing.
+
+    >>> def t(direction, at_s):
+    ...     return Turn("cv1", direction, at_s * 1000, "c1", "a1", "chat", None)
+    >>> pending, _ = answer(None, t("inbound", 0))
+    >>> pending, _ = answer(pending, t("inbound", 30))      # still waiting since 0 s
+    >>> answer(pending, t("outbound", 90))
+    (None, 90.0)
+    >>> answer(None, t("outbound", 90))
+    (None, None)
+    """
+    if turn.direction == "inbound":
+        if pending is None or turn.at_ms < pending.at_ms:
+            return turn, None
+        return pending, None
+    if pending is not None and turn.at_ms >= pending.at_ms:
+        return None, (turn.at_ms - pending.at_ms) / 1000
+    return pending, None
+
+
+# -- Deltas ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What a batch adds to one (dimension, key) in one bucket."""
+
+    dimension: Dimension
+    key: str
+    bucket_ms: int
+    aggregate: Aggregate
+
+
+class _Deltas:
+    """Pre-aggregates contributions per (dimension, key, bucket) across a batch."""
+
+    def __init__(self, spec: WindowSpec) -> None:
+        self.spec = spec
+        self.sums: dict[tuple[Dimension, str, int], Aggregate] = {}
+
+    def add(self, at_ms: int, keys: Mapping[Dimension, str | None], part: Aggregate) -> None:
+        bucket = self.spec.bucket(at_ms)
+        for dimension, key in keys.items():
+            if key:
+                self.sums.setdefault((dimension, key, bucket), Aggregate()).merge(part)
+
+    def deltas(self) -> list[Delta]:
+        # Oldest bucket first, so a consumer applying them in order sees time move forward.
+        order = sorted(self.sums, key=lambda k: (k[2], DIMENSIONS.index(k[0]), k[1]))
+        return [Delta(d, key, bucket, self.sums[d, key, bucket]) for d, key, bucket in order]
+
+
+def deltas_from_communications(
+    records: Iterable[ScoredCommunication], spec: WindowSpec
+) -> list[Delta]:
+    """Deltas for a batch of scored communications.
+
+    Only *inbound* messages count: volume measures customer demand (a need surge is
+    about customers), and satisfaction, sentiment and urgency describe the customer's
+    mood, which an agent's outbound reply does not. Outbound messages matter for
+    response time only (see :func:`answer`).
+    """
+    batch = _Deltas(spec)
+    for r in records:
+        if r.direction != "inbound":
+            continue
+        part = Aggregate.for_message(r.satisfaction, r.sentiment, r.urgency)
+        keys: dict[Dimension, str | None] = {
+            "customer": r.customer_id,
+            "agent": r.agent_id,
+            "channel": r.channel.value,
+            "need": r.need,
+        }
+        batch.add(to_ms(r.occurred_at), keys, part)
+    return batch.deltas()
+
+
+def deltas_from_feedback(records: Iterable[FeedbackEvent], spec: WindowSpec) -> list[Delta]:
+    """Deltas for a batch of ratings (feedback carries no channel)."""
+    batch = _Deltas(spec)
+    for r in records:
+        keys: dict[Dimension, str | None] = {
+            "customer": r.customer_id,
+            "agent": r.agent_id,
+            "need": r.need,
+        }
+        batch.add(to_ms(r.occurred_at), keys, Aggregate.for_rating(r.normalized_score()))
+    return batch.deltas()
+
+
+def deltas_from_response(
+    pending: Turn, outbound: Turn, seconds: float, spec: WindowSpec
+) -> list[Delta]:
+    """Deltas for one response time, in the bucket of the reply.
+
+    It belongs to the replying agent (or the agent the inbound message was assigned to)
+    and to the waiting customer, channel and need.
+
+    >>> spec = WindowSpec.tumbling(60)
+    >>> asked = Turn("cv1", "inbound", 10_000, "c1", None, "email", "refund")
+    >>> replied = Turn("cv1", "outbound", 70_000, "c1", "a7", "email", None)
+    >>> [(d.dimension, d.key, d.bucket_ms) for d in deltas_from_response(asked, replied, 60, spec)]
+    [('customer', 'c1', 60000), ('agent', 'a7', 60000), ('channel', 'email', 60000), \
+('need', 'refund', 60000)]
+    """
+    batch = _Deltas(spec)
+    keys: dict[Dimension, str | None] = {
+        "customer": pending.customer_id,
+        "agent": outbound.agent_id or pending.agent_id,
+        "channel": pending.channel,
+        "need": pending.need,
+    }
+    batch.add(outbound.at_ms, keys, Aggregate.for_response(seconds))
+    return batch.deltas()
+
+
+def delta_key(dimension: Dimension, key: str) -> bytes:
+    """The Kafka key of a delta: every delta of one (dimension, key) on one partition.
+
+    >>> delta_key("agent", "a17")
+    b'agent:a17'
+    """
+    return f"{dimension}:{key}".encode()
+
+
+def encode_delta(delta: Delta) -> bytes:
+    """A delta as compact JSON.
+
+    >>> encode_delta(Delta("agent", "a17", 60000, Aggregate.for_rating(0.25)))
+    b'{"dim":"agent","key":"a17","bucket":60000,"agg":{"rs":0.25,"rn":1}}'
+    """
+    return orjson.dumps(
+        {
+            "dim": delta.dimension,
+            "key": delta.key,
+            "bucket": delta.bucket_ms,
+            "agg": delta.aggregate.to_dict(),
+        }
+    )
+
+
+def decode_delta(data: bytes) -> Delta:
+    """Inverse of :func:`encode_delta`; raises ValueError saying what is wrong.
+
+    >>> decode_delta(b'{"dim":"agent","key":"a17","bucket":60000,"agg":{"rn":1,"rs":0.25}}')
+    ... # doctest: +ELLIPSIS
+    Delta(dimension='agent', key='a17', bucket_ms=60000, aggregate=Aggregate(...rated_n=1...))
+    >>> decode_delta(b'{"dim":"planet","key":"x","bucket":0,"agg":{}}')
+    Traceback (most recent call last):
+    ...
+    ValueError: bad delta: dimension 'planet' is not one of customer, agent, channel, need
+    """
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"bad delta: not JSON ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"bad delta: expected a JSON object, got {type(raw).__name__}")
+    missing = {"dim", "key", "bucket", "agg"} - raw.keys()
+    if missing:
+        raise ValueError(f"bad delta: missing {', '.join(sorted(missing))}")
+    dimension, key, bucket = raw["dim"], raw["key"], raw["bucket"]
+    if dimension not in DIMENSIONS:
+        raise ValueError(
+            f"bad delta: dimension {dimension!r} is not one of {', '.join(DIMENSIONS)}"
+        )
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"bad delta: key must be a non-empty string, got {key!r}")
+    if not isinstance(bucket, int) or isinstance(bucket, bool):
+        raise ValueError(f"bad delta: bucket must be integer milliseconds, got {bucket!r}")
+    try:
+        aggregate = Aggregate.from_dict(raw["agg"])
+    except ValueError as exc:
+        raise ValueError(f"bad delta: {exc}") from exc
+    return Delta(dimension, key, bucket, aggregate)

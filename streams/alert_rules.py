@@ -1,0 +1,644 @@
+"""Satisfaction alert rules: their YAML config and the engine that applies them to one key.
+
+Pure and deterministic: the engine's state is a JSON-able dict (the caller keeps it in
+a table keyed like :func:`streams.aggregates.delta_key`), time is event time, and the
+processing clock only stamps ``fired_at``. A rule fires once per *episode*: it emits
+``firing`` when its condition starts to hold, nothing while it keeps holding, and
+``resolved`` (with the same ``alert_id``) when it clears.
+
+>>> rules = parse_rules({
+...     "windows": {"size": "10m"},
+...     "rules": [{"kind": "threshold", "name": "agent_rated_low", "dimension": "agent",
+...                "severity": "warning", "metric": "rated_satisfaction", "below": 0.4}],
+... })
+>>> engine = AlertEngine(rules)
+>>> from datetime import UTC
+>>> now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+>>> ten = 1_767_261_600_000                      # 2026-01-01 10:00 UTC, event time
+>>> state, alerts = engine.update(None, "agent", "a17", ten, Aggregate.for_rating(0.2), now)
+>>> [(a.state, a.alert_id) for a in alerts]
+[('firing', 'agent_rated_low:agent:a17:1767261600000')]
+>>> alerts[0].message
+'Mean rated satisfaction of agent a17 is 0.20 over 1 rating in 2026-01-01 10:00–10:10 UTC, \
+below 0.40'
+>>> state, alerts = engine.update(state, "agent", "a17", ten, Aggregate.for_rating(0.3), now)
+>>> alerts, engine.active(state)                 # still firing: said once only
+([], [('agent_rated_low', 'warning')])
+>>> state, alerts = engine.update(state, "agent", "a17", ten, Aggregate.for_rating(1.0), now)
+>>> [(a.state, a.alert_id) for a in alerts]
+[('resolved', 'agent_rated_low:agent:a17:1767261600000')]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from schemas.events import Alert
+from streams.aggregates import (
+    Aggregate,
+    Baseline,
+    Delta,
+    Dimension,
+    KeyWindows,
+    Metric,
+    WindowSpec,
+    from_ms,
+)
+
+__all__ = [
+    "AlertEngine",
+    "AlertRules",
+    "AlertRulesError",
+    "AtRiskRule",
+    "DropRule",
+    "Rule",
+    "SurgeRule",
+    "ThresholdRule",
+    "WindowsConfig",
+    "alert_id",
+    "load_rules",
+    "parse_duration",
+    "parse_rules",
+]
+
+Severity = Literal["info", "warning", "critical"]
+
+# -- Config ---------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``"90s"``, ``"10m"``, ``"2h"``, ``"1d"`` or a number of seconds.
+
+    >>> parse_duration("10m"), parse_duration("1.5h"), parse_duration(90)
+    (600.0, 5400.0, 90.0)
+    >>> parse_duration("ten minutes")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected a duration such as '90s', '10m', '2h', '1d' or a number of seconds, \
+got 'ten minutes'
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match[1]) * _UNIT_S[match[2]]
+    else:
+        raise ValueError(
+            "expected a duration such as '90s', '10m', '2h', '1d' or a number of seconds, "
+            f"got {value!r}"
+        )
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"a duration must be a finite number of seconds >= 0, got {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+# A bound: a plain number, or a duration for response_time_s (e.g. ``above: 4h``).
+Bound = Annotated[float, BeforeValidator(parse_duration)]
+RuleName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
+
+
+class _FieldError(ValueError):
+    """A validation error about a field below the validated model (for precise messages)."""
+
+    def __init__(self, path: Sequence[str | int], message: str) -> None:
+        super().__init__(message)
+        self.path = tuple(path)
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WindowsConfig(_Config):
+    """Window geometry: tumbling when ``step`` equals ``size`` (the default), else hopping."""
+
+    size: Duration
+    step: Duration | None = None
+    grace: Duration = 0.0
+    baseline_alpha: float = Field(0.2, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _valid_geometry(self) -> Self:
+        try:
+            self.spec()
+        except ValueError as exc:
+            raise _FieldError(["step" if self.step is not None else "size"], str(exc)) from exc
+        return self
+
+    def spec(self) -> WindowSpec:
+        step = self.step if self.step is not None else self.size
+        return WindowSpec(self.size, step, self.grace, self.baseline_alpha)
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a rule says about the current window.
+
+    ``breached``: the firing condition holds; ``recovered``: the clearing condition
+    holds (both False inside a hysteresis band). ``bound`` is the firing bound,
+    ``clear_bound`` the clearing one; ``baseline`` the one the bound came from, if any.
+    """
+
+    value: float
+    samples: int
+    breached: bool
+    recovered: bool
+    bound: float
+    clear_bound: float
+    baseline: Baseline | None = None
+    urgency: float | None = None  # at_risk rules: the window's highest urgency
+
+
+@dataclass(frozen=True)
+class Where:
+    """What and when an alert is about, for its message."""
+
+    dimension: Dimension
+    key: str
+    start_ms: int
+    end_ms: int
+
+    @property
+    def subject(self) -> str:
+        return f"{self.dimension} {self.key}"
+
+    @property
+    def window(self) -> str:
+        start, end = from_ms(self.start_ms), from_ms(self.end_ms)
+        same_day = start.date() == end.date()
+        return f"{start:%Y-%m-%d %H:%M}–{end:{'%H:%M' if same_day else '%Y-%m-%d %H:%M'}} UTC"
+
+
+_LABELS: dict[Metric, tuple[str, str]] = {
+    "satisfaction": ("Mean predicted satisfaction", "message"),
+    "rated_satisfaction": ("Mean rated satisfaction", "rating"),
+    "volume": ("Inbound volume", "message"),
+    "negative_share": ("Share of negative messages", "message"),
+    "negative_volume": ("Negative messages", "message"),
+    "response_time_s": ("Mean first-response time", "response"),
+    "urgency": ("Highest urgency", "message"),
+}
+
+
+def _fmt(metric: Metric, x: float) -> str:
+    """A metric value for people: counts whole, shares in %, times in s/min/h."""
+    if metric in ("volume", "negative_volume"):
+        return f"{x:.0f}"
+    if metric == "negative_share":
+        return f"{x:.0%}"
+    if metric == "response_time_s":
+        if x < 90:
+            return f"{x:.0f}s"
+        return f"{x / 60:.0f}min" if x < 5400 else f"{x / 3600:.1f}h"
+    return f"{x:.2f}"
+
+
+def _statement(metric: Metric, where: Where, check: Check) -> str:
+    """E.g. 'Mean rated satisfaction of agent a17 is 0.21 over 42 ratings in ...'."""
+    label, unit = _LABELS[metric]
+    text = f"{label} of {where.subject} is {_fmt(metric, check.value)}"
+    if metric not in ("volume", "negative_volume"):  # a count is its own sample size
+        text += f" over {check.samples} {unit}{'' if check.samples == 1 else 's'}"
+    return f"{text} in {where.window}"
+
+
+class _Rule(_Config):
+    name: RuleName
+    dimension: Dimension
+    severity: Severity
+    cooldown: Duration = 0.0
+    min_samples: int = Field(1, ge=1)
+    description: str | None = None
+
+    @property
+    def baseline_metric(self) -> Metric | None:
+        """The metric whose baseline this rule compares with (frozen while it fires)."""
+        return None
+
+    def check(self, current: Aggregate, baselines: Mapping[Metric, Baseline]) -> Check | None:
+        """Evaluate the current window; None when there is not enough data to say."""
+        raise NotImplementedError
+
+    def message(self, where: Where, check: Check, resolved: bool) -> str:
+        raise NotImplementedError
+
+    def _reading(self, metric: Metric, current: Aggregate) -> tuple[float, int] | None:
+        value, samples = current.metric(metric), current.samples(metric)
+        if value is None or samples < self.min_samples:
+            return None
+        return value, samples
+
+
+class ThresholdRule(_Rule):
+    """Fires when the metric is below ``below`` (or above ``above``); with hysteresis."""
+
+    kind: Literal["threshold"]
+    metric: Metric
+    below: Bound | None = None
+    above: Bound | None = None
+    clear_margin: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Self:
+        if (self.below is None) == (self.above is None):
+            field = "above" if self.below is not None else "below"
+            raise _FieldError([field], "give exactly one of 'below' or 'above'")
+        _check_metric_dimension(self.metric, self.dimension)
+        return self
+
+    def check(self, current: Aggregate, baselines: Mapping[Metric, Baseline]) -> Check | None:
+        reading = self._reading(self.metric, current)
+        if reading is None:
+            return None
+        value, samples = reading
+        if self.below is not None:
+            clear = self.below + self.clear_margin
+            return Check(value, samples, value < self.below, value >= clear, self.below, clear)
+        assert self.above is not None
+        clear = self.above - self.clear_margin
+        return Check(value, samples, value > self.above, value <= clear, self.above, clear)
+
+    def message(self, where: Where, check: Check, resolved: bool) -> str:
+        side = "below" if self.below is not None else "above"
+        if resolved:
+            back = "at or above" if side == "below" else "at or below"
+            bound = _fmt(self.metric, check.clear_bound)
+            return f"Resolved: {_statement(self.metric, where, check)}, back {back} {bound}"
+        return f"{_statement(self.metric, where, check)}, {side} {_fmt(self.metric, check.bound)}"
+
+
+class DropRule(_Rule):
+    """Fires when the metric falls ``k_sigma`` standard deviations below its baseline."""
+
+    kind: Literal["drop"]
+    metric: Metric
+    k_sigma: float = Field(gt=0)
+    min_baseline_windows: int = Field(10, ge=1)
+    min_std: float = Field(0.01, ge=0)
+
+    @model_validator(mode="after")
+    def _metric_has_data(self) -> Self:
+        _check_metric_dimension(self.metric, self.dimension)
+        return self
+
+    @property
+    def baseline_metric(self) -> Metric | None:
+        return self.metric
+
+    def check(self, current: Aggregate, baselines: Mapping[Metric, Baseline]) -> Check | None:
+        reading = self._reading(self.metric, current)
+        baseline = baselines.get(self.metric)
+        if reading is None or baseline is None or baseline.n < self.min_baseline_windows:
+            return None
+        value, samples = reading
+        # The std floor keeps a very steady history from alerting on noise.
+        bound = baseline.mean - self.k_sigma * max(baseline.std, self.min_std)
+        return Check(value, samples, value < bound, value >= bound, bound, bound, baseline)
+
+    def message(self, where: Where, check: Check, resolved: bool) -> str:
+        statement, bound = _statement(self.metric, where, check), _fmt(self.metric, check.bound)
+        if resolved:
+            return f"Resolved: {statement}, back at or above {bound}"
+        assert check.baseline is not None
+        usual = f"{_fmt(self.metric, check.baseline.mean)} ± {check.baseline.std:.2f}"
+        return f"{statement}, below {bound} (usually {usual})"
+
+
+class AtRiskRule(_Rule):
+    """Fires when a window's mean predicted satisfaction is very low and urgency high."""
+
+    kind: Literal["at_risk"]
+    dimension: Dimension = "customer"
+    max_satisfaction: float = Field(ge=0, le=1)
+    min_urgency: float = Field(ge=0, le=1)
+
+    def check(self, current: Aggregate, baselines: Mapping[Metric, Baseline]) -> Check | None:
+        reading = self._reading("satisfaction", current)
+        urgency = current.metric("urgency")
+        if reading is None or urgency is None:
+            return None
+        value, samples = reading
+        breached = value <= self.max_satisfaction and urgency >= self.min_urgency
+        bound = self.max_satisfaction
+        return Check(value, samples, breached, not breached, bound, bound, urgency=urgency)
+
+    def message(self, where: Where, check: Check, resolved: bool) -> str:
+        sat, urgency = _fmt("satisfaction", check.value), _fmt("urgency", check.urgency or 0.0)
+        over = f"over {check.samples} message{'' if check.samples == 1 else 's'} in {where.window}"
+        if resolved:
+            return (
+                f"Resolved: {where.subject} is no longer at risk: mean predicted satisfaction "
+                f"{sat}, highest urgency {urgency} {over}"
+            )
+        return (
+            f"{where.subject.capitalize()} is at risk: mean predicted satisfaction {sat} "
+            f"(at most {self.max_satisfaction:.2f}) and urgency {urgency} "
+            f"(at least {self.min_urgency:.2f}) {over}"
+        )
+
+
+class SurgeRule(_Rule):
+    """Fires when volume, negative volume or negative share jumps above its baseline.
+
+    The bound is the largest of ``factor`` × the baseline mean, mean + ``k_sigma`` × std
+    (when given) and ``min_value``.
+    """
+
+    kind: Literal["surge"]
+    metric: Literal["volume", "negative_volume", "negative_share"]
+    factor: float = Field(gt=0)
+    k_sigma: float | None = Field(None, gt=0)
+    min_value: float = Field(0.0, ge=0)
+    min_baseline_windows: int = Field(10, ge=1)
+
+    @property
+    def baseline_metric(self) -> Metric | None:
+        return self.metric
+
+    def check(self, current: Aggregate, baselines: Mapping[Metric, Baseline]) -> Check | None:
+        reading = self._reading(self.metric, current)
+        baseline = baselines.get(self.metric)
+        if reading is None or baseline is None or baseline.n < self.min_baseline_windows:
+            return None
+        value, samples = reading
+        bounds = [baseline.mean * self.factor, self.min_value]
+        if self.k_sigma is not None:
+            bounds.append(baseline.mean + self.k_sigma * baseline.std)
+        bound = max(bounds)
+        breached = value >= bound and value > 0  # nothing at all is never a surge
+        return Check(value, samples, breached, not breached, bound, bound, baseline)
+
+    def message(self, where: Where, check: Check, resolved: bool) -> str:
+        statement, bound = _statement(self.metric, where, check), _fmt(self.metric, check.bound)
+        if resolved:
+            return f"Resolved: {statement}, back below {bound}"
+        assert check.baseline is not None
+        usual = _fmt(self.metric, check.baseline.mean)
+        return f"{statement}, at least {bound} (usually {usual})"
+
+
+def _check_metric_dimension(metric: Metric, dimension: Dimension) -> None:
+    if metric == "rated_satisfaction" and dimension == "channel":
+        raise _FieldError(["metric"], "ratings carry no channel: use another dimension")
+
+
+Rule = Annotated[ThresholdRule | DropRule | AtRiskRule | SurgeRule, Field(discriminator="kind")]
+RULE_KINDS = ("threshold", "drop", "at_risk", "surge")
+
+
+class AlertRules(_Config):
+    """The whole alerts config: window geometry and the rules."""
+
+    windows: WindowsConfig
+    rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        first: dict[str, int] = {}
+        for i, rule in enumerate(self.rules):
+            if rule.name in first:
+                raise _FieldError(
+                    ["rules", i, "name"],
+                    f"duplicate rule name {rule.name!r} (first used by rules.{first[rule.name]})",
+                )
+            first[rule.name] = i
+        return self
+
+
+class AlertRulesError(ValueError):
+    """The alerts config is invalid; the message names the file and each failing field."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{source}: {problem}" for problem in self.problems))
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One pydantic error as ``rules.2.below: message``."""
+    loc = list(error["loc"])
+    # Discriminated unions put the tag in the location: rules.2.threshold.below.
+    if len(loc) > 2 and loc[0] == "rules" and loc[2] in RULE_KINDS:
+        del loc[2]
+    message = error["msg"]
+    kinds = ", ".join(RULE_KINDS)
+    if error["type"] == "union_tag_invalid":
+        loc.append("kind")
+        tag = error.get("ctx", {}).get("tag")
+        message = f"unknown rule kind {tag!r}: expected one of {kinds}"
+    elif error["type"] == "union_tag_not_found":
+        loc.append("kind")
+        message = f"missing: every rule needs a kind, one of {kinds}"
+    elif error["type"] == "string_pattern_mismatch" and loc[-1:] == ["name"]:
+        message = f"{error['input']!r} is not an identifier (letters, digits and _)"
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, _FieldError):
+        loc.extend(cause.path)
+    if isinstance(cause, ValueError):
+        message = str(cause)
+    return f"{'.'.join(map(str, loc)) or '(top level)'}: {message}"
+
+
+def parse_rules(data: object, source: str = "<string>") -> AlertRules:
+    """Validate a loaded config; raise :class:`AlertRulesError` naming each failing field.
+
+    >>> parse_rules({"windows": {"size": "10 minutes"}}, source="alerts.yml")
+    Traceback (most recent call last):
+    ...
+    streams.alert_rules.AlertRulesError: alerts.yml: windows.size: expected a duration such as \
+'90s', '10m', '2h', '1d' or a number of seconds, got '10 minutes'
+    """
+    if not isinstance(data, Mapping):
+        raise AlertRulesError(source, [f"expected a mapping, got {type(data).__name__}"])
+    try:
+        return AlertRules.model_validate(data)
+    except ValidationError as exc:
+        raise AlertRulesError(source, [_problem(e) for e in exc.errors()]) from None
+
+
+def load_rules(path: str | Path) -> AlertRules:
+    """Read and validate a YAML alerts config (``config/alerts.yml``)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AlertRulesError(str(path), [f"cannot read: {exc.strerror or exc}"]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise AlertRulesError(str(path), [f"not valid YAML: {exc}"]) from exc
+    return parse_rules(data, source=str(path))
+
+
+# -- Engine ---------------------------------------------------------------------------
+
+
+def alert_id(rule: str, dimension: Dimension, key: str, episode_start_ms: int) -> str:
+    """The id shared by an episode's firing and resolved alerts (the same on a replay).
+
+    >>> alert_id("agent_rated_low", "agent", "a17", 1767261600000)
+    'agent_rated_low:agent:a17:1767261600000'
+    """
+    text = f"{rule}:{dimension}:{key}:{episode_start_ms}"
+    if len(text) <= 256:  # Alert.alert_id is an Identifier (at most 256 characters)
+        return text
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{rule}:{dimension}:sha256-{digest}:{episode_start_ms}"
+
+
+def _still_needed(episode: Mapping[str, Any], rule: Rule, watermark: int) -> bool:
+    """Whether an episode must stay in the state (so that per-key state stays small).
+
+    A resolved episode matters during its cooldown, and while the watermark has not
+    passed its start (a new episode must get a later start, hence a new alert id).
+    """
+    if episode.get("f"):
+        return True
+    resolved, start = episode.get("r", 0), episode.get("s", 0)
+    return bool(watermark < resolved + rule.cooldown * 1000 or watermark <= start)
+
+
+class AlertEngine:
+    """Applies the rules to one (dimension, key) at a time.
+
+    The state (per key) is ``{"kw": KeyWindows.to_dict(), "ep": {rule: episode}}``; an
+    episode is ``{"f": true, "s": start_ms, "v": value_at_fire}`` while firing, and
+    ``{"s": start_ms, "r": resolved_ms}`` after it resolved, until its cooldown is over.
+    Episodes of rules no longer configured for the dimension are forgotten.
+    """
+
+    def __init__(self, rules: AlertRules) -> None:
+        self.rules = rules
+        self.spec = rules.windows.spec()
+        self._rules: dict[Dimension, list[Rule]] = {}
+        for rule in rules.rules:
+            self._rules.setdefault(rule.dimension, []).append(rule)
+        self._severity = {rule.name: rule.severity for rule in rules.rules}
+
+    @property
+    def dimensions(self) -> frozenset[Dimension]:
+        """The dimensions some rule watches (deltas of other dimensions can be skipped)."""
+        return frozenset(self._rules)
+
+    def apply(
+        self, state: Mapping[str, Any] | None, delta: Delta, now: datetime
+    ) -> tuple[dict[str, Any], list[Alert]]:
+        """:meth:`update` with a decoded :class:`Delta`."""
+        return self.update(state, delta.dimension, delta.key, delta.bucket_ms, delta.aggregate, now)
+
+    def update(
+        self,
+        state: Mapping[str, Any] | None,
+        dimension: Dimension,
+        key: str,
+        bucket_ms: int,
+        delta: Aggregate,
+        now: datetime,
+    ) -> tuple[dict[str, Any], list[Alert]]:
+        """Add a delta to the key's state and return the new state and any alerts.
+
+        ``state`` is not modified. Rules only speak when they have enough samples
+        (and baseline windows); an episode's alerts are de-duplicated across windows.
+        """
+        state = state or {}
+        windows = KeyWindows.from_dict(state.get("kw", {}))
+        episodes: dict[str, dict[str, Any]] = {
+            name: dict(episode) for name, episode in state.get("ep", {}).items()
+        }
+        rules = self._rules.get(dimension, [])
+        # A firing drop/surge rule freezes its baseline: an incident must not become normal.
+        learn = {m for r in rules if (m := r.baseline_metric) is not None}
+        frozen = {
+            m
+            for r in rules
+            if (m := r.baseline_metric) is not None and episodes.get(r.name, {}).get("f")
+        }
+        windows.add(bucket_ms, delta, self.spec, frozen=frozen, learn=learn)
+        start, end, current = windows.current(self.spec)
+        watermark = windows.watermark_ms if windows.watermark_ms is not None else bucket_ms
+        where = Where(dimension, key, start, end)
+
+        alerts: list[Alert] = []
+        for rule in rules:
+            check = rule.check(current, windows.baselines)
+            if check is None:
+                continue  # not enough data: neither fire nor clear
+            episode = episodes.get(rule.name, {})
+            if not episode.get("f") and check.breached:
+                resolved = episode.get("r")
+                if resolved is not None and watermark < resolved + rule.cooldown * 1000:
+                    continue
+                # Distinct ids even if an episode starts in the bucket the last one did.
+                previous = episode.get("s")
+                episode_start = watermark if previous is None else max(watermark, previous + 1)
+                episodes[rule.name] = {"f": True, "s": episode_start, "v": check.value}
+                alerts.append(self._alert(rule, where, check, episode_start, now, resolved=False))
+            elif episode.get("f") and check.recovered:
+                episodes[rule.name] = {"s": episode["s"], "r": watermark}
+                alerts.append(self._alert(rule, where, check, episode["s"], now, resolved=True))
+
+        kept = {
+            rule.name: episodes[rule.name]
+            for rule in rules
+            if rule.name in episodes and _still_needed(episodes[rule.name], rule, watermark)
+        }
+        return {"kw": windows.to_dict(), "ep": dict(sorted(kept.items()))}, alerts
+
+    @staticmethod
+    def late_dropped(state: Mapping[str, Any] | None) -> int:
+        """How many deltas of this key came too late for any open window."""
+        return int((state or {}).get("kw", {}).get("late", 0))
+
+    def active(self, state: Mapping[str, Any] | None) -> list[tuple[str, Severity]]:
+        """The (rule, severity) of each episode firing in a key's state."""
+        episodes: Mapping[str, Mapping[str, Any]] = (state or {}).get("ep", {})
+        return [
+            (name, self._severity[name])
+            for name, episode in sorted(episodes.items())
+            if episode.get("f") and name in self._severity
+        ]
+
+    def _alert(
+        self,
+        rule: Rule,
+        where: Where,
+        check: Check,
+        episode_start_ms: int,
+        now: datetime,
+        resolved: bool,
+    ) -> Alert:
+        return Alert(
+            alert_id=alert_id(rule.name, where.dimension, where.key, episode_start_ms),
+            rule=rule.name,
+            severity=rule.severity,
+            state="resolved" if resolved else "firing",
+            dimension=where.dimension,
+            key=where.key,
+            value=check.value,
+            threshold=check.clear_bound if resolved else check.bound,
+            samples=check.samples,
+            window_start=from_ms(where.start_ms),
+            window_end=from_ms(where.end_ms),
+            fired_at=now,
+            message=rule.message(where, check, resolved),
+        )
