@@ -9,9 +9,11 @@ never a second copy, whenever it arrives.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from elasticsearch.helpers import async_streaming_bulk
 from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception, wait_exponential_jitter
 
 from config.settings import Settings
+from streams import metrics
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,11 @@ def create_async_client(settings: Settings) -> AsyncElasticsearch:
 def communications_index(settings: Settings, occurred_at: datetime) -> str:
     """The monthly index an event belongs to, derived from its own time (idempotent)."""
     return f"{settings.index_name(COMMUNICATIONS_ALIAS)}-{occurred_at:%Y.%m}"
+
+
+def alerts_index(settings: Settings, window_start: datetime) -> str:
+    """Alerts by the month of the window they describe (event time: replays overwrite)."""
+    return f"{settings.index_name(ALERTS_ALIAS)}-{window_start:%Y.%m}"
 
 
 def index_template(settings: Settings, alias: str) -> dict[str, Any]:
@@ -150,6 +158,20 @@ def _item_reason(item: dict[str, Any]) -> tuple[int, str]:
     return int(result.get("status", 0)), text
 
 
+@contextlib.contextmanager
+def _timed_attempt() -> Iterator[None]:
+    """Observe one bulk attempt's duration; count it as a retry when it fails transiently."""
+    started = time.perf_counter()
+    try:
+        yield
+    except Exception as error:
+        if is_transient(error):
+            metrics.ELASTICSEARCH_BULK_ERRORS.labels("retry").inc()
+        raise
+    finally:
+        metrics.ELASTICSEARCH_BULK_SECONDS.observe(time.perf_counter() - started)
+
+
 async def bulk_index(
     client: AsyncElasticsearch, requests: Sequence[IndexRequest], *, chunk_size: int = 500
 ) -> list[Rejection]:
@@ -168,7 +190,7 @@ async def bulk_index(
         reraise=True,
     )
     async for attempt in retrying:
-        with attempt:
+        with attempt, _timed_attempt():
             retry_later: dict[tuple[str, str], IndexRequest] = {}
             actions = (
                 {"_op_type": "index", "_index": r.index, "_id": r.id, "_source": r.document}
@@ -191,6 +213,7 @@ async def bulk_index(
                     retry_later[doc_id] = pending[doc_id]
                 else:
                     rejected.append(Rejection(pending[doc_id], status, reason))
+                    metrics.ELASTICSEARCH_BULK_ERRORS.labels("rejected").inc()
             pending = retry_later
             if pending:
                 raise _RetryableItems(f"{len(pending)} documents to retry")

@@ -1,0 +1,94 @@
+"""Liveness and readiness on the worker's web port, and the consumer-lag gauge.
+
+``GET /livez`` answers 200 while the worker's event loop runs (restart it when
+it does not). ``GET /readyz`` answers 200 only when the worker does useful work:
+its tables are recovered, it is not rebalancing and Elasticsearch answered the
+last check; otherwise 503 with the reasons, so a load balancer or an
+orchestrator can wait for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from elastic_transport import TransportError
+from elasticsearch import ApiError
+
+from streams import metrics
+from streams.app import app, settings
+from streams.search_index import create_async_client
+from streams.topics import ALERT_AGGREGATES, COMMUNICATIONS, CONVERSATION_TURNS, FEEDBACK, LABELS
+
+log = logging.getLogger(__name__)
+
+# The topics the agents read (tables' changelogs and the learner's topics excluded).
+LAGGING_TOPICS = frozenset(
+    settings.topic_name(name)
+    for name in (COMMUNICATIONS, FEEDBACK, LABELS, ALERT_AGGREGATES, CONVERSATION_TURNS)
+)
+
+
+class _Elasticsearch:
+    reachable: bool = False
+    detail: str = "not checked yet"
+
+
+@app.timer(interval=10.0, on_leader=False)
+async def check_elasticsearch() -> None:
+    es = create_async_client(settings)
+    try:
+        health = await es.cluster.health(timeout="5s")
+        _Elasticsearch.reachable = health["status"] != "red"
+        _Elasticsearch.detail = f"cluster status {health['status']}"
+    except (ApiError, TransportError) as error:
+        _Elasticsearch.reachable = False
+        _Elasticsearch.detail = f"{type(error).__name__}: {error}"
+    finally:
+        await es.close()
+
+
+def readiness_problems() -> list[str]:
+    """Why the worker is not ready (empty when it is)."""
+    problems = []
+    if app.rebalancing_count == 0:
+        problems.append("not in the consumer group yet")
+    elif app.rebalancing:
+        problems.append("consumer group is rebalancing")
+    if app.in_recovery:
+        problems.append("tables are recovering from their changelogs")
+    if not _Elasticsearch.reachable:
+        problems.append(f"Elasticsearch: {_Elasticsearch.detail}")
+    return problems
+
+
+@app.page("/livez")
+async def liveness(self: Any, request: Any) -> Any:
+    return self.json({"status": "alive"})
+
+
+@app.page("/readyz")
+async def readiness(self: Any, request: Any) -> Any:
+    problems = readiness_problems()
+    if problems:
+        return self.json({"status": "not ready", "problems": problems}, status=503)
+    return self.json({"status": "ready"})
+
+
+@app.timer(interval=10.0)
+async def watch_consumer_lag() -> None:
+    """Messages not yet processed on this worker's partitions (highwater - committed)."""
+    consumer = app.consumer
+    committed: dict[Any, int | None] = getattr(consumer, "_committed_offset", {})
+    metrics.CONSUMER_LAG.clear()
+    for tp in consumer.assignment():
+        if tp.topic not in LAGGING_TOPICS:
+            continue
+        try:
+            highwater = consumer.highwater(tp)
+        except Exception:  # not fetched yet: no figure rather than a crash
+            continue
+        if highwater is None:
+            continue
+        done = committed.get(tp) or 0
+        metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - done))
