@@ -1,7 +1,21 @@
 """The Faust agents; importing this package registers them on :data:`streams.app.app`."""
 
+from agents.alerts import count_active_alerts, evaluate_alerts, track_conversations
 from agents.communications import score_communications
 from agents.feedback import check_feedback, check_labels
+from agents.health import liveness, readiness, watch_consumer_lag
 from agents.learner import follow_models, learn
 
-__all__ = ["check_feedback", "check_labels", "follow_models", "learn", "score_communications"]
+__all__ = [
+    "check_feedback",
+    "check_labels",
+    "count_active_alerts",
+    "evaluate_alerts",
+    "follow_models",
+    "learn",
+    "liveness",
+    "readiness",
+    "score_communications",
+    "track_conversations",
+    "watch_consumer_lag",
+]

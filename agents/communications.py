@@ -3,18 +3,25 @@
 Batches are taken with their Kafka positions; the batch is acknowledged (and
 its offsets become committable) only when the agent asks for the next one, that
 is after the sinks returned. Every cleaned communication also goes to
-``crm.training`` for the learner (:mod:`agents.learner`).
+``crm.training`` for the learner (:mod:`agents.learner`), and the scored batch
+feeds the live alerts (:mod:`agents.alerts`): its partial aggregates and its
+conversation turns.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from agents.alerts import AGGREGATES_TOPIC, TURNS_TOPIC, delta_messages, turn_messages
+from schemas.events import ScoredCommunication
 from streams import metrics
-from streams.app import app, communications_topic, edge, live_model, settings
+from streams.aggregates import deltas_from_communications
+from streams.app import alert_engine, app, communications_topic, edge, live_model, settings
 from streams.pipeline import Accepted, Incoming, training_example, with_scores
 from streams.search_index import create_async_client
 from streams.sinks import CommunicationSink, KafkaPublisher, Outgoing
@@ -27,6 +34,22 @@ def incoming(event: Any) -> Incoming:
     return Incoming(message.value, message.key, message.topic, message.partition, message.offset)
 
 
+def observe_end_to_end(topic: str, events: Sequence[Any]) -> None:
+    """Seconds from each input message's Kafka timestamp (produce time) to now."""
+    histogram = metrics.END_TO_END_SECONDS.labels(topic)
+    done = time.time()
+    for event in events:
+        histogram.observe(max(0.0, done - event.message.timestamp))
+
+
+def observe_satisfaction(records: Sequence[ScoredCommunication]) -> None:
+    for record in records:
+        if record.satisfaction is not None and record.direction == "inbound":
+            metrics.PREDICTED_SATISFACTION.labels(record.channel.value).observe(
+                record.satisfaction
+            )
+
+
 def training_messages(kind: str, accepted: list[Accepted[Any]]) -> list[Outgoing]:
     return [Outgoing(None, orjson.dumps(training_example(kind, a.record))) for a in accepted]
 
@@ -37,12 +60,15 @@ async def score_communications(stream: Any) -> None:
     publisher = KafkaPublisher(app)
     sink = CommunicationSink(settings, es, publisher, edge.redactor)
     training_topic = settings.topic_name(TRAINING)
+    topic = communications_topic.get_topic_name()
+    processing = metrics.PROCESSING_SECONDS.labels("score_communications")
     try:
         async for events in stream.take_events(
             settings.batch_max_events, within=settings.batch_max_wait_s
         ):
+            started = time.perf_counter()
             messages = [incoming(e) for e in events]
-            metrics.EVENTS_IN.labels(communications_topic.get_topic_name()).inc(len(messages))
+            metrics.EVENTS_IN.labels(topic).inc(len(messages))
             now = datetime.now(UTC)
             result = edge.communications(messages, now=now)
             await publisher.publish(
@@ -53,5 +79,14 @@ async def score_communications(stream: Any) -> None:
                 Accepted(a.message, with_scores(a.record, bundle)) for a in result.accepted
             ]
             await sink.deliver(result, now=now)
+            scored = [a.record for a in result.accepted]
+            observe_satisfaction(scored)
+            await publisher.publish(
+                AGGREGATES_TOPIC,
+                delta_messages(deltas_from_communications(scored, alert_engine.spec)),
+            )
+            await publisher.publish(TURNS_TOPIC, turn_messages(scored))
+            observe_end_to_end(topic, events)
+            processing.observe(time.perf_counter() - started)
     finally:
         await es.close()

@@ -6,13 +6,17 @@ the learner, which joins them to the communications they refer to.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.communications import incoming, training_messages
+from agents.alerts import AGGREGATES_TOPIC, delta_messages
+from agents.communications import incoming, observe_end_to_end, training_messages
+from schemas.events import FeedbackEvent
 from streams import metrics
-from streams.app import app, edge, feedback_topic, labels_topic, settings
+from streams.aggregates import deltas_from_feedback
+from streams.app import alert_engine, app, edge, feedback_topic, labels_topic, settings
 from streams.pipeline import BatchResult, Incoming
 from streams.search_index import create_async_client
 from streams.sinks import DeadLetterSink, KafkaPublisher
@@ -27,15 +31,27 @@ async def check_and_forward(stream: Any, topic_name: str, kind: str, check: Chec
     es = create_async_client(settings)
     dead_letters = DeadLetterSink(settings, publisher, es, edge.redactor)
     training_topic = settings.topic_name(TRAINING)
+    processing = metrics.PROCESSING_SECONDS.labels(f"check_{kind}")
     try:
         async for events in stream.take_events(
             settings.batch_max_events, within=settings.batch_max_wait_s
         ):
+            started = time.perf_counter()
             messages = [incoming(e) for e in events]
             metrics.EVENTS_IN.labels(topic_name).inc(len(messages))
             result = check(messages, datetime.now(UTC))
             await publisher.publish(training_topic, training_messages(kind, result.accepted))
+            ratings = [a.record for a in result.accepted if isinstance(a.record, FeedbackEvent)]
+            for rating in ratings:
+                metrics.RATED_SATISFACTION.labels(rating.kind.value).observe(
+                    rating.normalized_score()
+                )
+            await publisher.publish(
+                AGGREGATES_TOPIC, delta_messages(deltas_from_feedback(ratings, alert_engine.spec))
+            )
             await dead_letters.deliver(result.dead)
+            observe_end_to_end(topic_name, events)
+            processing.observe(time.perf_counter() - started)
     finally:
         await es.close()
 

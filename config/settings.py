@@ -115,8 +115,12 @@ class Settings(BaseSettings):
     model_snapshot_interval_s: float = Field(5.0, gt=0)
     model_sync_poll_s: float = Field(1.0, gt=0)
 
-    # Prometheus (started locally by `crmstream infra up`)
+    # Live alerts: the rules file (windows, thresholds, severities, cooldowns)
+    alert_rules_file: Path = Path(__file__).resolve().parent / "alerts.yml"
+
+    # Prometheus and Alertmanager (started locally by `crmstream infra up`)
     prometheus_url: str = "http://127.0.0.1:9090"
+    alertmanager_url: str = "http://127.0.0.1:9093"
 
     # Worker
     worker_web_host: str = "127.0.0.1"
@@ -161,6 +165,10 @@ class Settings(BaseSettings):
     @property
     def prometheus_is_local(self) -> bool:
         return is_loopback_host(urlsplit(self.prometheus_url).hostname or "")
+
+    @property
+    def alertmanager_is_local(self) -> bool:
+        return is_loopback_host(urlsplit(self.alertmanager_url).hostname or "")
 
 
 @lru_cache(maxsize=1)

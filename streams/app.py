@@ -5,11 +5,15 @@ The agents in :mod:`agents` attach to ``app``; ``crmstream worker`` runs it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
+from faust.types import TableT
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from config.settings import get_settings
 from streams import topics
+from streams.alert_rules import AlertEngine, load_rules
 from streams.kafka import broker_url, faust_credentials
 from streams.model_sync import LiveModel
 from streams.pipeline import Edge, EdgeConfig
@@ -31,8 +35,10 @@ app = faust.App(
     web_bind=settings.worker_web_host,
     web_host=settings.worker_web_host,
     web_port=settings.worker_web_port,
-    datadir=str(settings.state_dir / "worker" / settings.app_id),
-    store="memory://",
+    # One directory per worker instance (the web port tells local workers apart):
+    # RocksDB locks its files, and lost local state is rebuilt from the changelogs.
+    datadir=str(settings.state_dir / "worker" / f"{settings.app_id}-{settings.worker_web_port}"),
+    store="rocksdb://",  # rocksdict; tables recover from their changelog topics
     # One message may carry a long email thread; the broker's default limit is ~1 MB.
     producer_max_request_size=1_048_576,
 )
@@ -43,8 +49,32 @@ feedback_topic = app.topic(settings.topic_name(topics.FEEDBACK))
 labels_topic = app.topic(settings.topic_name(topics.LABELS))
 
 training_topic = app.topic(settings.topic_name(topics.TRAINING))
+alert_aggregates_topic = app.topic(settings.topic_name(topics.ALERT_AGGREGATES))
+conversation_turns_topic = app.topic(settings.topic_name(topics.CONVERSATION_TURNS))
+
+
+def _table(name: str, changelog: str, description: str) -> TableT[bytes, Any]:
+    """A RocksDB-backed table whose changelog is one of our own (pre-created) topics."""
+    return app.Table(
+        name,
+        default=None,
+        partitions=settings.topic_partitions,
+        changelog_topic=app.topic(settings.topic_name(changelog)),
+        schema=faust.Schema(key_serializer="raw", value_serializer="json"),
+        help=description,
+    )
+
+
+# Keyed like the aggregates topic (b"agent:a17"): windows, baselines and alert episodes.
+alert_state = _table("alert-state", topics.ALERT_STATE_CHANGELOG, "Alert windows per key")
+# Only the alerts firing now (b"rule|agent:a17" -> severity): small, read by the gauge.
+active_alerts = _table("active-alerts", topics.ACTIVE_ALERTS_CHANGELOG, "Firing alerts")
+# The first unanswered inbound turn per conversation (response times).
+conversations = _table("conversations", topics.CONVERSATIONS_CHANGELOG, "Pending turns")
 
 # The checks and clean-up every event passes before any model or index sees it.
 edge = Edge(EdgeConfig.from_settings(settings))
 # The models this worker scores with, kept current by agents.learner.follow_models.
 live_model = LiveModel()
+# The alert rules (config/alerts.yml unless CRMSTREAM_ALERT_RULES_FILE says otherwise).
+alert_engine = AlertEngine(load_rules(settings.alert_rules_file))

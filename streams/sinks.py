@@ -29,18 +29,19 @@ from tenacity import (
 
 from config.settings import Settings
 from models.tokenize import tokenize
-from schemas.events import DeadLetter, ScoredCommunication
+from schemas.events import Alert, DeadLetter, ScoredCommunication
 from streams import metrics
 from streams.pipeline import Accepted, BatchResult, dead_letter
 from streams.redaction import Redactor
 from streams.search_index import (
     COMMUNICATIONS_ALIAS,
     IndexRequest,
+    alerts_index,
     bulk_index,
     communications_index,
     deadletter_index,
 )
-from streams.topics import DEADLETTER, SCORED
+from streams.topics import ALERTS, DEADLETTER, SCORED
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +185,42 @@ class CommunicationSink:
         metrics.DOCUMENTS_INDEXED.labels(COMMUNICATIONS_ALIAS).inc(len(kept))
         await self.publisher.publish(self.scored_topic, kept)
         await self.dead_letters.deliver(dead)
+
+
+class AlertSink:
+    """Publishes alerts on ``crm.alerts`` (keyed ``agent:a17``) and indexes them in ``crm-alerts``.
+
+    The document id is the alert id plus its state, so a replay after a crash
+    rewrites the same two documents (firing, resolved) instead of adding copies.
+    """
+
+    def __init__(self, settings: Settings, publisher: KafkaPublisher, es: AsyncElasticsearch):
+        self.settings = settings
+        self.publisher = publisher
+        self.es = es
+        self.topic = settings.topic_name(ALERTS)
+
+    async def deliver(self, alerts: Sequence[Alert]) -> None:
+        if not alerts:
+            return
+        documents = [a.model_dump(mode="json") for a in alerts]
+        requests = [
+            IndexRequest(
+                alerts_index(self.settings, a.window_start), f"{a.alert_id}:{a.state}", doc
+            )
+            for a, doc in zip(alerts, documents, strict=True)
+        ]
+        for rejection in await bulk_index(self.es, requests):
+            # The alert is still published below; the index is the searchable copy.
+            log.error("alert %s not indexed: %s", rejection.request.id, rejection.reason)
+        await self.publisher.publish(
+            self.topic,
+            [
+                Outgoing(f"{a.dimension}:{a.key}".encode(), orjson.dumps(doc))
+                for a, doc in zip(alerts, documents, strict=True)
+            ],
+        )
+        for alert in alerts:
+            counter = metrics.ALERTS_FIRED if alert.state == "firing" else metrics.ALERTS_RESOLVED
+            counter.labels(alert.rule, alert.severity).inc()
+            log.info("alert %s %s: %s", alert.state, alert.alert_id, alert.message)

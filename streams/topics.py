@@ -31,6 +31,14 @@ DEADLETTER = "crm.deadletter"
 TRAINING = "crm.training"
 MODELS = "crm.models"
 MODEL_EVENTS = "crm.model-events"
+# Live alerts: partial aggregates keyed by what they describe ("agent:a17"), the
+# conversation turns that give response times (keyed by conversation), and the
+# changelogs of the tables holding the windows and the firing alerts.
+ALERT_AGGREGATES = "crm.alert-aggregates"
+CONVERSATION_TURNS = "crm.conversation-turns"
+ALERT_STATE_CHANGELOG = "crm.alert-state.changelog"
+ACTIVE_ALERTS_CHANGELOG = "crm.active-alerts.changelog"
+CONVERSATIONS_CHANGELOG = "crm.conversations.changelog"
 
 
 @dataclass(frozen=True)
@@ -41,8 +49,11 @@ class TopicSpec:
     role: str  # "input", "output" or "internal"
     retention_days: int
     partitions: int | None = None  # None: the configured default
+    compacted: bool = False  # a table's changelog: the newest value per key is kept forever
 
     def config(self) -> dict[str, str]:
+        if self.compacted:
+            return {"cleanup.policy": "compact"}
         return {"retention.ms": str(self.retention_days * DAY_MS), "cleanup.policy": "delete"}
 
 
@@ -59,6 +70,13 @@ TOPICS: tuple[TopicSpec, ...] = (
     # Snapshots, read whole by every worker; only the newest ones matter.
     TopicSpec(MODELS, "internal", retention_days=1, partitions=1),
     TopicSpec(MODEL_EVENTS, "output", retention_days=30, partitions=1),
+    # Co-partitioned with the inputs (same default partition count): a table's
+    # changelog partition must match the partition its stream reads.
+    TopicSpec(ALERT_AGGREGATES, "internal", retention_days=1),
+    TopicSpec(CONVERSATION_TURNS, "internal", retention_days=1),
+    TopicSpec(ALERT_STATE_CHANGELOG, "internal", retention_days=0, compacted=True),
+    TopicSpec(ACTIVE_ALERTS_CHANGELOG, "internal", retention_days=0, compacted=True),
+    TopicSpec(CONVERSATIONS_CHANGELOG, "internal", retention_days=0, compacted=True),
 )
 
 

@@ -94,6 +94,25 @@ def worker_env(settings: Settings) -> dict[str, str]:
     }
 
 
+@pytest.fixture
+def scoped(local_servers: list[LocalServer]) -> Iterator[Settings]:
+    """A namespace of its own, for a test that runs (and kills) its own workers."""
+    with namespace_settings(f"s{uuid.uuid4().hex[:10]}") as settings:
+        yield settings
+
+
+def start_scoped_worker(settings: Settings, log_file: Path, **env: str) -> WorkerProcess:
+    """Start a worker for ``settings`` on a fresh web port; ``env`` adds CRMSTREAM_* overrides."""
+    port = free_port()
+    worker = WorkerProcess(
+        {**worker_env(settings), "CRMSTREAM_WORKER_WEB_PORT": str(port), **env},
+        log_file,
+        web_port=port,
+    )
+    worker.start()
+    return worker
+
+
 @pytest.fixture(scope="session")
 def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     log_dir = Path(os.environ.get("CRMSTREAM_TEST_LOG_DIR", tmp_path_factory.mktemp("logs")))

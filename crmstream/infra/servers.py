@@ -377,10 +377,36 @@ class ElasticsearchServer(LocalServer):
             client.close()
 
 
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _debian_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise InfraError(f"{name} is needed: apt-get install prometheus prometheus-alertmanager")
+    return path
+
+
 class PrometheusServer(LocalServer):
-    """Prometheus from the Debian package, scraping the local worker."""
+    """Prometheus from the Debian package, scraping the local worker, alerting to Alertmanager.
+
+    ``rules_dir`` and ``interval`` let a test run the same configuration with
+    its own (time-compressed) rules and a faster scrape and evaluation.
+    """
 
     name = "prometheus"
+
+    def __init__(
+        self, settings: Settings, *, rules_dir: Path | None = None, interval: str | None = None
+    ) -> None:
+        super().__init__(settings)
+        self.rules_dir = rules_dir or CONFIG_DIR / "prometheus"
+        self.interval = interval
 
     @property
     def address(self) -> str:
@@ -391,42 +417,99 @@ class PrometheusServer(LocalServer):
         return self.settings.prometheus_is_local
 
     def fetch(self) -> None:
-        if shutil.which("prometheus") is None:
-            raise InfraError(
-                "Prometheus is needed: apt-get install prometheus prometheus-alertmanager"
-            )
+        _debian_binary("prometheus")
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
-        config = yaml.safe_load((CONFIG_DIR / "prometheus" / "prometheus.yml").read_text())
+    def config(self) -> dict[str, Any]:
+        """config/prometheus/prometheus.yml with the local worker and Alertmanager as targets."""
+        config: dict[str, Any] = yaml.safe_load(
+            (CONFIG_DIR / "prometheus" / "prometheus.yml").read_text()
+        )
         worker = f"{self.settings.worker_web_host}:{self.settings.worker_web_port}"
         for job in config.get("scrape_configs", []):
             if job.get("job_name") == "crmstream-worker":
                 job["static_configs"] = [{"targets": [worker]}]
         config["rule_files"] = [
-            str(CONFIG_DIR / "prometheus" / pattern) for pattern in config.get("rule_files", [])
+            str(self.rules_dir / pattern) for pattern in config.get("rule_files", [])
         ]
-        config.pop("alerting", None)  # Alertmanager is started by the alert tests (issue 6).
+        alertmanager = urlsplit(self.settings.alertmanager_url).netloc
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+        if self.interval:
+            config["global"]["scrape_interval"] = self.interval
+            config["global"]["evaluation_interval"] = self.interval
+        return config
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
         path = self.home / "prometheus.yml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
         listen = urlsplit(self.settings.prometheus_url).netloc
         return (
-            [shutil.which("prometheus") or "prometheus", f"--config.file={path}",
+            [_debian_binary("prometheus"), f"--config.file={path}",
              f"--storage.tsdb.path={self.home / 'data'}", f"--web.listen-address={listen}",
              "--web.enable-lifecycle"],
             {},
         )  # fmt: skip
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.settings.prometheus_url}/-/ready", timeout=3) as r:
-                return bool(r.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        return _http_ok(f"{self.settings.prometheus_url}/-/ready")
+
+
+class AlertmanagerServer(LocalServer):
+    """Alertmanager from the Debian package, with config/prometheus/alertmanager.yml.
+
+    ``webhook_url`` replaces the webhook receivers' URL (the shipped one names a
+    compose service); clustering is off, so nothing listens beyond loopback.
+    """
+
+    name = "alertmanager"
+
+    def __init__(self, settings: Settings, *, webhook_url: str | None = None) -> None:
+        super().__init__(settings)
+        self.webhook_url = webhook_url
+
+    @property
+    def address(self) -> str:
+        return redact_url(self.settings.alertmanager_url)
+
+    @property
+    def managed(self) -> bool:
+        return self.settings.alertmanager_is_local
+
+    def fetch(self) -> None:
+        _debian_binary("prometheus-alertmanager")
+
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = yaml.safe_load(
+            (CONFIG_DIR / "prometheus" / "alertmanager.yml").read_text()
+        )
+        if self.webhook_url:
+            for receiver in config.get("receivers", []):
+                for webhook in receiver.get("webhook_configs", []):
+                    webhook["url"] = self.webhook_url
+        return config
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        path = self.home / "alertmanager.yml"
+        path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+        listen = urlsplit(self.settings.alertmanager_url).netloc
+        return (
+            [_debian_binary("prometheus-alertmanager"), f"--config.file={path}",
+             f"--storage.path={self.home / 'data'}", f"--web.listen-address={listen}",
+             "--cluster.listen-address="],
+            {},
+        )  # fmt: skip
+
+    def healthy(self) -> bool:
+        return _http_ok(f"{self.settings.alertmanager_url}/-/ready")
 
 
 def servers(settings: Settings) -> list[LocalServer]:
     """The servers crmstream needs, in start order."""
-    return [KafkaServer(settings), ElasticsearchServer(settings), PrometheusServer(settings)]
+    return [
+        KafkaServer(settings),
+        ElasticsearchServer(settings),
+        AlertmanagerServer(settings),
+        PrometheusServer(settings),
+    ]
 
 
 def _reap(pid: int) -> None:

@@ -6,40 +6,26 @@ import csv
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from config.settings import Settings
 from crmstream.generator import EventGenerator, GeneratedEvent
-from crmstream.infra import LocalServer, WorkerProcess
+from crmstream.infra import WorkerProcess
 from streams.topics import SCORED
-from tests.conftest import free_port, namespace_settings, worker_env
+from tests.conftest import start_scoped_worker, worker_env
 from tests.integration.support import read_topic, send_events, wait_until
 
 SNAPSHOT_INTERVAL_S = 2.0
 SYNC_POLL_S = 1.0
 
 
-@pytest.fixture
-def scoped(local_servers: list[LocalServer]) -> Iterator[Settings]:
-    with namespace_settings(f"m{uuid.uuid4().hex[:10]}") as settings:
-        yield settings
-
-
 def start_worker(settings: Settings, log_dir: Path, name: str) -> WorkerProcess:
-    port = free_port()
-    env = {
-        **worker_env(settings),
-        "CRMSTREAM_WORKER_WEB_PORT": str(port),
-        "CRMSTREAM_MODEL_SNAPSHOT_INTERVAL_S": str(SNAPSHOT_INTERVAL_S),
-        "CRMSTREAM_MODEL_SYNC_POLL_S": str(SYNC_POLL_S),
-    }
-    worker = WorkerProcess(env, log_dir / f"{name}.log", web_port=port)
-    worker.start()
-    return worker
+    return start_scoped_worker(
+        settings,
+        log_dir / f"{name}.log",
+        CRMSTREAM_MODEL_SNAPSHOT_INTERVAL_S=str(SNAPSHOT_INTERVAL_S),
+        CRMSTREAM_MODEL_SYNC_POLL_S=str(SYNC_POLL_S),
+    )
 
 
 def scorer_version(worker: WorkerProcess, model: str = "bundle") -> float:

@@ -1,0 +1,168 @@
+"""Live satisfaction alerts: ``crm.alert-aggregates`` → windows per key → ``crm.alerts``.
+
+The scoring agents turn each batch into partial aggregates per (dimension, key,
+window bucket) and publish them keyed by what they describe (``agent:a17``), so
+all of one key's aggregates meet on one partition, where :data:`alert_state`
+keeps its windows, baselines and alert episodes (RocksDB, recovered from the
+changelog after a restart). Response times need the conversation: turns are
+published keyed by conversation to ``crm.conversation-turns``, where the first
+unanswered inbound turn waits in :data:`conversations` for the reply.
+
+The rules themselves (:mod:`streams.alert_rules`) are pure; this module only
+moves data between Kafka, the tables and the sinks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from schemas.events import ScoredCommunication
+from streams import metrics
+from streams.aggregates import (
+    Delta,
+    Turn,
+    answer,
+    decode_delta,
+    delta_key,
+    deltas_from_response,
+    encode_delta,
+)
+from streams.app import (
+    active_alerts,
+    alert_aggregates_topic,
+    alert_engine,
+    alert_state,
+    app,
+    conversation_turns_topic,
+    conversations,
+    settings,
+)
+from streams.search_index import create_async_client
+from streams.sinks import AlertSink, KafkaPublisher, Outgoing
+
+AGGREGATES_TOPIC = alert_aggregates_topic.get_topic_name()
+TURNS_TOPIC = conversation_turns_topic.get_topic_name()
+
+
+def delta_messages(deltas: Iterable[Delta]) -> list[Outgoing]:
+    """Deltas as Kafka records, leaving out dimensions no rule looks at."""
+    return [
+        Outgoing(delta_key(d.dimension, d.key), encode_delta(d))
+        for d in deltas
+        if d.dimension in alert_engine.dimensions
+    ]
+
+
+def turn_messages(records: Iterable[ScoredCommunication]) -> list[Outgoing]:
+    """The conversation turns of a scored batch (records without a conversation have none)."""
+    turns = (Turn.from_communication(r) for r in records)
+    return [Outgoing(t.conversation_id.encode(), orjson.dumps(t.to_dict())) for t in turns if t]
+
+
+def _merged(events: Sequence[Any], decode: Any) -> dict[bytes, tuple[Any, list[Any]]]:
+    """Group a batch by message key, keeping the last event of each key (for the table)."""
+    grouped: dict[bytes, tuple[Any, list[Any]]] = {}
+    for event in events:
+        key = event.message.key or b""
+        try:
+            item = decode(event.message.value)
+        except ValueError:
+            # Written by our own agents: a bad one is a bug, not data to dead-letter.
+            app.log.exception("undecodable record on %s", event.message.topic)
+            continue
+        items = grouped[key][1] if key in grouped else []
+        items.append(item)
+        grouped[key] = (event, items)
+    return grouped
+
+
+@app.agent(conversation_turns_topic)
+async def track_conversations(stream: Any) -> None:
+    publisher = KafkaPublisher(app)
+    async for events in stream.take_events(
+        settings.batch_max_events, within=settings.batch_max_wait_s
+    ):
+        deltas: list[Delta] = []
+        for key, (event, turns) in _merged(events, _decode_turn).items():
+            # Table writes go to the changelog partition of the current event.
+            stream._set_current_event(event)
+            stored = conversations.get(key)
+            pending = Turn.from_dict(stored) if stored else None
+            for turn in sorted(turns, key=lambda t: t.at_ms):
+                before = pending
+                pending, seconds = answer(pending, turn)
+                if seconds is not None and before is not None:
+                    deltas.extend(deltas_from_response(before, turn, seconds, alert_engine.spec))
+            if pending is None:
+                if stored is not None:
+                    del conversations[key]
+            elif stored != pending.to_dict():
+                conversations[key] = pending.to_dict()
+        await publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas))
+
+
+def _decode_turn(value: bytes) -> Turn:
+    try:
+        return Turn.from_dict(orjson.loads(value))
+    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"not a conversation turn: {error}") from error
+
+
+@app.agent(alert_aggregates_topic)
+async def evaluate_alerts(stream: Any) -> None:
+    es = create_async_client(settings)
+    sink = AlertSink(settings, KafkaPublisher(app), es)
+    try:
+        async for events in stream.take_events(
+            settings.batch_max_events, within=settings.batch_max_wait_s
+        ):
+            now = datetime.now(UTC)
+            alerts = []
+            for key, (event, deltas) in _merged(events, decode_delta).items():
+                stream._set_current_event(event)  # see track_conversations
+                state = alert_state.get(key)
+                before = dict(alert_engine.active(state)) if state else {}
+                for delta in _per_bucket(deltas):
+                    state, fired = alert_engine.update(
+                        state, delta.dimension, delta.key, delta.bucket_ms, delta.aggregate, now
+                    )
+                    alerts.extend(fired)
+                alert_state[key] = state
+                _record_active(key, before, dict(alert_engine.active(state)))
+            await sink.deliver(alerts)
+    finally:
+        await es.close()
+
+
+def _per_bucket(deltas: list[Delta]) -> list[Delta]:
+    """One delta per bucket, oldest first: fewer state updates, same result."""
+    merged: dict[int, Delta] = {}
+    for d in deltas:
+        if d.bucket_ms in merged:
+            merged[d.bucket_ms].aggregate.merge(d.aggregate)
+        else:
+            merged[d.bucket_ms] = Delta(d.dimension, d.key, d.bucket_ms, d.aggregate.copy())
+    return [merged[b] for b in sorted(merged)]
+
+
+def _record_active(key: bytes, before: Mapping[str, str], after: Mapping[str, str]) -> None:
+    for rule in before.keys() - after.keys():
+        del active_alerts[rule.encode() + b"|" + key]
+    for rule in after.keys() - before.keys():
+        active_alerts[rule.encode() + b"|" + key] = after[rule]
+
+
+@app.timer(interval=10.0)
+async def count_active_alerts() -> None:
+    """Set the active-alerts gauge from the table (only this worker's partitions)."""
+    counts: dict[tuple[str, str], int] = {}
+    for key, severity in active_alerts.items():
+        rule = bytes(key).split(b"|", 1)[0].decode()
+        counts[rule, severity] = counts.get((rule, severity), 0) + 1
+    metrics.ALERTS_ACTIVE.clear()
+    for (rule, severity), count in counts.items():
+        metrics.ALERTS_ACTIVE.labels(rule, severity).set(count)
