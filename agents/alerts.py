@@ -14,13 +14,14 @@ moves data between Kafka, the tables and the sinks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from schemas.events import ScoredCommunication
+from schemas.events import Alert, ScoredCommunication
 from streams import metrics
 from streams.aggregates import (
     Delta,
@@ -31,6 +32,7 @@ from streams.aggregates import (
     deltas_from_response,
     encode_delta,
 )
+from streams.alert_rules import AlertEngine
 from streams.app import (
     active_alerts,
     alert_aggregates_topic,
@@ -43,6 +45,8 @@ from streams.app import (
 )
 from streams.search_index import create_async_client
 from streams.sinks import AlertSink, KafkaPublisher, Outgoing
+
+log = logging.getLogger(__name__)
 
 AGGREGATES_TOPIC = alert_aggregates_topic.get_topic_name()
 TURNS_TOPIC = conversation_turns_topic.get_topic_name()
@@ -63,16 +67,20 @@ def turn_messages(records: Iterable[ScoredCommunication]) -> list[Outgoing]:
     return [Outgoing(t.conversation_id.encode(), orjson.dumps(t.to_dict())) for t in turns if t]
 
 
-def _merged(events: Sequence[Any], decode: Any) -> dict[bytes, tuple[Any, list[Any]]]:
-    """Group a batch by message key, keeping the last event of each key (for the table)."""
-    grouped: dict[bytes, tuple[Any, list[Any]]] = {}
+def _grouped(events: Sequence[Any], decode: Any) -> dict[str, tuple[Any, list[Any]]]:
+    """Decode a batch and group it by message key, with the last event of each key.
+
+    The event matters: Faust writes a table change to the changelog partition of
+    the *current* event, which must be the partition the key's records live on.
+    """
+    grouped: dict[str, tuple[Any, list[Any]]] = {}
     for event in events:
-        key = event.message.key or b""
+        key = (event.message.key or b"").decode("utf-8", "replace")
         try:
             item = decode(event.message.value)
         except ValueError:
-            # Written by our own agents: a bad one is a bug, not data to dead-letter.
-            app.log.exception("undecodable record on %s", event.message.topic)
+            # Written by our own agents: a bad one is a bug to report, not a reason to stop.
+            log.exception("undecodable record on %s", event.message.topic)
             continue
         items = grouped[key][1] if key in grouped else []
         items.append(item)
@@ -87,9 +95,8 @@ async def track_conversations(stream: Any) -> None:
         settings.batch_max_events, within=settings.batch_max_wait_s
     ):
         deltas: list[Delta] = []
-        for key, (event, turns) in _merged(events, _decode_turn).items():
-            # Table writes go to the changelog partition of the current event.
-            stream._set_current_event(event)
+        for key, (event, turns) in _grouped(events, _decode_turn).items():
+            stream._set_current_event(event)  # see _grouped
             stored = conversations.get(key)
             pending = Turn.from_dict(stored) if stored else None
             for turn in sorted(turns, key=lambda t: t.at_ms):
@@ -121,21 +128,39 @@ async def evaluate_alerts(stream: Any) -> None:
             settings.batch_max_events, within=settings.batch_max_wait_s
         ):
             now = datetime.now(UTC)
-            alerts = []
-            for key, (event, deltas) in _merged(events, decode_delta).items():
-                stream._set_current_event(event)  # see track_conversations
-                state = alert_state.get(key)
-                before = dict(alert_engine.active(state)) if state else {}
-                for delta in _per_bucket(deltas):
-                    state, fired = alert_engine.update(
-                        state, delta.dimension, delta.key, delta.bucket_ms, delta.aggregate, now
-                    )
-                    alerts.extend(fired)
-                alert_state[key] = state
-                _record_active(key, before, dict(alert_engine.active(state)))
+            alerts: list[Alert] = []
+            for key, (event, deltas) in _grouped(events, decode_delta).items():
+                stream._set_current_event(event)  # see _grouped
+                try:
+                    alerts.extend(_evaluate(key, deltas, now))
+                except Exception:  # one key's bug must not stop everyone's alerts
+                    log.exception("alert evaluation failed for %s", key)
             await sink.deliver(alerts)
     finally:
         await es.close()
+
+
+def _evaluate(key: str, deltas: list[Delta], now: datetime) -> list[Alert]:
+    """Fold one key's deltas into its state and return the alerts that changed."""
+    state = alert_state.get(key)
+    before = dict(alert_engine.active(state)) if state else {}
+    late_before = AlertEngine.late_dropped(state) if state else 0
+    alerts: list[Alert] = []
+    for delta in _per_bucket(deltas):
+        state, changed = alert_engine.update(
+            state, delta.dimension, delta.key, delta.bucket_ms, delta.aggregate, now
+        )
+        alerts.extend(changed)
+    if state is None:
+        return alerts
+    alert_state[key] = state
+    metrics.ALERT_DELTAS_LATE.inc(AlertEngine.late_dropped(state) - late_before)
+    after = dict(alert_engine.active(state))
+    for rule in before.keys() - after.keys():
+        del active_alerts[f"{rule}|{key}"]
+    for rule in after.keys() - before.keys():
+        active_alerts[f"{rule}|{key}"] = after[rule]
+    return alerts
 
 
 def _per_bucket(deltas: list[Delta]) -> list[Delta]:
@@ -149,20 +174,17 @@ def _per_bucket(deltas: list[Delta]) -> list[Delta]:
     return [merged[b] for b in sorted(merged)]
 
 
-def _record_active(key: bytes, before: Mapping[str, str], after: Mapping[str, str]) -> None:
-    for rule in before.keys() - after.keys():
-        del active_alerts[rule.encode() + b"|" + key]
-    for rule in after.keys() - before.keys():
-        active_alerts[rule.encode() + b"|" + key] = after[rule]
-
-
 @app.timer(interval=10.0)
 async def count_active_alerts() -> None:
     """Set the active-alerts gauge from the table (only this worker's partitions)."""
     counts: dict[tuple[str, str], int] = {}
-    for key, severity in active_alerts.items():
-        rule = bytes(key).split(b"|", 1)[0].decode()
-        counts[rule, severity] = counts.get((rule, severity), 0) + 1
+    try:
+        for key, severity in active_alerts.items():
+            rule = str(key).split("|", 1)[0]
+            counts[rule, severity] = counts.get((rule, severity), 0) + 1
+    except Exception:  # a gauge is not worth the worker: log, keep the last figures
+        log.exception("could not count the active alerts")
+        return
     metrics.ALERTS_ACTIVE.clear()
     for (rule, severity), count in counts.items():
         metrics.ALERTS_ACTIVE.labels(rule, severity).set(count)

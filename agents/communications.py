@@ -45,9 +45,7 @@ def observe_end_to_end(topic: str, events: Sequence[Any]) -> None:
 def observe_satisfaction(records: Sequence[ScoredCommunication]) -> None:
     for record in records:
         if record.satisfaction is not None and record.direction == "inbound":
-            metrics.PREDICTED_SATISFACTION.labels(record.channel.value).observe(
-                record.satisfaction
-            )
+            metrics.PREDICTED_SATISFACTION.labels(record.channel.value).observe(record.satisfaction)
 
 
 def training_messages(kind: str, accepted: list[Accepted[Any]]) -> list[Outgoing]:

@@ -41,7 +41,7 @@ async def check_elasticsearch() -> None:
         health = await es.cluster.health(timeout="5s")
         _Elasticsearch.reachable = health["status"] != "red"
         _Elasticsearch.detail = f"cluster status {health['status']}"
-    except (ApiError, TransportError) as error:
+    except (ApiError, TransportError, OSError) as error:
         _Elasticsearch.reachable = False
         _Elasticsearch.detail = f"{type(error).__name__}: {error}"
     finally:
@@ -78,6 +78,13 @@ async def readiness(self: Any, request: Any) -> Any:
 @app.timer(interval=10.0)
 async def watch_consumer_lag() -> None:
     """Messages not yet processed on this worker's partitions (highwater - committed)."""
+    try:
+        _set_consumer_lag()
+    except Exception:  # a gauge is not worth the worker: log, try again next time
+        log.exception("could not measure the consumer lag")
+
+
+def _set_consumer_lag() -> None:
     consumer = app.consumer
     committed: dict[Any, int | None] = getattr(consumer, "_committed_offset", {})
     metrics.CONSUMER_LAG.clear()

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import faust
-from faust.types import TableT
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import TableT
 
 from config.settings import get_settings
 from streams import topics
@@ -53,21 +53,20 @@ alert_aggregates_topic = app.topic(settings.topic_name(topics.ALERT_AGGREGATES))
 conversation_turns_topic = app.topic(settings.topic_name(topics.CONVERSATION_TURNS))
 
 
-def _table(name: str, changelog: str, description: str) -> TableT[bytes, Any]:
+def _table(name: str, changelog: str, description: str) -> TableT[str, Any]:
     """A RocksDB-backed table whose changelog is one of our own (pre-created) topics."""
     return app.Table(
         name,
         default=None,
         partitions=settings.topic_partitions,
         changelog_topic=app.topic(settings.topic_name(changelog)),
-        schema=faust.Schema(key_serializer="raw", value_serializer="json"),
         help=description,
     )
 
 
-# Keyed like the aggregates topic (b"agent:a17"): windows, baselines and alert episodes.
+# Keyed like the aggregates topic ("agent:a17"): windows, baselines and alert episodes.
 alert_state = _table("alert-state", topics.ALERT_STATE_CHANGELOG, "Alert windows per key")
-# Only the alerts firing now (b"rule|agent:a17" -> severity): small, read by the gauge.
+# Only the alerts firing now ("rule|agent:a17" -> severity): small, read by the gauge.
 active_alerts = _table("active-alerts", topics.ACTIVE_ALERTS_CHANGELOG, "Firing alerts")
 # The first unanswered inbound turn per conversation (response times).
 conversations = _table("conversations", topics.CONVERSATIONS_CHANGELOG, "Pending turns")

@@ -87,17 +87,20 @@ def read_topic(settings: Settings, topic: str, *, idle_s: float = 2.0) -> list[d
     return asyncio.run(read())
 
 
-def consumer_lag(settings: Settings, topic: str) -> int:
-    """Messages on ``topic`` the worker's consumer group has not committed yet."""
+def consumer_lag(settings: Settings, *topics: str) -> int:
+    """Messages on these topics the worker's consumer group has not committed yet."""
 
     async def lag() -> int:
-        name = settings.topic_name(topic)
         admin = AIOKafkaAdminClient(**client_options(settings))
         consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
         await admin.start()
         await consumer.start()
         try:
-            partitions = await topic_partitions(settings, name)
+            partitions = [
+                tp
+                for topic in topics
+                for tp in await topic_partitions(settings, settings.topic_name(topic))
+            ]
             end = await consumer.end_offsets(partitions)
             committed = await admin.list_consumer_group_offsets(
                 settings.app_id, partitions=partitions

@@ -1,0 +1,118 @@
+"""Live alerts end to end: an agent's incident → exactly one alert → one resolution.
+
+The generator injects an incident (one agent's ratings collapse for three hours
+of event time). Events are sent in event-time order, half an hour of stream at
+a time, the way a live stream arrives. The worker is killed (-9) while the alert
+is firing and a new one on a new port — so with an empty local state folder —
+carries on: the windows and the firing episode must come back from the
+changelog topics, or the resolution would be lost or a second alert fired.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from config.settings import Settings
+from crmstream.generator import EventGenerator, GeneratedEvent, Incident
+from streams.search_index import ALERTS_ALIAS, create_client
+from streams.topics import ALERT_AGGREGATES, ALERTS, COMMUNICATIONS, CONVERSATION_TURNS, FEEDBACK
+from tests.conftest import start_scoped_worker
+from tests.integration.support import (
+    assert_matches_contract,
+    consumer_lag,
+    read_topic,
+    send_events,
+    wait_until,
+)
+
+RULES = """
+windows: {size: 1h, step: 5m, grace: 30m}
+rules:
+  - name: agent_rated_satisfaction_low
+    kind: threshold
+    dimension: agent
+    metric: rated_satisfaction
+    below: 0.35
+    clear_margin: 0.15
+    min_samples: 6
+    severity: warning
+    cooldown: 3h
+"""
+WINDOW = timedelta(hours=1)
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+INCIDENT = Incident("agent-003", T0 + timedelta(hours=4), T0 + timedelta(hours=7))
+STEP = timedelta(minutes=30)  # no more than the rules' grace: nothing arrives too late
+
+
+def chunks(events: list[GeneratedEvent]) -> Iterator[list[GeneratedEvent]]:
+    """Consecutive slices of STEP event time (events come in occurred_at order)."""
+
+    def slot(e: GeneratedEvent) -> int:
+        at = datetime.fromisoformat(e.value["occurred_at"])
+        return int((at - T0) / STEP)
+
+    for _, group in itertools.groupby(events, key=slot):
+        yield list(group)
+
+
+def caught_up(settings: Settings) -> bool:
+    return (
+        consumer_lag(settings, COMMUNICATIONS, FEEDBACK, CONVERSATION_TURNS, ALERT_AGGREGATES) == 0
+    )
+
+
+def agent_alerts(settings: Settings) -> list[dict[str, Any]]:
+    return [a for a in read_topic(settings, ALERTS, idle_s=1.0) if a["dimension"] == "agent"]
+
+
+def test_an_agent_incident_fires_once_and_resolves_once(scoped: Settings, tmp_path: Path) -> None:
+    rules = tmp_path / "alerts.yml"
+    rules.write_text(RULES)
+    env = {"CRMSTREAM_ALERT_RULES_FILE": str(rules)}
+    generator = EventGenerator(seed=1, agents=3, customers=200, start=T0, incidents=[INCIDENT])
+    events = list(generator.events(5000))
+    worker = start_scoped_worker(scoped, tmp_path / "worker-1.log", **env)
+    restarted = False
+    try:
+        for chunk in chunks(events):
+            send_events(scoped, chunk)
+            wait_until(lambda: caught_up(scoped), timeout_s=120, what="the worker catching up")
+            if not restarted and any(a["state"] == "firing" for a in agent_alerts(scoped)):
+                worker.kill()  # while the alert is firing: its state lives only in the tables
+                worker = start_scoped_worker(scoped, tmp_path / "worker-2.log", **env)
+                restarted = True
+        assert restarted, "the alert never fired"
+
+        alerts = agent_alerts(scoped)
+        assert [(a["key"], a["state"]) for a in alerts] == [
+            ("agent-003", "firing"),
+            ("agent-003", "resolved"),
+        ]
+        assert_matches_contract(alerts, "alert")
+        firing, resolved = alerts
+        assert firing["alert_id"] == resolved["alert_id"]
+        assert firing["rule"] == "agent_rated_satisfaction_low"
+        assert firing["value"] < 0.35 and firing["samples"] >= 6
+        # Raised on a window that overlaps the incident's first hour: within one window.
+        start, end = (datetime.fromisoformat(firing[k]) for k in ("window_start", "window_end"))
+        assert INCIDENT.start < end and start < INCIDENT.start + WINDOW
+        # Resolved on evidence from after the incident.
+        assert datetime.fromisoformat(resolved["window_end"]) > INCIDENT.end
+        assert resolved["value"] >= 0.5
+
+        client = create_client(scoped)
+        try:
+            alias = scoped.index_name(ALERTS_ALIAS)
+            client.indices.refresh(index=alias)
+            hits = client.search(index=alias, query={"term": {"dimension": "agent"}}, size=10)
+            ids = sorted(hit["_id"] for hit in hits["hits"]["hits"])
+        finally:
+            client.close()
+        assert ids == sorted(f"{a['alert_id']}:{a['state']}" for a in alerts)
+        assert worker.metric("crmstream_alerts_resolved_total") == 1.0
+    finally:
+        worker.stop()
