@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import orjson
 
@@ -16,6 +17,7 @@ from crmstream.produce import encode_events, produce
 from streams.search_index import create_client
 from streams.topics import COMMUNICATIONS, DEADLETTER
 from tests.integration.support import consumer_lag, indexed, read_topic, send_raw, wait_until
+from tests.integration.test_worker_endpoints import get
 
 
 def test_a_document_that_violates_the_mapping_is_dead_lettered_and_the_rest_kept(
@@ -75,6 +77,13 @@ def test_elasticsearch_down_for_30_seconds_loses_and_doubles_nothing(
         await asyncio.to_thread(elasticsearch.stop)
         stopped = time.monotonic()
         assert not elasticsearch.healthy()
+        # The worker says it is not ready (its check runs every 10 s), and why.
+        answer = await asyncio.to_thread(
+            wait_until, lambda: not_ready(settings), timeout_s=25, what="/readyz 503"
+        )
+        assert answer is not None
+        status, body = answer
+        assert status == 503 and any("Elasticsearch" in p for p in body["problems"])
         await asyncio.sleep(max(0.0, 30 - (time.monotonic() - stopped)))
         await asyncio.to_thread(elasticsearch.start)
         await sending
@@ -86,3 +95,9 @@ def test_elasticsearch_down_for_30_seconds_loses_and_doubles_nothing(
     assert all(len(docs) == 1 for docs in found.values())  # exactly once
     assert len(read_topic(settings, DEADLETTER)) == letters_before  # nothing valid dead-lettered
     assert worker.alive  # no restart needed
+    wait_until(lambda: get(settings, "/readyz")[0] == 200, timeout_s=30, what="ready again")
+
+
+def not_ready(settings: Settings) -> tuple[int, Any] | None:
+    status, body = get(settings, "/readyz")
+    return (status, body) if status == 503 else None
