@@ -126,6 +126,8 @@ async def learn() -> None:
     consumer = AIOKafkaConsumer(
         **client_options(settings),
         group_id=f"{settings.app_id}-learner",
+        session_timeout_ms=int(settings.kafka_session_timeout_s * 1000),
+        heartbeat_interval_ms=int(settings.kafka_session_timeout_s * 250),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=1000,

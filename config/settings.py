@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
     kafka_ssl_keyfile_password: SecretStr | None = None
+    # How long the group waits for a silent worker before its partitions move on: a
+    # crashed worker's partitions resume on the others after about this long.
+    kafka_session_timeout_s: float = Field(10.0, ge=6, le=300)
     topic_partitions: int = Field(6, ge=1)
     topic_replication_factor: int = Field(1, ge=1)
 

@@ -30,6 +30,8 @@ app = faust.App(
     topic_disable_leader=True,
     topic_partitions=settings.topic_partitions,
     consumer_auto_offset_reset="earliest",
+    broker_session_timeout=settings.kafka_session_timeout_s,
+    broker_heartbeat_interval=settings.kafka_session_timeout_s / 4,
     value_serializer="raw",
     key_serializer="raw",
     web_bind=settings.worker_web_host,
@@ -61,6 +63,13 @@ def _table(name: str, changelog: str, description: str) -> TableT[str, Any]:
         partitions=settings.topic_partitions,
         changelog_topic=app.topic(settings.topic_name(changelog)),
         help=description,
+        # One RocksDB per table and partition: Faust's defaults (64 MB write buffers,
+        # a 2 GB block cache each) would let a worker's memory grow into gigabytes.
+        options={
+            "write_buffer_size": 4 * 1024**2,
+            "max_write_buffer_number": 2,
+            "block_cache_size": 8 * 1024**2,
+        },
     )
 
 

@@ -17,6 +17,9 @@ from crmstream.infra.servers import PrometheusServer
 from tests.conftest import free_port
 
 
+SERVERS = ("kafka", "elasticsearch", "alertmanager", "prometheus")
+
+
 @pytest.fixture
 def isolated_env() -> Iterator[dict[str, str]]:
     # Elasticsearch runs as an unprivileged user when we are root: its state folder
@@ -29,6 +32,7 @@ def isolated_env() -> Iterator[dict[str, str]]:
         "CRMSTREAM_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "CRMSTREAM_ELASTICSEARCH_URL": f"http://127.0.0.1:{free_port()}",
         "CRMSTREAM_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}",
+        "CRMSTREAM_ALERTMANAGER_URL": f"http://127.0.0.1:{free_port()}",
         "CRMSTREAM_ELASTICSEARCH_HEAP": "512m",
         "CRMSTREAM_KAFKA_HEAP": "512m",
         "COLUMNS": "200",
@@ -58,24 +62,24 @@ def test_up_is_idempotent_status_reports_health_and_down_leaves_nothing(
     isolated_env: dict[str, str],
 ) -> None:
     up = crmstream(isolated_env, "infra", "up")
-    assert up.count("started in") == 3, up
+    assert up.count("started in") == len(SERVERS), up
 
     status = crmstream(isolated_env, "infra", "status")
-    for name in ("kafka", "elasticsearch", "prometheus"):
+    for name in SERVERS:
         line = next(row for row in status.splitlines() if f" {name} " in row)
         assert "healthy" in line and "127.0.0.1" in line, line
     pids = pids_in(status)
-    assert len(pids) == 3
+    assert len(pids) == len(SERVERS)
 
     again = crmstream(isolated_env, "infra", "up")
-    assert again.count("already running, reused") == 3, again
+    assert again.count("already running, reused") == len(SERVERS), again
     assert pids_in(crmstream(isolated_env, "infra", "status")) == pids
 
     crmstream(isolated_env, "infra", "down")
     still_running = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
     assert still_running == []
     after = crmstream(isolated_env, "infra", "status")
-    assert after.count(" down ") == 3, after
+    assert after.count(" down ") == len(SERVERS), after
     state = Path(isolated_env["CRMSTREAM_STATE_DIR"])
     leftovers = subprocess.run(
         ["pgrep", "-f", str(state)], capture_output=True, text=True, check=False
