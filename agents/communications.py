@@ -10,6 +10,7 @@ conversation turns.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -69,21 +70,22 @@ async def score_communications(stream: Any) -> None:
             metrics.EVENTS_IN.labels(topic).inc(len(messages))
             now = datetime.now(UTC)
             result = edge.communications(messages, now=now)
-            await publisher.publish(
-                training_topic, training_messages("communication", result.accepted)
-            )
+            training = training_messages("communication", result.accepted)
             bundle = live_model.bundle  # one version for the whole batch
             result.accepted = [
                 Accepted(a.message, with_scores(a.record, bundle)) for a in result.accepted
             ]
-            await sink.deliver(result, now=now)
             scored = [a.record for a in result.accepted]
             observe_satisfaction(scored)
-            await publisher.publish(
-                AGGREGATES_TOPIC,
-                delta_messages(deltas_from_communications(scored, alert_engine.spec)),
+            deltas = deltas_from_communications(scored, alert_engine.spec)
+            # Independent destinations: their round trips overlap, and all of them are
+            # acknowledged before the next batch is taken (and its offsets committed).
+            await asyncio.gather(
+                publisher.publish(training_topic, training),
+                sink.deliver(result, now=now),
+                publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
+                publisher.publish(TURNS_TOPIC, turn_messages(scored)),
             )
-            await publisher.publish(TURNS_TOPIC, turn_messages(scored))
             observe_end_to_end(topic, events)
             processing.observe(time.perf_counter() - started)
     finally:

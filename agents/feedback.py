@@ -6,6 +6,7 @@ the learner, which joins them to the communications they refer to.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -40,16 +41,17 @@ async def check_and_forward(stream: Any, topic_name: str, kind: str, check: Chec
             messages = [incoming(e) for e in events]
             metrics.EVENTS_IN.labels(topic_name).inc(len(messages))
             result = check(messages, datetime.now(UTC))
-            await publisher.publish(training_topic, training_messages(kind, result.accepted))
             ratings = [a.record for a in result.accepted if isinstance(a.record, FeedbackEvent)]
             for rating in ratings:
                 metrics.RATED_SATISFACTION.labels(rating.kind.value).observe(
                     rating.normalized_score()
                 )
-            await publisher.publish(
-                AGGREGATES_TOPIC, delta_messages(deltas_from_feedback(ratings, alert_engine.spec))
+            deltas = deltas_from_feedback(ratings, alert_engine.spec)
+            await asyncio.gather(  # all acknowledged before the next batch is taken
+                publisher.publish(training_topic, training_messages(kind, result.accepted)),
+                publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
+                dead_letters.deliver(result.dead),
             )
-            await dead_letters.deliver(result.dead)
             observe_end_to_end(topic_name, events)
             processing.observe(time.perf_counter() - started)
     finally:

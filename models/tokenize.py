@@ -153,6 +153,9 @@ def preload() -> None:
 def tokenize(text: str, language: str | None = None) -> list[str]:
     """The tokens of ``text``, lower-cased, without punctuation and stopwords.
 
+    One text is tokenized for scoring, for the index (``text_terms``) and again by
+    the learner: the last few thousand results are remembered.
+
     ``language`` is a hint (ISO 639-1 or ``"und"``); see the module docstring.
 
     >>> tokenize("Never again!!! 😡 Flight AA100 delayed 3 hours", "en")
@@ -162,6 +165,11 @@ def tokenize(text: str, language: str | None = None) -> list[str]:
     """
     if not text:
         return []
+    return list(_tokenize(text, language))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tokenize(text: str, language: str | None) -> tuple[str, ...]:
     text = unicodedata.normalize("NFKC", text)
     english_stopwords = language in _ENGLISH_STOPWORD_HINTS
     chinese_stopwords = language != "ja"
@@ -187,7 +195,7 @@ def tokenize(text: str, language: str | None = None) -> list[str]:
             append(NUMBER)
         else:  # placeholder or emoji
             append(value.lower())
-    return tokens
+    return tuple(tokens)
 
 
 def tokenize_many(

@@ -16,7 +16,6 @@ from config.settings import Settings
 from crmstream.infra.servers import PrometheusServer
 from tests.conftest import free_port
 
-
 SERVERS = ("kafka", "elasticsearch", "alertmanager", "prometheus")
 
 
