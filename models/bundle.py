@@ -58,6 +58,10 @@ class LearnOutcome:
     joined: bool = True  # False: a label or feedback whose communication is unknown
 
 
+EMERGING_BELOW_CONFIDENCE = 0.5
+"""Unlabelled texts whose need the model gives less confidence than this are clustered."""
+
+
 class _Memory(OrderedDict[str, Any]):
     """A bounded least-recently-added map."""
 
@@ -136,7 +140,9 @@ class ModelBundle:
         if record.get("need"):
             _, drift = self.health.step(self.need, x, record["need"])
             outcome.drift += [drift] if drift else []
-        else:
+        elif self.need.predict_one(x).confidence < EMERGING_BELOW_CONFIDENCE:
+            # Only texts the need model cannot place can be a new need; clustering is
+            # the costliest step of learning, and texts of known needs are no news.
             event = self.emerging.update(x)
             outcome.emerging += [event] if event else []
         if record.get("priority"):
