@@ -463,6 +463,32 @@ async def training_end_offset(settings: Settings) -> int:
         await consumer.stop()
 
 
+# -- bench --------------------------------------------------------------------------
+
+
+@app.command("bench")
+def bench_command(
+    out: Annotated[Path, typer.Option(help="Folder for <UTC time>.json.")] = Path("bench/results"),
+    events: Annotated[int, typer.Option(min=1, help="Events for every stage.")] = 200_000,
+    latency_seconds: Annotated[
+        float, typer.Option(min=1, help="Seconds of each paced latency run (50% and 90%).")
+    ] = 30.0,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            help="Airline tweets, folder or CSV [default: ../shared/datasets/airline_tweets]"
+        ),
+    ] = None,
+) -> None:
+    """Measure the model stage, Elasticsearch, Kafka and end to end on the same events."""
+    from bench.run import DEFAULT_DATASET, run_bench
+
+    run_bench(
+        get_settings(), out=out, events=events, latency_seconds=latency_seconds,
+        dataset=dataset or DEFAULT_DATASET, console=console, errors=errors,
+    )  # fmt: skip
+
+
 # -- demo ---------------------------------------------------------------------------
 
 
