@@ -71,7 +71,11 @@ def namespace_settings(namespace: str) -> Iterator[Settings]:
             names = list(client.indices.get(index=f"{namespace}-*", expand_wildcards="all"))
             if names:
                 client.indices.delete(index=",".join(names))
-            templates = client.indices.get_index_template(name=f"{namespace}-*")["index_templates"]
+            # A namespace no worker ran in has no templates: a 404 here is an empty list.
+            found = client.options(ignore_status=404).indices.get_index_template(
+                name=f"{namespace}-*"
+            )
+            templates = found.get("index_templates", [])
             for template in templates:
                 client.indices.delete_index_template(name=template["name"])
         finally:
