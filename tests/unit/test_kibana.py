@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from streams.search_index import COMMUNICATIONS_ALIAS
+from streams.search_index import ALERTS_ALIAS, COMMUNICATIONS_ALIAS
 
 ROOT = Path(__file__).resolve().parents[2]
 NDJSON = ROOT / "config" / "kibana" / "saved_objects.ndjson"
-TEMPLATE = ROOT / "config" / "elasticsearch" / "communications.json"
-DATA_VIEW_ID = "crm-communications"
+TEMPLATES = ROOT / "config" / "elasticsearch"
+# Each data view and the index template behind its alias.
+DATA_VIEWS = {COMMUNICATIONS_ALIAS: "communications.json", ALERTS_ALIAS: "alerts.json"}
 TYPES = {"index-pattern", "search", "dashboard", "visualization", "lens"}
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
@@ -59,9 +60,15 @@ def mapped_fields(properties: dict[str, Any], prefix: str = "") -> dict[str, str
     return fields
 
 
-def mapping() -> dict[str, str]:
-    template = json.loads(TEMPLATE.read_text(encoding="utf-8"))
+def mapping(data_view: str = COMMUNICATIONS_ALIAS) -> dict[str, str]:
+    template = json.loads((TEMPLATES / DATA_VIEWS[data_view]).read_text(encoding="utf-8"))
     return mapped_fields(template["template"]["mappings"]["properties"])
+
+
+def data_view_of(obj: SavedObject) -> str:
+    """The data view a saved search reads (a dashboard's panels read communications)."""
+    refs = {ref["name"]: ref["id"] for ref in obj["references"]}
+    return str(refs.get(INDEX_REF, COMMUNICATIONS_ALIAS))
 
 
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -123,7 +130,9 @@ def test_the_expected_objects_are_there() -> None:
     titles = {(obj["type"], obj["attributes"]["title"]) for obj in OBJECTS}
     assert {
         ("index-pattern", COMMUNICATIONS_ALIAS),
+        ("index-pattern", ALERTS_ALIAS),
         ("search", "low satisfaction"),
+        ("search", "alerts firing"),
         ("search", "urgent"),
         ("search", "by need"),
         ("dashboard", "crmstream overview"),
@@ -139,12 +148,13 @@ def test_references_resolve_to_objects_in_the_file() -> None:
             assert (ref["type"], ref["id"]) in present, f"{obj['id']}: dangling {ref}"
 
 
-def test_data_view_covers_the_alias_and_its_time_field_is_a_date() -> None:
-    (data_view,) = [obj for obj in OBJECTS if obj["type"] == "index-pattern"]
-    assert data_view["id"] == DATA_VIEW_ID
-    attributes = data_view["attributes"]
-    assert attributes["title"] == COMMUNICATIONS_ALIAS
-    assert mapping().get(attributes["timeFieldName"]) == "date"
+def test_data_views_cover_the_aliases_and_their_time_fields_are_dates() -> None:
+    views = [obj for obj in OBJECTS if obj["type"] == "index-pattern"]
+    assert sorted(view["id"] for view in views) == sorted(DATA_VIEWS)
+    for view in views:
+        attributes = view["attributes"]
+        assert attributes["title"] == view["id"]
+        assert mapping(view["id"]).get(attributes["timeFieldName"]) == "date"
 
 
 @pytest.mark.parametrize("obj", SEARCHES, ids=lambda o: o["id"])
@@ -153,7 +163,7 @@ def test_saved_search_points_at_the_data_view(obj: SavedObject) -> None:
     assert source["indexRefName"] == INDEX_REF
     refs = {ref["name"]: ref for ref in obj["references"]}
     assert refs[INDEX_REF]["type"] == "index-pattern"
-    assert refs[INDEX_REF]["id"] == DATA_VIEW_ID
+    assert refs[INDEX_REF]["id"] in DATA_VIEWS
     assert isinstance(source.get("filter", []), list)
     assert obj["attributes"]["columns"], "a saved search without columns shows only _source"
 
@@ -177,7 +187,7 @@ def test_dashboard_panels_are_the_saved_searches() -> None:
 
 @pytest.mark.parametrize("obj", CHECKED, ids=lambda o: o["id"])
 def test_every_referenced_field_is_mapped(obj: SavedObject) -> None:
-    fields = mapping()
+    fields = mapping(data_view_of(obj))
     for where, names in referenced_fields(obj).items():
         missing = sorted(names - set(fields))
         assert not missing, f"{obj['id']}: {where} name unmapped fields {missing}"
@@ -185,7 +195,7 @@ def test_every_referenced_field_is_mapped(obj: SavedObject) -> None:
 
 @pytest.mark.parametrize("obj", CHECKED, ids=lambda o: o["id"])
 def test_sort_fields_are_sortable(obj: SavedObject) -> None:
-    fields = mapping()
+    fields = mapping(data_view_of(obj))
     for name in referenced_fields(obj)["sort"]:
         assert fields.get(name) != "text", f"{obj['id']}: cannot sort on text field {name}"
 
