@@ -249,6 +249,16 @@ class _Rule(_Config):
             return None
         return value, samples
 
+    def _reading_and_baseline(
+        self, metric: Metric, current: Aggregate, baselines: Mapping[Metric, Baseline], windows: int
+    ) -> tuple[float, int, Baseline] | None:
+        """The reading and the metric's baseline, once the baseline has ``windows`` windows."""
+        reading = self._reading(metric, current)
+        baseline = baselines.get(metric)
+        if reading is None or baseline is None or baseline.n < windows:
+            return None
+        return reading[0], reading[1], baseline
+
 
 class ThresholdRule(_Rule):
     """Fires when the metric is below ``below`` (or above ``above``); with hysteresis."""
@@ -307,11 +317,12 @@ class DropRule(_Rule):
         return self.metric
 
     def check(self, current: Aggregate, baselines: Mapping[Metric, Baseline]) -> Check | None:
-        reading = self._reading(self.metric, current)
-        baseline = baselines.get(self.metric)
-        if reading is None or baseline is None or baseline.n < self.min_baseline_windows:
+        found = self._reading_and_baseline(
+            self.metric, current, baselines, self.min_baseline_windows
+        )
+        if found is None:
             return None
-        value, samples = reading
+        value, samples, baseline = found
         # The std floor keeps a very steady history from alerting on noise.
         bound = baseline.mean - self.k_sigma * max(baseline.std, self.min_std)
         return Check(value, samples, value < bound, value >= bound, bound, bound, baseline)
@@ -377,11 +388,12 @@ class SurgeRule(_Rule):
         return self.metric
 
     def check(self, current: Aggregate, baselines: Mapping[Metric, Baseline]) -> Check | None:
-        reading = self._reading(self.metric, current)
-        baseline = baselines.get(self.metric)
-        if reading is None or baseline is None or baseline.n < self.min_baseline_windows:
+        found = self._reading_and_baseline(
+            self.metric, current, baselines, self.min_baseline_windows
+        )
+        if found is None:
             return None
-        value, samples = reading
+        value, samples, baseline = found
         bounds = [baseline.mean * self.factor, self.min_value]
         if self.k_sigma is not None:
             bounds.append(baseline.mean + self.k_sigma * baseline.std)
