@@ -4,7 +4,7 @@ from agents.alerts import count_active_alerts, evaluate_alerts, track_conversati
 from agents.communications import score_communications
 from agents.feedback import check_feedback, check_labels
 from agents.health import liveness, readiness, watch_consumer_lag
-from agents.learner import follow_models, learn
+from agents.learner import follow_models, supervise_learner
 
 __all__ = [
     "check_feedback",
@@ -12,10 +12,10 @@ __all__ = [
     "count_active_alerts",
     "evaluate_alerts",
     "follow_models",
-    "learn",
     "liveness",
     "readiness",
     "score_communications",
+    "supervise_learner",
     "track_conversations",
     "watch_consumer_lag",
 ]

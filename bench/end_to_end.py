@@ -37,7 +37,7 @@ from bench.stats import (
 )
 from config.settings import Settings
 from crmstream.infra.errors import InfraError
-from crmstream.infra.worker import WorkerProcess
+from crmstream.infra.worker import WorkerProcess, children, metric_value
 from crmstream.produce import produce
 from streams.kafka import client_options
 from streams.search_index import COMMUNICATIONS_ALIAS, create_async_client
@@ -51,41 +51,7 @@ WARMUP_EVENTS = 400
 STALL_S = 180.0  # no indexing progress for this long: the worker is stuck
 
 
-# -- the worker's metrics -------------------------------------------------------------
-
-
-def metric_value(page: str, name: str, **labels: str) -> float | None:
-    """The sum of the samples ``name`` with these labels on a Prometheus text page.
-
-    A line scan: polled several times a second, a full parse of the worker's page
-    would cost the bench a tenth of a core on a machine it shares with the worker.
-
-    >>> page = 'x_total{a="1",b="2"} 3.0\\nx_total{a="2",b="2"} 4.0\\nx_created 9\\n'
-    >>> metric_value(page, "x_total"), metric_value(page, "x_total", a="2"), metric_value(page, "y")
-    (7.0, 4.0, None)
-    """
-    wanted = [f'{key}="{value}"' for key, value in labels.items()]
-    total: float | None = None
-    for line in page.splitlines():
-        if not line.startswith(name):
-            continue
-        head, _, value = line.rpartition(" ")
-        metric, _, label_text = head.partition("{")
-        if metric == name and all(w in label_text for w in wanted):
-            total = (total or 0.0) + float(value)
-    return total
-
-
 # -- memory ---------------------------------------------------------------------------
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
-                found += [int(c) for c in f.read().split()]
-    return found
 
 
 def _vm_rss_bytes(pid: int) -> int:
@@ -107,7 +73,7 @@ def tree_cpu_seconds(pid: int) -> float:
         ):
             fields = f.read().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-        todo += _children(current)
+        todo += children(current)
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -129,7 +95,7 @@ def tree_rss_bytes(pid: int) -> int:
         while todo:
             current = todo.pop()
             total += _vm_rss_bytes(current)
-            todo += _children(current)
+            todo += children(current)
         return total
     try:
         process = psutil.Process(pid)
@@ -240,9 +206,9 @@ class EndToEnd:
         """A communication the edge accepts (stage (a) saw which ones it dead-letters)."""
         return event.kind == "communication" and position not in self.dead
 
-    async def metric(self, name: str, **labels: str) -> float | None:
-        page = await asyncio.to_thread(self.worker.metrics)
-        return None if page is None else metric_value(page, name, **labels)
+    async def metric(self, name: str, *, learner: bool = False, **labels: str) -> float | None:
+        page = await asyncio.to_thread(self.worker.metrics, learner=learner)
+        return metric_value(page, name, **labels)
 
     async def indexed(self) -> int:
         return int(await self.metric(DOCUMENTS_METRIC) or 0)
@@ -319,7 +285,9 @@ class EndToEnd:
         end = await training_end_offset(self.settings)
         task = self.progress.add_task("learner", total=end)
         while time.monotonic() - started < timeout_s:
-            version = await self.metric("crmstream_model_version", role="learner", model="bundle")
+            version = await self.metric(
+                "crmstream_model_version", learner=True, role="learner", model="bundle"
+            )
             self.progress.update(task, completed=int(version or 0))
             if version is not None and version >= end:
                 return time.monotonic() - started
@@ -449,9 +417,14 @@ def worker_process(settings: Settings, log_file: Path) -> WorkerProcess:
         "CRMSTREAM_NAMESPACE": settings.namespace,
         "CRMSTREAM_WORKER_WEB_PORT": str(settings.worker_web_port),
         "CRMSTREAM_WORKER_WEB_HOST": settings.worker_web_host,
+        "CRMSTREAM_LEARNER_WEB_HOST": settings.learner_web_host,
     }
     return WorkerProcess(
-        env, log_file, web_port=settings.worker_web_port, web_host=settings.worker_web_host
+        env,
+        log_file,
+        web_port=settings.worker_web_port,
+        learner_port=settings.learner_web_port,
+        web_host=settings.worker_web_host,
     )
 
 

@@ -33,11 +33,12 @@ def free_port() -> int:
 
 
 def bench_settings(base: Settings, namespace: str | None = None) -> Settings:
-    """``base`` in a fresh namespace, with a free port for the bench worker's web server."""
+    """``base`` in a fresh namespace, with free ports for the bench worker and its learner."""
     return base.model_copy(
         update={
             "namespace": namespace or f"bench{secrets.token_hex(4)}",
             "worker_web_port": free_port(),
+            "learner_web_port": free_port(),
         }
     )
 

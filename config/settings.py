@@ -115,8 +115,15 @@ class Settings(BaseSettings):
 
     # Online models: one learner, snapshots signed and followed by every worker
     model_signing_key: SecretStr | None = None
-    model_snapshot_interval_s: float = Field(5.0, gt=0)
+    # A worker restores each snapshot it follows (about half a second of its loop for a
+    # few MB): every 30 s keeps that small and scoring at most half a minute behind.
+    model_snapshot_interval_s: float = Field(30.0, gt=0)
     model_sync_poll_s: float = Field(1.0, gt=0)
+    # The learner: "child" runs it beside each worker as a child process (a core of its
+    # own); "off" leaves it to a separate `crmstream learner` (e.g. its own container).
+    learner: Literal["child", "off"] = "child"
+    learner_web_host: str = "127.0.0.1"
+    learner_web_port: int = Field(6067, ge=1, le=65535)
 
     # Live alerts: the rules file (windows, thresholds, severities, cooldowns)
     alert_rules_file: Path = Path(__file__).resolve().parent / "alerts.yml"

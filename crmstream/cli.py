@@ -123,13 +123,18 @@ async def prepare_cluster(settings: Settings, *, wait_s: float = 120.0) -> None:
             await asyncio.sleep(2)
 
 
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper().replace("WARN", "WARNING").replace("CRIT", "CRITICAL"),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+    )
+
+
 @app.command()
 def worker() -> None:
     """Run the stream worker (Faust): consume, enrich, index, publish."""
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper().replace("WARN", "WARNING").replace("CRIT", "CRITICAL")
-    )
+    _configure_logging(settings)
     asyncio.run(prepare_cluster(settings))
     (settings.state_dir / "worker").mkdir(parents=True, exist_ok=True)
     # Faust's worker builds its own event loop; asyncio.run() above closed ours.
@@ -140,6 +145,23 @@ def worker() -> None:
     from streams.app import app as faust_app
 
     Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
+
+
+@app.command()
+def learner(
+    parent_pid: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop when this process exits (set by the worker that starts it).", hidden=True
+        ),
+    ] = None,
+) -> None:
+    """Run the learner: learn from crm.training, publish model snapshots on crm.models."""
+    from streams.learner import run_learner
+
+    settings = get_settings()
+    _configure_logging(settings)
+    asyncio.run(run_learner(settings, parent_pid=parent_pid))
 
 
 # -- generate -----------------------------------------------------------------------

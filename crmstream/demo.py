@@ -96,9 +96,12 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
     events: list[GeneratedEvent] = list(EventGenerator(seed).events(count))
     communication_ids = [e.value["event_id"] for e in events if e.kind == "communication"]
     worker = WorkerProcess(
-        {}, settings.state_dir / "demo-worker.log", web_port=settings.worker_web_port,
+        {},
+        settings.state_dir / "demo-worker.log",
+        web_port=settings.worker_web_port,
+        learner_port=settings.learner_web_port,
         web_host=settings.worker_web_host,
-    )  # fmt: skip
+    )
     started = time.monotonic()
     with console.status("starting the worker ..."):
         worker.start()

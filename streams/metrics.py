@@ -80,6 +80,9 @@ MODEL_QUALITY = Gauge(
     "Progressive validation over the rolling window (accuracy, macro_f1, mae)",
     ["model", "metric"],
 )
+TRAINING_LEARNED = Counter(
+    "crmstream_training_learned", "Training examples the learner learned (re-learned included)"
+)
 MODEL_SNAPSHOTS = Counter("crmstream_model_snapshots", "Model snapshots published")
 MODEL_SNAPSHOTS_REJECTED = Counter(
     "crmstream_model_snapshots_rejected", "Snapshots refused (tampered, corrupt, incomplete)"

@@ -59,7 +59,9 @@ def namespace() -> str:
 @contextlib.contextmanager
 def namespace_settings(namespace: str) -> Iterator[Settings]:
     """Settings for a namespace whose topics exist; its topics and indices are deleted after."""
-    scoped = Settings(namespace=namespace, worker_web_port=free_port())
+    scoped = Settings(
+        namespace=namespace, worker_web_port=free_port(), learner_web_port=free_port()
+    )
     asyncio.run(ensure_topics(scoped))
     try:
         yield scoped
@@ -93,6 +95,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return {
         "CRMSTREAM_NAMESPACE": settings.namespace,
         "CRMSTREAM_WORKER_WEB_PORT": str(settings.worker_web_port),
+        "CRMSTREAM_LEARNER_WEB_PORT": str(settings.learner_web_port),
         # Small batches: the tests send few events and want them processed promptly.
         "CRMSTREAM_BATCH_MAX_WAIT_S": "0.5",
     }
@@ -107,11 +110,17 @@ def scoped(local_servers: list[LocalServer]) -> Iterator[Settings]:
 
 def start_scoped_worker(settings: Settings, log_file: Path, **env: str) -> WorkerProcess:
     """Start a worker for ``settings`` on a fresh web port; ``env`` adds CRMSTREAM_* overrides."""
-    port = free_port()
+    port, learner_port = free_port(), free_port()
     worker = WorkerProcess(
-        {**worker_env(settings), "CRMSTREAM_WORKER_WEB_PORT": str(port), **env},
+        {
+            **worker_env(settings),
+            "CRMSTREAM_WORKER_WEB_PORT": str(port),
+            "CRMSTREAM_LEARNER_WEB_PORT": str(learner_port),
+            **env,
+        },
         log_file,
         web_port=port,
+        learner_port=learner_port,
     )
     worker.start()
     return worker
@@ -124,6 +133,7 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         worker_env(settings),
         log_dir / f"worker-{settings.namespace}.log",
         web_port=settings.worker_web_port,
+        learner_port=settings.learner_web_port,
     )
     process.start()
     yield process

@@ -420,14 +420,19 @@ class PrometheusServer(LocalServer):
         _debian_binary("prometheus")
 
     def config(self) -> dict[str, Any]:
-        """config/prometheus/prometheus.yml with the local worker and Alertmanager as targets."""
+        """config/prometheus/prometheus.yml with the local worker, learner and Alertmanager."""
         config: dict[str, Any] = yaml.safe_load(
             (CONFIG_DIR / "prometheus" / "prometheus.yml").read_text()
         )
-        worker = f"{self.settings.worker_web_host}:{self.settings.worker_web_port}"
+        targets = {
+            "crmstream-worker": f"{self.settings.worker_web_host}:{self.settings.worker_web_port}",
+            "crmstream-learner": (
+                f"{self.settings.learner_web_host}:{self.settings.learner_web_port}"
+            ),
+        }
         for job in config.get("scrape_configs", []):
-            if job.get("job_name") == "crmstream-worker":
-                job["static_configs"] = [{"targets": [worker]}]
+            if job.get("job_name") in targets:
+                job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
         config["rule_files"] = [
             str(self.rules_dir / pattern) for pattern in config.get("rule_files", [])
         ]

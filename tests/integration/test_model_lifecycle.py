@@ -89,7 +89,7 @@ def test_two_workers_score_with_the_same_model_version(scoped: Settings, tmp_pat
         # Once the stream pauses, both follow the learner's newest snapshot within the sync delay.
         def learner() -> float:
             return max(
-                w.metric("crmstream_model_version", role="learner", model="bundle") or 0.0
+                w.learner_metric("crmstream_model_version", role="learner", model="bundle") or 0.0
                 for w in (first, second)
             )
 

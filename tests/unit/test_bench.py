@@ -18,7 +18,7 @@ import pytest
 from rich.console import Console
 
 from bench.documents import index_request
-from bench.end_to_end import LatencyRun, metric_value, tree_cpu_seconds, tree_rss_bytes
+from bench.end_to_end import LatencyRun, tree_cpu_seconds, tree_rss_bytes
 from bench.events import (
     BenchEvent,
     airline_events,
@@ -50,6 +50,7 @@ from bench.stats import (
 )
 from config.settings import Settings
 from crmstream.generator import EventGenerator
+from crmstream.infra.worker import metric_value
 from streams.pipeline import Accepted, BatchResult, Edge, EdgeConfig, Incoming, with_scores
 from streams.redaction import Redactor
 from streams.search_index import IndexRequest
@@ -472,9 +473,7 @@ def test_rss_of_this_process_tree() -> None:
     assert tree_rss_bytes(2**22 + 12345) == 0  # no such process
 
 
-@pytest.mark.parametrize(
-    "name", ["bench.events", "bench.stats", "bench.report", "bench.end_to_end"]
-)
+@pytest.mark.parametrize("name", ["bench.events", "bench.stats", "bench.report"])
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0

@@ -33,6 +33,7 @@ MODULES = [
     "models.evaluate",
     "streams.aggregates",
     "streams.alert_rules",
+    "crmstream.infra.worker",
 ]
 
 
