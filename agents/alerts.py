@@ -145,14 +145,13 @@ def _evaluate(key: str, deltas: list[Delta], now: datetime) -> list[Alert]:
     state = alert_state.get(key)
     before = dict(alert_engine.active(state)) if state else {}
     late_before = AlertEngine.late_dropped(state) if state else 0
-    alerts: list[Alert] = []
-    for delta in _per_bucket(deltas):
-        state, changed = alert_engine.update(
-            state, delta.dimension, delta.key, delta.bucket_ms, delta.aggregate, now
-        )
-        alerts.extend(changed)
-    if state is None:
-        return alerts
+    merged = _per_bucket(deltas)
+    if not merged:
+        return []
+    first = merged[0]
+    state, alerts = alert_engine.update_many(
+        state, first.dimension, first.key, [(d.bucket_ms, d.aggregate) for d in merged], now
+    )
     alert_state[key] = state
     metrics.ALERT_DELTAS_LATE.inc(AlertEngine.late_dropped(state) - late_before)
     after = dict(alert_engine.active(state))

@@ -105,6 +105,9 @@ _SHORT = {
     "urgency_n": "un",
 }
 _LONG = {short: name for name, short in _SHORT.items()}
+_COUNTS = frozenset(
+    short for name, short in _SHORT.items() if name.endswith("_n") or name == "volume"
+)
 
 
 @dataclass(slots=True)
@@ -254,19 +257,17 @@ class Aggregate:
             name = _LONG.get(short)
             if name is None:
                 raise ValueError(f"unknown aggregate field {short!r}")
-            if name.endswith("_n") or name == "volume":
-                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            # Exact types (a bool is no count): every window of every key passes here.
+            kind = type(value)
+            if short in _COUNTS:
+                if kind is not int or value < 0:
                     raise ValueError(
                         f"aggregate field {short!r} must be a count (int >= 0), got {value!r}"
                     )
-            elif (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or not math.isfinite(value)
-            ):
-                raise ValueError(f"aggregate field {short!r} must be a number, got {value!r}")
-            else:
+            elif kind is int:
                 value = float(value)
+            elif kind is not float or not math.isfinite(value):
+                raise ValueError(f"aggregate field {short!r} must be a number, got {value!r}")
             values[name] = value
         return cls(**values)
 

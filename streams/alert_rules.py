@@ -572,12 +572,47 @@ class AlertEngine:
         ``state`` is not modified. Rules only speak when they have enough samples
         (and baseline windows); an episode's alerts are de-duplicated across windows.
         """
+        return self.update_many(state, dimension, key, [(bucket_ms, delta)], now)
+
+    def update_many(
+        self,
+        state: Mapping[str, Any] | None,
+        dimension: Dimension,
+        key: str,
+        deltas: Sequence[tuple[int, Aggregate]],
+        now: datetime,
+    ) -> tuple[dict[str, Any], list[Alert]]:
+        """:meth:`update` with each ``(bucket_ms, delta)`` in turn, the state decoded once.
+
+        The same state and alerts as calling :meth:`update` for each delta in order
+        (a replay brings many buckets of a key in one batch).
+        """
         state = state or {}
         windows = KeyWindows.from_dict(state.get("kw", {}))
         episodes: dict[str, dict[str, Any]] = {
             name: dict(episode) for name, episode in state.get("ep", {}).items()
         }
         rules = self._rules.get(dimension, [])
+        alerts: list[Alert] = []
+        for bucket_ms, delta in deltas:
+            episodes = self._step(
+                windows, episodes, rules, dimension, key, bucket_ms, delta, now, alerts
+            )
+        return {"kw": windows.to_dict(), "ep": dict(sorted(episodes.items()))}, alerts
+
+    def _step(
+        self,
+        windows: KeyWindows,
+        episodes: dict[str, dict[str, Any]],
+        rules: list[Rule],
+        dimension: Dimension,
+        key: str,
+        bucket_ms: int,
+        delta: Aggregate,
+        now: datetime,
+        alerts: list[Alert],
+    ) -> dict[str, dict[str, Any]]:
+        """One delta: update the windows, check the rules (alerts appended); the episodes kept."""
         # A firing drop/surge rule freezes its baseline: an incident must not become normal.
         learn = {m for r in rules if (m := r.baseline_metric) is not None}
         frozen = {
@@ -590,7 +625,6 @@ class AlertEngine:
         watermark = windows.watermark_ms if windows.watermark_ms is not None else bucket_ms
         where = Where(dimension, key, start, end)
 
-        alerts: list[Alert] = []
         for rule in rules:
             check = rule.check(current, windows.baselines)
             if check is None:
@@ -609,12 +643,11 @@ class AlertEngine:
                 episodes[rule.name] = {"s": episode["s"], "r": watermark}
                 alerts.append(self._alert(rule, where, check, episode["s"], now, resolved=True))
 
-        kept = {
+        return {
             rule.name: episodes[rule.name]
             for rule in rules
             if rule.name in episodes and _still_needed(episodes[rule.name], rule, watermark)
         }
-        return {"kw": windows.to_dict(), "ep": dict(sorted(kept.items()))}, alerts
 
     @staticmethod
     def late_dropped(state: Mapping[str, Any] | None) -> int:

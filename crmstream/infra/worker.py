@@ -136,8 +136,9 @@ class WorkerProcess:
         return self.process.returncode
 
     def kill(self) -> None:
-        """Kill -9, as a crash or an out-of-memory kill would: no clean-up at all."""
-        if self.process is not None and self.process.poll() is None:
+        """Kill -9 the worker and its children, as a crash of the whole container would."""
+        if self.process is not None:
+            # Even when the worker itself is gone already: whatever is left of its group.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()

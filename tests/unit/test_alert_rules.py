@@ -553,3 +553,28 @@ def test_resolved_episodes_are_forgotten_once_their_cooldown_is_over() -> None:
     assert feed.engine.late_dropped(feed.state("agent", "a1")) == 0
     feed.ratings("a1", T0_MS, 1.0)  # its window closed long ago
     assert feed.engine.late_dropped(feed.state("agent", "a1")) == 1
+
+
+def test_update_many_is_update_for_each_delta_in_turn() -> None:
+    engine = AlertEngine(load_rules(SHIPPED))
+    deltas = [d for d in incident_deltas(engine.spec, seed=9) if d.dimension == "agent"]
+    one_by_one = Feed(engine)
+    for delta in deltas:
+        one_by_one.apply(delta)
+    # Batched as the alerts agent does: a key's deltas of one batch in one call.
+    states: dict[str, Any] = {}
+    alerts: list[Alert] = []
+    for start in range(0, len(deltas), 97):
+        by_key: dict[str, list[Delta]] = {}
+        for delta in deltas[start : start + 97]:
+            by_key.setdefault(delta.key, []).append(delta)
+        for key, group in by_key.items():
+            states[key], changed = engine.update_many(
+                states.get(key), "agent", key, [(d.bucket_ms, d.aggregate) for d in group], NOW
+            )
+            alerts += changed
+    assert len(one_by_one.alerts) == 2  # the incident fires and resolves on the way
+    assert sorted(alerts, key=lambda a: (a.window_end, a.state)) == sorted(
+        one_by_one.alerts, key=lambda a: (a.window_end, a.state)
+    )
+    assert states == {key: one_by_one.state("agent", key) for key in states}
