@@ -15,9 +15,9 @@ moves data between Kafka, the tables and the sinks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -27,7 +27,7 @@ from streams.aggregates import (
     Delta,
     Turn,
     answer,
-    decode_delta,
+    delta_from_dict,
     delta_key,
     deltas_from_response,
     encode_delta,
@@ -44,9 +44,11 @@ from streams.app import (
     settings,
 )
 from streams.search_index import create_async_client
-from streams.sinks import AlertSink, KafkaPublisher, Outgoing
+from streams.sinks import AlertSink, KafkaPublisher, Outgoing, packed, unpacked
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 AGGREGATES_TOPIC = alert_aggregates_topic.get_topic_name()
 TURNS_TOPIC = conversation_turns_topic.get_topic_name()
@@ -54,38 +56,55 @@ TURNS_TOPIC = conversation_turns_topic.get_topic_name()
 
 def delta_messages(deltas: Iterable[Delta]) -> list[Outgoing]:
     """Deltas as Kafka records, leaving out dimensions no rule looks at."""
-    return [
-        Outgoing(delta_key(d.dimension, d.key), encode_delta(d))
+    records = (
+        (delta_key(d.dimension, d.key), encode_delta(d))
         for d in deltas
         if d.dimension in alert_engine.dimensions
-    ]
+    )
+    return packed(records, settings.topic_partitions)
 
 
 def turn_messages(records: Iterable[ScoredCommunication]) -> list[Outgoing]:
     """The conversation turns of a scored batch (records without a conversation have none)."""
     turns = (Turn.from_communication(r) for r in records)
-    return [Outgoing(t.conversation_id.encode(), orjson.dumps(t.to_dict())) for t in turns if t]
+    return packed(
+        ((t.conversation_id.encode(), orjson.dumps(t.to_dict())) for t in turns if t),
+        settings.topic_partitions,
+    )
 
 
-def _grouped(events: Sequence[Any], decode: Any) -> dict[str, tuple[Any, list[Any]]]:
-    """Decode a batch and group it by message key, with the last event of each key.
+def _grouped(
+    events: Sequence[Any], decode: Callable[[Any], T], key_of: Callable[[T], str]
+) -> dict[str, tuple[Any, list[T]]]:
+    """Unpack a batch's records and group them by key, with the last event of each key.
 
     The event matters: Faust writes a table change to the changelog partition of
-    the *current* event, which must be the partition the key's records live on.
+    the *current* event, which must be the partition the key's records live on
+    (:func:`streams.sinks.packed` sends every record to the partition of its key).
     """
-    grouped: dict[str, tuple[Any, list[Any]]] = {}
+    grouped: dict[str, tuple[Any, list[T]]] = {}
     for event in events:
-        key = (event.message.key or b"").decode("utf-8", "replace")
         try:
-            item = decode(event.message.value)
+            raws = unpacked(event.message.value)
         except ValueError:
             # Written by our own agents: a bad one is a bug to report, not a reason to stop.
-            log.exception("undecodable record on %s", event.message.topic)
+            log.exception("undecodable message on %s", event.message.topic)
             continue
-        items = grouped[key][1] if key in grouped else []
-        items.append(item)
-        grouped[key] = (event, items)
+        for raw in raws:
+            try:
+                item = decode(raw)
+            except ValueError:
+                log.exception("undecodable record on %s: %.200r", event.message.topic, raw)
+                continue
+            key = key_of(item)
+            items = grouped[key][1] if key in grouped else []
+            items.append(item)
+            grouped[key] = (event, items)
     return grouped
+
+
+def _delta_key(delta: Delta) -> str:
+    return delta_key(delta.dimension, delta.key).decode()
 
 
 @app.agent(conversation_turns_topic)
@@ -95,7 +114,8 @@ async def track_conversations(stream: Any) -> None:
         settings.batch_max_events, within=settings.batch_max_wait_s
     ):
         deltas: list[Delta] = []
-        for key, (event, turns) in _grouped(events, _decode_turn).items():
+        grouped = _grouped(events, Turn.from_dict, lambda t: t.conversation_id)
+        for key, (event, turns) in grouped.items():
             stream._set_current_event(event)  # see _grouped
             stored = conversations.get(key)
             pending = Turn.from_dict(stored) if stored else None
@@ -112,13 +132,6 @@ async def track_conversations(stream: Any) -> None:
         await publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas))
 
 
-def _decode_turn(value: bytes) -> Turn:
-    try:
-        return Turn.from_dict(orjson.loads(value))
-    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"not a conversation turn: {error}") from error
-
-
 @app.agent(alert_aggregates_topic)
 async def evaluate_alerts(stream: Any) -> None:
     es = create_async_client(settings)
@@ -129,7 +142,7 @@ async def evaluate_alerts(stream: Any) -> None:
         ):
             now = datetime.now(UTC)
             alerts: list[Alert] = []
-            for key, (event, deltas) in _grouped(events, decode_delta).items():
+            for key, (event, deltas) in _grouped(events, delta_from_dict, _delta_key).items():
                 stream._set_current_event(event)  # see _grouped
                 try:
                     alerts.extend(_evaluate(key, deltas, now))

@@ -45,6 +45,7 @@ __all__ = [
     "WindowSpec",
     "answer",
     "decode_delta",
+    "delta_from_dict",
     "delta_key",
     "deltas_from_communications",
     "deltas_from_feedback",
@@ -709,6 +710,11 @@ def decode_delta(data: bytes) -> Delta:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"bad delta: not JSON ({exc})") from exc
+    return delta_from_dict(raw)
+
+
+def delta_from_dict(raw: Any) -> Delta:
+    """A delta from its decoded JSON (:func:`decode_delta` without the parsing)."""
     if not isinstance(raw, dict):
         raise ValueError(f"bad delta: expected a JSON object, got {type(raw).__name__}")
     missing = {"dim", "key", "bucket", "agg"} - raw.keys()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from config.settings import Settings
 from models.tokenize import tokenize
 from schemas.events import Alert, DeadLetter, ScoredCommunication
 from streams import metrics
+from streams.kafka import partition_for
 from streams.pipeline import Accepted, BatchResult, dead_letter
 from streams.redaction import Redactor
 from streams.search_index import (
@@ -48,10 +49,47 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A record to publish: key and JSON value, both as bytes."""
+    """A record to publish: key and JSON value, both as bytes (and the partition, if chosen)."""
 
     key: bytes | None
     value: bytes
+    partition: int | None = None
+
+
+def packed(records: Iterable[tuple[bytes, bytes]], partitions: int) -> list[Outgoing]:
+    """Keyed JSON records packed into one JSON-array message per partition their keys hash to.
+
+    A batch's internal records (alert deltas, conversation turns) then cost a few
+    Kafka messages instead of one each, and every record still reaches the partition
+    (and so the table partition) its key owns. :func:`unpacked` reads them back.
+
+    >>> [(m.partition, m.value) for m in packed([(b"k", b'{"a":1}'), (b"k", b'{"a":2}')], 6)]
+    [(2, b'[{"a":1},{"a":2}]')]
+    """
+    by_partition: dict[int, list[bytes]] = {}
+    for key, value in records:
+        by_partition.setdefault(partition_for(key, partitions), []).append(value)
+    return [
+        Outgoing(None, b"[" + b",".join(values) + b"]", partition)
+        for partition, values in sorted(by_partition.items())
+    ]
+
+
+def unpacked(value: bytes | None) -> list[Any]:
+    """The records of a :func:`packed` message (a single JSON object counts as one record).
+
+    >>> unpacked(b'[{"a":1},{"a":2}]'), unpacked(b'{"a":1}')
+    ([{'a': 1}, {'a': 2}], [{'a': 1}])
+    >>> unpacked(b"[oops")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: not a JSON record or array of records: unexpected character...
+    """
+    try:
+        data = orjson.loads(value or b"")
+    except orjson.JSONDecodeError as error:
+        raise ValueError(f"not a JSON record or array of records: {error}") from error
+    return data if isinstance(data, list) else [data]
 
 
 def to_json(record: BaseModel, *, exclude_none: bool = True) -> bytes:
@@ -77,7 +115,8 @@ class KafkaPublisher:
             with attempt:
                 producer = self.app.producer
                 futures = [
-                    await producer.send(topic, r.key, r.value, None, None, None) for r in records
+                    await producer.send(topic, r.key, r.value, r.partition, None, None)
+                    for r in records
                 ]
                 await asyncio.gather(*futures)
         metrics.EVENTS_OUT.labels(topic).inc(len(records))

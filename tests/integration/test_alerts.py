@@ -116,3 +116,69 @@ def test_an_agent_incident_fires_once_and_resolves_once(scoped: Settings, tmp_pa
         assert worker.metric("crmstream_alerts_resolved_total") == 1.0
     finally:
         worker.stop()
+
+
+RESPONSE_RULES = """
+windows: {size: 1d, grace: 1d}
+rules:
+  - name: agent_slow_replies
+    kind: threshold
+    dimension: agent
+    metric: response_time_s
+    above: 1h
+    min_samples: 4
+    severity: info
+"""
+
+
+def conversation(number: int, agent: str, wait: timedelta) -> list[dict[str, Any]]:
+    """A customer's question and the agent's first reply ``wait`` later (an unassigned
+    question: the reply names the agent), plus a second question nobody answered."""
+    asked = T0 + timedelta(minutes=10 * number)
+    base = {"customer_id": f"c{number}", "channel": "email", "conversation_id": f"{agent}-{number}"}
+    return [
+        {**base, "event_id": f"{agent}-{number}-q", "occurred_at": asked.isoformat(),
+         "direction": "inbound", "text": f"Where is my order {number}?"},
+        {**base, "event_id": f"{agent}-{number}-q2",
+         "occurred_at": (asked + timedelta(minutes=1)).isoformat(),
+         "direction": "inbound", "text": "Any news?"},
+        {**base, "event_id": f"{agent}-{number}-a", "occurred_at": (asked + wait).isoformat(),
+         "direction": "outbound", "agent_id": agent, "text": "It ships today."},
+    ]  # fmt: skip
+
+
+def test_slow_first_replies_of_one_agent_raise_a_response_time_alert(
+    scoped: Settings, tmp_path: Path
+) -> None:
+    """Turns travel keyed by conversation, wait in the conversations table for their reply,
+    and the response times reach the agent's windows: only the slow agent alerts."""
+    rules = tmp_path / "alerts.yml"
+    rules.write_text(RESPONSE_RULES)
+    worker = start_scoped_worker(
+        scoped, tmp_path / "worker.log", CRMSTREAM_ALERT_RULES_FILE=str(rules)
+    )
+    try:
+        turns = [
+            turn
+            for number in range(6)
+            for agent, wait in (
+                ("agent-slow", timedelta(hours=5)),
+                ("agent-quick", timedelta(minutes=5)),
+            )
+            for turn in conversation(number, agent, wait)
+        ]
+        turns.sort(key=lambda t: t["occurred_at"])
+        send_events(
+            scoped,
+            [GeneratedEvent("communication", t["customer_id"], t) for t in turns],
+        )
+        wait_until(lambda: caught_up(scoped), timeout_s=120, what="the worker catching up")
+        alerts = wait_until(lambda: agent_alerts(scoped), what="the slow-reply alert")
+        assert [(a["key"], a["rule"], a["state"]) for a in alerts] == [
+            ("agent-slow", "agent_slow_replies", "firing")
+        ]
+        # The time to the *first* reply: 5 h, not the 4 h 59 min to the second question.
+        assert alerts[0]["value"] == 5 * 3600
+        assert alerts[0]["samples"] >= 4
+    finally:
+        worker.stop()

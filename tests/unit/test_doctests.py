@@ -34,6 +34,8 @@ MODULES = [
     "streams.aggregates",
     "streams.alert_rules",
     "crmstream.infra.worker",
+    "streams.kafka",
+    "streams.sinks",
 ]
 
 
