@@ -38,6 +38,7 @@ from streams.app import (
     alert_aggregates_topic,
     alert_engine,
     alert_state,
+    allow_batch_table_writes,
     app,
     conversation_turns_topic,
     conversations,
@@ -109,6 +110,7 @@ def _delta_key(delta: Delta) -> str:
 
 @app.agent(conversation_turns_topic)
 async def track_conversations(stream: Any) -> None:
+    allow_batch_table_writes()
     publisher = KafkaPublisher(app)
     async for events in stream.take_events(
         settings.batch_max_events, within=settings.batch_max_wait_s
@@ -134,6 +136,7 @@ async def track_conversations(stream: Any) -> None:
 
 @app.agent(alert_aggregates_topic)
 async def evaluate_alerts(stream: Any) -> None:
+    allow_batch_table_writes()
     es = create_async_client(settings)
     sink = AlertSink(settings, KafkaPublisher(app), es)
     try:

@@ -61,7 +61,9 @@ def _table(name: str, changelog: str, description: str) -> TableT[str, Any]:
         name,
         default=None,
         partitions=settings.topic_partitions,
-        changelog_topic=app.topic(settings.topic_name(changelog)),
+        # acks=False as Faust's own changelogs: no stream reads them, so the consumer
+        # must not expect one to (it logs "Stream has not started processing" otherwise).
+        changelog_topic=app.topic(settings.topic_name(changelog), acks=False),
         help=description,
         # One RocksDB per table and partition: Faust's defaults (64 MB write buffers,
         # a 2 GB block cache each) would let a worker's memory grow into gigabytes.
@@ -86,3 +88,12 @@ edge = Edge(EdgeConfig.from_settings(settings))
 live_model = LiveModel()
 # The alert rules (config/alerts.yml unless CRMSTREAM_ALERT_RULES_FILE says otherwise).
 alert_engine = AlertEngine(load_rules(settings.alert_rules_file))
+
+
+def allow_batch_table_writes() -> None:
+    """Let a batch's table changes wait for the producer without pausing the stream.
+
+    Faust pauses a stream (and warns "producer buffer full") once 100 table
+    changes wait to be produced; one batch of ours changes up to a few keys per event.
+    """
+    app.producer.buffer.max_messages = 4 * settings.batch_max_events
