@@ -9,6 +9,7 @@ restart the shared Kafka broker, so they run their own namespace and workers.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import statistics
 import threading
@@ -127,23 +128,39 @@ def test_broker_restart_mid_stream_loses_nothing(
         worker.stop()
 
 
-def rss_mb(worker: WorkerProcess) -> float:
+def rss_mb(pid: int | None) -> float:
+    """Resident memory of a process in MB (0 while there is none)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text() if pid is not None else ""
+    except FileNotFoundError:
+        return 0.0
+    line = next((line for line in status.splitlines() if line.startswith("VmRSS:")), None)
+    return int(line.split()[1]) / 1024 if line else 0.0
+
+
+def sample_rss(worker: WorkerProcess, stop: threading.Event) -> Iterator[tuple[float, float]]:
+    """Every second: the worker's RSS and its learner child's."""
     assert worker.process is not None
-    status = Path(f"/proc/{worker.process.pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
-
-
-def sample_rss(worker: WorkerProcess, stop: threading.Event) -> Iterator[float]:
     while not stop.wait(1.0):
-        yield rss_mb(worker)
+        yield rss_mb(worker.process.pid), rss_mb(worker.learner_pid)
+
+
+def assert_flat(name: str, samples: list[float]) -> None:
+    # Warm-up (models, caches, tables) is the first third; after it, no trend.
+    third = len(samples) // 3
+    assert third >= 10, f"too few samples ({len(samples)}) to judge"
+    middle = statistics.median(samples[third : 2 * third])
+    last = statistics.median(samples[2 * third :])
+    print(f"{name} RSS MB: start {samples[0]:.0f}, middle {middle:.0f}, end {last:.0f}, "
+          f"max {max(samples):.0f}")  # fmt: skip
+    assert last <= middle * 1.10 + 20, f"{name} RSS grew from {middle:.0f} MB to {last:.0f} MB"
 
 
 def test_memory_stays_flat_over_a_long_replay(scoped: Settings, logs: Path) -> None:
     events = list(EventGenerator(seed=7003).events(80_000))
     worker = start_scoped_worker(scoped, logs / "worker.log")
     try:
-        samples: list[float] = []
+        samples: list[tuple[float, float]] = []
         stop = threading.Event()
         sampler = threading.Thread(target=lambda: samples.extend(sample_rss(worker, stop)))
         sampler.start()
@@ -155,13 +172,11 @@ def test_memory_stays_flat_over_a_long_replay(scoped: Settings, logs: Path) -> N
         )
         stop.set()
         sampler.join()
-        # Warm-up (models, caches, tables) is the first third; after it, no trend.
-        third = len(samples) // 3
-        assert third >= 10, f"too few samples ({len(samples)}) to judge"
-        middle = statistics.median(samples[third : 2 * third])
-        last = statistics.median(samples[2 * third :])
-        print(f"worker RSS MB: start {samples[0]:.0f}, middle {middle:.0f}, end {last:.0f}, "
-              f"max {max(samples):.0f}")  # fmt: skip
-        assert last <= middle * 1.10 + 20, f"RSS grew from {middle:.0f} MB to {last:.0f} MB"
+        assert_flat("worker", [w for w, _ in samples])
+        # The learner is a process of its own, started just after the worker answers;
+        # from then on it must run throughout (a zero would be a restart).
+        learner = list(itertools.dropwhile(lambda r: r == 0, (r for _, r in samples)))
+        assert learner and all(r > 0 for r in learner), "the learner was not running throughout"
+        assert_flat("learner", learner)
     finally:
         worker.stop()
