@@ -30,6 +30,7 @@ from streams.search_index import (
     COMMUNICATIONS_ALIAS,
     IndexRequest,
     bulk_index,
+    count_communications,
     create_async_client,
     create_client,
     install_templates,
@@ -194,19 +195,6 @@ def delete_communications_indices(settings: Settings) -> None:
         client.close()
 
 
-def count_documents(settings: Settings) -> int:
-    """Documents behind the communications alias, after a refresh."""
-    client = create_client(settings)
-    alias = settings.index_name(COMMUNICATIONS_ALIAS)
-    try:
-        if not client.indices.exists_alias(name=alias):
-            return 0
-        client.indices.refresh(index=alias)
-        return int(client.count(index=alias)["count"])
-    finally:
-        client.close()
-
-
 async def _bulk_all(
     settings: Settings, documents: Sequence[Sequence[IndexRequest]], advance: Advance
 ) -> tuple[float, int]:
@@ -237,7 +225,7 @@ def elasticsearch_stage(
     total = sum(len(batch) for batch in documents)
     try:
         seconds, rejected = asyncio.run(_bulk_all(settings, documents, advance))
-        searchable = count_documents(settings)
+        searchable = count_communications(settings)
     finally:
         delete_communications_indices(settings)
     return StageResult(total, seconds, {"rejected": rejected, "searchable_after": searchable})

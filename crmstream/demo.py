@@ -24,7 +24,7 @@ from crmstream.generator import EventGenerator, GeneratedEvent
 from crmstream.infra.errors import InfraError
 from crmstream.infra.worker import WorkerProcess
 from crmstream.produce import encode_events, produce
-from streams.search_index import COMMUNICATIONS_ALIAS, create_client
+from streams.search_index import COMMUNICATIONS_ALIAS, count_communications, create_client
 from streams.topics import COMMUNICATIONS
 
 console = Console()
@@ -45,23 +45,6 @@ class DemoSummary:
     indexed: int
     dead_letters: int
     elapsed_s: float
-
-
-def count_indexed(settings: Settings, event_ids: Sequence[str]) -> int:
-    """How many of these event ids Elasticsearch can find (after a refresh)."""
-    client = create_client(settings)
-    alias = settings.index_name(COMMUNICATIONS_ALIAS)
-    try:
-        if not client.indices.exists_alias(name=alias):
-            return 0
-        client.indices.refresh(index=alias)
-        found = 0
-        for start in range(0, len(event_ids), 10_000):
-            chunk = list(event_ids[start : start + 10_000])
-            found += int(client.count(index=alias, query={"terms": {"event_id": chunk}})["count"])
-        return found
-    finally:
-        client.close()
 
 
 def model_view(settings: Settings, event_ids: Sequence[str]) -> dict[str, Any]:
@@ -130,7 +113,7 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
                 if not worker.alive:
                     raise InfraError(f"the worker stopped; see {worker.log_file}")
                 time.sleep(1.0)
-                indexed = count_indexed(settings, communication_ids)
+                indexed = count_communications(settings, communication_ids)
                 dead_letters = int(worker.metric("crmstream_dead_letters_total") or 0)
                 bar.update(indexing, completed=indexed)
         elapsed = time.monotonic() - started

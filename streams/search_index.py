@@ -218,3 +218,22 @@ async def bulk_index(
             if pending:
                 raise _RetryableItems(f"{len(pending)} documents to retry")
     return rejected
+
+
+def count_communications(settings: Settings, event_ids: Sequence[str] | None = None) -> int:
+    """Communications behind the alias after a refresh: all of them, or those of these ids."""
+    client = create_client(settings)
+    alias = settings.index_name(COMMUNICATIONS_ALIAS)
+    try:
+        if not client.indices.exists_alias(name=alias):
+            return 0
+        client.indices.refresh(index=alias)
+        if event_ids is None:
+            return int(client.count(index=alias)["count"])
+        found = 0
+        for start in range(0, len(event_ids), 10_000):
+            chunk = list(event_ids[start : start + 10_000])
+            found += int(client.count(index=alias, query={"terms": {"event_id": chunk}})["count"])
+        return found
+    finally:
+        client.close()
