@@ -9,6 +9,7 @@ running so the results can be searched; ``crmstream infra down`` stops them.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sys
 import time
@@ -78,8 +79,11 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
 
     events: list[GeneratedEvent] = list(EventGenerator(seed).events(count))
     communication_ids = [e.value["event_id"] for e in events if e.kind == "communication"]
+    # The demo lasts about half a minute: snapshots every 5 s (not the default 30 s)
+    # let its worker score with what the learner learned before it ends.
+    snapshots = {"CRMSTREAM_MODEL_SNAPSHOT_INTERVAL_S": "5"}
     worker = WorkerProcess(
-        {},
+        {k: v for k, v in snapshots.items() if k not in os.environ},
         settings.state_dir / "demo-worker.log",
         web_port=settings.worker_web_port,
         learner_port=settings.learner_web_port,
