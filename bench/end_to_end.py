@@ -154,6 +154,7 @@ class Sustained:
     seconds: float
     indexed_per_s_by_tenth: list[float]
     worker_cpu_s: float
+    learner: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -271,27 +272,45 @@ class EndToEnd:
         self.samples = [(started, since)]
         pid = self.worker.process.pid if self.worker.process else 0
         cpu = tree_cpu_seconds(pid)
+        learned = await self.learned()
         reached = await self.wait_indexed(self.expected, indexing, sending, since=since)
+        learned = await self.learned() - learned
+        lag = await self.learner_lag()
         cpu = tree_cpu_seconds(pid) - cpu
         await sending
         points = [(at - started, min(n, self.expected) - since) for at, n in self.samples]
-        return Sustained(len(self.events), reached - started, rates_by_tenth(points), cpu)
+        learner = {
+            "examples": int(learned),
+            "examples_per_s": round(rate(int(learned), reached - started), 1),
+            "lag_at_end": lag,
+        }
+        return Sustained(len(self.events), reached - started, rates_by_tenth(points), cpu, learner)
+
+    async def learned(self) -> float:
+        """Training examples the learner has learned so far (its counter)."""
+        return await self.metric("crmstream_training_learned_total", learner=True) or 0.0
+
+    async def learner_lag(self) -> int | None:
+        """Training messages published but not yet learned (None: the learner says nothing)."""
+        from crmstream.cli import training_end_offset
+
+        end = await training_end_offset(self.settings)
+        position = await self.metric("crmstream_learner_position", learner=True)
+        return None if position is None else max(0, end - int(position))
 
     async def learner_catch_up(self, timeout_s: float = 600.0) -> float | None:
-        """Seconds until the learner has learned every training example (None: timed out)."""
+        """Seconds until the learner has learned every training message (None: timed out)."""
         from crmstream.cli import training_end_offset
 
         started = time.monotonic()
         end = await training_end_offset(self.settings)
         task = self.progress.add_task("learner", total=end)
         while time.monotonic() - started < timeout_s:
-            version = await self.metric(
-                "crmstream_model_version", learner=True, role="learner", model="bundle"
-            )
-            self.progress.update(task, completed=int(version or 0))
-            if version is not None and version >= end:
+            position = await self.metric("crmstream_learner_position", learner=True)
+            self.progress.update(task, completed=int(position or 0))
+            if position is not None and position >= end:
                 return time.monotonic() - started
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
         return None
 
     async def latency_run(self, target_rate: float, seconds: float, tag: str) -> LatencyRun:
@@ -401,6 +420,7 @@ class EndToEndResult:
             "indexed_per_s_by_tenth": self.sustained.indexed_per_s_by_tenth,
             # 1.0 = one core busy all the time (the worker is one Python process).
             "worker_cpu_share": round(self.sustained.worker_cpu_s / self.sustained.seconds, 3),
+            "learner": self.sustained.learner,
             "learner_caught_up_s": (
                 None if self.learner_caught_up_s is None else round(self.learner_caught_up_s, 1)
             ),

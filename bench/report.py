@@ -1,9 +1,19 @@
 """The benchmark's report: the JSON document, the machine it ran on, and the printed table.
 
->>> stages = {"model": {"events_per_s": 600.0}, "elasticsearch": {"events_per_s": 9000.0}}
->>> verdict = comparison(stages, {"events_per_s": 450.0})
+The worker runs the edge and scoring one after the other in one process, on one core;
+the learner, Elasticsearch and Kafka run beside it. End to end is therefore compared
+with the slowest of those: the worker's path (edge and scoring together), learning,
+Elasticsearch and Kafka.
+
+>>> stages = {"edge": {"events_per_s": 3000.0}, "scoring": {"events_per_s": 6000.0},
+...           "learning": {"events_per_s": 5000.0}, "elasticsearch": {"events_per_s": 9000.0}}
+>>> pipeline_stages(stages)
+{'worker': 2000.0, 'learning': 5000.0, 'elasticsearch': 9000.0}
+>>> verdict = comparison(stages, {"events_per_s": 1800.0})
 >>> verdict["slowest_stage"], verdict["end_to_end_over_slowest"], verdict["meets_required"]
-('model', 0.75, True)
+('worker', 0.9, True)
+>>> verdict["end_to_end_over_elasticsearch"]
+0.2
 """
 
 from __future__ import annotations
@@ -20,9 +30,12 @@ from rich.table import Table
 
 from config.settings import Settings
 
-REQUIRED_RATIO = 0.7
+REQUIRED_RATIO = 0.8
 STAGE_LABELS = {
-    "model": "(a) models: edge, score, learn",
+    "edge": "(a) edge: checks, cleaning, PII",
+    "scoring": "(a) scoring",
+    "learning": "(a) learning",
+    "worker": "(a) worker path: edge + scoring",
     "elasticsearch": "(b) Elasticsearch bulk",
     "kafka": "(c) Kafka produce+consume",
 }
@@ -93,18 +106,36 @@ def machine_info(settings: Settings, repo: Path) -> dict[str, Any]:
     }
 
 
+def pipeline_stages(stages: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """Events/s of the stages that run side by side: edge and scoring, which one worker
+    process runs one after the other, count as one stage, ``worker``."""
+    rates = {name: float(stage["events_per_s"]) for name, stage in stages.items()}
+    if "edge" in rates and "scoring" in rates:
+        edge, scoring = rates.pop("edge"), rates.pop("scoring")
+        worker = 1 / (1 / edge + 1 / scoring) if edge > 0 and scoring > 0 else 0.0
+        rates = {"worker": round(worker, 1), **rates}
+    return rates
+
+
 def comparison(stages: dict[str, dict[str, Any]], end_to_end: dict[str, Any]) -> dict[str, Any]:
-    """End-to-end throughput against the slowest stage measured alone."""
-    name = min(stages, key=lambda s: float(stages[s]["events_per_s"]))
-    slowest = float(stages[name]["events_per_s"])
-    ratio = float(end_to_end["events_per_s"]) / slowest if slowest > 0 else 0.0
-    return {
+    """End-to-end throughput against the slowest stage that runs on its own, and against
+    Elasticsearch's bulk ingest alone."""
+    rates = pipeline_stages(stages)
+    name = min(rates, key=lambda s: rates[s])
+    slowest = rates[name]
+    e2e = float(end_to_end["events_per_s"])
+    ratio = e2e / slowest if slowest > 0 else 0.0
+    verdict: dict[str, Any] = {
         "slowest_stage": name,
         "slowest_events_per_s": slowest,
         "end_to_end_over_slowest": round(ratio, 3),
         "required": REQUIRED_RATIO,
         "meets_required": ratio >= REQUIRED_RATIO,
     }
+    search = rates.get("elasticsearch")
+    if search:
+        verdict["end_to_end_over_elasticsearch"] = round(e2e / search, 3)
+    return verdict
 
 
 QUIET_CPU_SHARE = 0.9  # below this, stage (a) shared its core with something else
@@ -191,9 +222,21 @@ def render_table(report: dict[str, Any]) -> Table:
     table.add_column("detail")
     for name, stage in report["stages"].items():
         detail = f"{stage['events']:,} events in {stage['seconds']:,.1f}s"
+        for key, unit in (
+            ("ms_per_event", "event"),
+            ("ms_per_communication", "communication"),
+            ("ms_per_example", "example"),
+        ):
+            if stage.get(key) is not None:
+                detail += f", {stage[key]:.3f} ms per {unit}"
+        if stage.get("examples_per_s") is not None:
+            detail += f" ({stage['examples_per_s']:,.0f} examples/s)"
         table.add_row(
             STAGE_LABELS.get(name, name), f"{stage['events_per_s']:,.0f} events/s", detail
         )
+        if name == "scoring" and "edge" in report["stages"]:
+            worker = pipeline_stages(report["stages"])["worker"]
+            table.add_row(STAGE_LABELS["worker"], f"{worker:,.0f} events/s", "one core")
     e2e = report["end_to_end"]
     table.add_row(
         "(d) end to end, sustained",
@@ -208,6 +251,16 @@ def render_table(report: dict[str, Any]) -> Table:
             f"{run['achieved_events_per_s']:,.0f} events/s for {run['production_s']:.0f}s, "
             f"{run['samples']} samples"
             + (f", {run['unseen_samples']} unseen" if run["unseen_samples"] else ""),
+        )
+    learner = e2e.get("learner")
+    if learner:
+        lag = learner.get("lag_at_end")
+        caught = e2e.get("learner_caught_up_s")
+        table.add_row(
+            "learner during end to end",
+            f"{learner['examples_per_s']:,.0f} examples/s",
+            (f"lag {lag:,} training messages when all was indexed" if lag is not None else "")
+            + (f", caught up {caught:.1f}s later" if caught is not None else ", never caught up"),
         )
     rss = e2e["rss_mb"]
     table.add_row(
@@ -224,6 +277,12 @@ def render_table(report: dict[str, Any]) -> Table:
             signs.append(f"(a) had {disturbed['model_stage_cpu_share']:.0%} of a core")
         table.add_row("[yellow]disturbed run[/yellow]", "figures unreliable", "; ".join(signs))
     verdict = report["comparison"]
+    if verdict.get("end_to_end_over_elasticsearch") is not None:
+        table.add_row(
+            "end to end / Elasticsearch bulk",
+            f"{verdict['end_to_end_over_elasticsearch']:.2f}",
+            "",
+        )
     meets = verdict["meets_required"]
     table.add_row(
         f"end to end / slowest stage ({verdict['slowest_stage']})",

@@ -1,10 +1,10 @@
 """``crmstream bench``: every stage alone, then end to end, on the same events.
 
-Order: build the events → (a) models in process → (b) Elasticsearch bulk ingest
-of (a)'s documents → (c) Kafka produce and consume → (d) end to end through a
-worker. All of it in a fresh ``bench<hex>`` namespace, deleted at the end; the
-servers are started like ``crmstream infra up`` (running ones are reused and
-left running).
+Order: build the events → (a) edge, scoring and learning in process, each timed
+on its own → (b) Elasticsearch bulk ingest of (a)'s documents → (c) Kafka
+produce and consume → (d) end to end through a worker. All of it in a fresh
+``bench<hex>`` namespace, deleted at the end; the servers are started like
+``crmstream infra up`` (running ones are reused and left running).
 """
 
 from __future__ import annotations
@@ -87,12 +87,12 @@ def run_bench(
         warmup = [e.renamed("-warm") for e in event_set.events[:WARMUP_EVENTS]]
         progress.update(building, completed=1)
 
-        task = progress.add_task("(a) model", total=len(event_set.events))
+        task = progress.add_task("(a) edge+score+learn", total=len(event_set.events))
         model = model_stage(
             settings, event_set.events, warmup=warmup, advance=lambda n: progress.advance(task, n)
         )
         task = progress.add_task(
-            "(b) elasticsearch", total=model.result.extra["communications_scored"]
+            "(b) elasticsearch", total=model.parts["scoring"].extra["communications_scored"]
         )
         search = elasticsearch_stage(
             settings, model.documents, advance=lambda n: progress.advance(task, n)
@@ -117,12 +117,10 @@ def run_bench(
             "latency_sample_every": SAMPLE_EVERY,
             "worker_log": str(log_file),
         }
-    disturbed = interference(
-        pids_before, server_pids(base), model_cpu_share=model.result.extra["cpu_share"]
-    )
+    disturbed = interference(pids_before, server_pids(base), model_cpu_share=model.cpu_share)
     report = build_report(
         stages={
-            "model": model.result.as_dict(),
+            **{name: part.as_dict() for name, part in model.parts.items()},
             "elasticsearch": search.as_dict(),
             "kafka": kafka.as_dict(),
         },

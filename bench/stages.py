@@ -1,5 +1,5 @@
-"""Stages measured alone: (a) the models' stage in process, (b) Elasticsearch bulk
-ingest, (c) Kafka produce and consume.
+"""Stages measured alone: (a) the edge, scoring and learning in process, each timed on
+its own, (b) Elasticsearch bulk ingest, (c) Kafka produce and consume.
 
 Each returns a :class:`StageResult`: how many events it handled in how many
 seconds of wall time, plus what else is worth knowing (rejections, dead letters).
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.documents import index_request
 from bench.events import BenchEvent
-from bench.stats import rate, rates_by_tenth
+from bench.stats import rate
 from config.settings import Settings
 from crmstream.produce import produce
 from models.bundle import ModelBundle
@@ -67,12 +68,34 @@ def _nothing(_: int) -> None:
     return None
 
 
-# -- (a) models ---------------------------------------------------------------------
+# -- (a) edge, scoring, learning -----------------------------------------------------
+
+#: The three parts of the models' stage, each timed on its own.
+PARTS = ("edge", "scoring", "learning")
+
+
+@dataclass
+class PartTimes:
+    """Wall and CPU seconds spent in each part (edge, scoring, learning)."""
+
+    wall: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PARTS, 0.0))
+    cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PARTS, 0.0))
+
+    @contextmanager
+    def timing(self, part: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall[part] += time.perf_counter() - wall
+            self.cpu[part] += time.process_time() - cpu
 
 
 class ModelStage:
-    """What the worker computes per batch, in process: the edge, the training examples,
-    scoring with a :class:`ModelBundle`, and the learner learning from those examples.
+    """What the worker and its learner compute per batch, in process, each part timed
+    on its own: the edge (checks, cleaning and the training messages, as the agents do),
+    scoring (as the worker scores a batch) and learning (as the learner learns the
+    batch's training messages).
 
     Message offsets are positions in the event set, so dead letters name their event.
     """
@@ -84,6 +107,8 @@ class ModelStage:
         self.communications_topic = settings.topic_name(COMMUNICATIONS)
         self.feedback_topic = settings.topic_name(FEEDBACK)
         self.training_offset = 0
+        self.examples = 0
+        self.times = PartTimes()
 
     def process(
         self, batch: Sequence[tuple[int, BenchEvent]], now: datetime
@@ -99,35 +124,59 @@ class ModelStage:
             for position, e in batch
             if e.kind == "feedback"
         ]
-        # agents/communications.py: edge, training examples out, then score.
-        result = self.edge.communications(communications, now=now)
-        training = [
-            orjson.dumps(training_example("communication", a.record)) for a in result.accepted
-        ]
-        scored = [with_scores(a.record, self.bundle) for a in result.accepted]
-        # agents/feedback.py: edge, training examples out.
-        checked = self.edge.feedback(feedback, now=now)
-        training += [orjson.dumps(training_example("feedback", a.record)) for a in checked.accepted]
-        # agents/learner.py: learn each example in order; the version is the next offset.
-        for value in training:
-            self.bundle.learn(orjson.loads(value))
-            self.training_offset += 1
-            self.bundle.version = self.training_offset
+        with self.times.timing("edge"):
+            # agents/communications.py and agents/feedback.py: edge, training examples out.
+            result = self.edge.communications(communications, now=now)
+            checked = self.edge.feedback(feedback, now=now)
+            training = [
+                orjson.dumps(training_example("communication", a.record)) for a in result.accepted
+            ]
+            training += [
+                orjson.dumps(training_example("feedback", a.record)) for a in checked.accepted
+            ]
+        with self.times.timing("scoring"):
+            # agents/communications.py: score the batch with the live model.
+            scored = [with_scores(a.record, self.bundle) for a in result.accepted]
+        with self.times.timing("learning"):
+            # streams/learner.py: learn each training message in order; the version is
+            # the next offset on the training topic.
+            for value in training:
+                self.bundle.learn(orjson.loads(value))
+                self.training_offset += 1
+                self.bundle.version = self.training_offset
+            self.examples += len(training)
         dead = [d.source.offset for d in (*result.dead, *checked.dead)]
         return scored, dead
 
 
 @dataclass
 class ModelStageOutput:
-    result: StageResult
+    parts: dict[str, StageResult]  # edge, scoring, learning
     documents: list[list[IndexRequest]]  # per batch: what the sink would index
     dead_positions: frozenset[int]  # events the edge dead-lettered
+
+    @property
+    def cpu_share(self) -> float | None:
+        """CPU time over wall time of the three parts: about 1 when nothing else competed."""
+        wall = sum(p.seconds for p in self.parts.values())
+        cpu = sum(float(p.extra["cpu_s"]) for p in self.parts.values())
+        return round(cpu / wall, 3) if wall > 0 else None
+
+    @property
+    def worker_path(self) -> StageResult:
+        """Edge and scoring together: what one worker process does per event on its core."""
+        edge, scoring = self.parts["edge"], self.parts["scoring"]
+        return StageResult(edge.count, edge.seconds + scoring.seconds, {"parts": "edge+scoring"})
 
 
 def batches(events: Sequence[BenchEvent], size: int) -> list[list[tuple[int, BenchEvent]]]:
     """``(position, event)`` pairs in batches of ``size``."""
     numbered = list(enumerate(events))
     return [numbered[i : i + size] for i in range(0, len(numbered), size)]
+
+
+def _per_ms(seconds: float, count: int) -> float | None:
+    return round(seconds * 1000 / count, 4) if count else None
 
 
 def model_stage(
@@ -137,44 +186,67 @@ def model_stage(
     warmup: Sequence[BenchEvent] = (),
     advance: Advance = _nothing,
 ) -> ModelStageOutput:
-    """Stage (a): events per second through edge, scoring and learning (no Kafka, no I/O).
+    """Stages edge, scoring and learning: each part's events per second (no Kafka, no I/O).
 
     ``warmup`` runs first, untimed (tokenizer dictionaries, language models). The
-    documents for stage (b) are built between batches, outside the timed part.
+    documents for stage (b) are built between batches, outside the timed parts.
     """
     stage = ModelStage(settings)
     size = settings.batch_max_events
     for batch in batches(warmup, size):
         stage.process(batch, datetime.now(UTC))
-    timed = 0.0
+    stage.times = PartTimes()
+    examples_before = stage.examples
     documents: list[list[IndexRequest]] = []
     dead: list[int] = []
     built = 0.0
-    progress: list[tuple[float, int]] = []  # (timed seconds, events) after each batch
-    cpu = 0.0
     for batch in batches(events, size):
-        now = datetime.now(UTC)
-        started, started_cpu = time.perf_counter(), time.process_time()
-        scored, dead_here = stage.process(batch, now)
-        timed += time.perf_counter() - started
-        cpu += time.process_time() - started_cpu
-        progress.append((timed, (progress[-1][1] if progress else 0) + len(batch)))
+        scored, dead_here = stage.process(batch, datetime.now(UTC))
         dead += dead_here
         started = time.perf_counter()
         documents.append([index_request(settings, record) for record in scored])
         built += time.perf_counter() - started
         advance(len(batch))
-    extra = {
-        "communications_scored": sum(len(d) for d in documents),
-        "dead_letters": len(dead),
-        "batch_max_events": size,
-        "document_build_s": round(built, 3),
-        "events_per_s_by_tenth": rates_by_tenth(progress),
-        # CPU time over wall time: about 1 when nothing else competed for the core.
-        "cpu_share": round(cpu / timed, 3) if timed > 0 else None,
-        "training_examples_learned": stage.bundle.version,  # warm-up included
+    wall, cpu = stage.times.wall, stage.times.cpu
+    scored_count = sum(len(d) for d in documents)
+    examples = stage.examples - examples_before
+    common = {"batch_max_events": size}
+    parts = {
+        "edge": StageResult(
+            len(events),
+            wall["edge"],
+            {
+                **common,
+                "dead_letters": len(dead),
+                "ms_per_event": _per_ms(wall["edge"], len(events)),
+                "cpu_s": round(cpu["edge"], 3),
+            },
+        ),
+        "scoring": StageResult(
+            len(events),
+            wall["scoring"],
+            {
+                **common,
+                "communications_scored": scored_count,
+                "ms_per_communication": _per_ms(wall["scoring"], scored_count),
+                "document_build_s": round(built, 3),
+                "cpu_s": round(cpu["scoring"], 3),
+            },
+        ),
+        "learning": StageResult(
+            len(events),
+            wall["learning"],
+            {
+                **common,
+                "examples": examples,
+                "examples_per_s": round(rate(examples, wall["learning"]), 1),
+                "ms_per_example": _per_ms(wall["learning"], examples),
+                "cpu_s": round(cpu["learning"], 3),
+                "training_examples_learned": stage.bundle.version,  # warm-up included
+            },
+        ),
     }
-    return ModelStageOutput(StageResult(len(events), timed, extra), documents, frozenset(dead))
+    return ModelStageOutput(parts, documents, frozenset(dead))
 
 
 # -- (b) Elasticsearch --------------------------------------------------------------

@@ -103,6 +103,7 @@ class Learner:
             self.bundle = await latest_snapshot(self.settings) or ModelBundle()
             self.consumer.seek(self.partition, self.bundle.version)
             self.published = self.bundle.version
+            metrics.LEARNER_POSITION.set(self.bundle.version)
             log.info("learner resumes at model version %d", self.bundle.version)
 
     async def _learn(self, value: bytes, offset: int) -> None:
@@ -112,8 +113,10 @@ class Learner:
         except Exception:  # one bad example must not stop learning
             log.exception("could not learn from training offset %d", offset)
             self.bundle.version = offset + 1
+            metrics.LEARNER_POSITION.set(self.bundle.version)
             return
         self.bundle.version = offset + 1
+        metrics.LEARNER_POSITION.set(self.bundle.version)
         metrics.TRAINING_LEARNED.inc()
         events = [("drift", asdict(e)) for e in outcome.drift]
         events += [("emerging_need", asdict(e)) for e in outcome.emerging]

@@ -83,6 +83,10 @@ MODEL_QUALITY = Gauge(
 TRAINING_LEARNED = Counter(
     "crmstream_training_learned", "Training examples the learner learned (re-learned included)"
 )
+LEARNER_POSITION = Gauge(
+    "crmstream_learner_position",
+    "Next offset of the training topic the learner will learn (everything before it is learned)",
+)
 MODEL_SNAPSHOTS = Counter("crmstream_model_snapshots", "Model snapshots published")
 MODEL_SNAPSHOTS_REJECTED = Counter(
     "crmstream_model_snapshots_rejected", "Snapshots refused (tampered, corrupt, incomplete)"

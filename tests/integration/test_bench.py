@@ -52,10 +52,11 @@ def test_bench_writes_every_figure_prints_the_table_and_cleans_up(
 
     (path,) = out.glob("*.json")
     report = orjson.loads(path.read_bytes())
-    for stage in ("model", "elasticsearch", "kafka"):
+    for stage in ("edge", "scoring", "learning", "elasticsearch", "kafka"):
         assert positive(report["stages"][stage]["events_per_s"]), stage
-    assert report["stages"]["model"]["events"] == 3000
-    assert report["stages"]["model"]["dead_letters"] == 0
+    assert report["stages"]["edge"]["events"] == 3000
+    assert report["stages"]["edge"]["dead_letters"] == 0
+    assert positive(report["stages"]["learning"]["examples_per_s"])
     assert report["stages"]["elasticsearch"]["rejected"] == 0
     assert report["stages"]["kafka"]["events"] == 3000
     e2e = report["end_to_end"]
@@ -66,17 +67,23 @@ def test_bench_writes_every_figure_prints_the_table_and_cleans_up(
         assert all(positive(v) for v in latency.values()), latency
         assert latency["p50"] <= latency["p95"] <= latency["p99"]
     assert positive(e2e["rss_mb_max"])
+    assert positive(e2e["learner"]["examples_per_s"]) and e2e["learner"]["lag_at_end"] >= 0
+    assert e2e["learner_caught_up_s"] is not None
     runs = e2e["latency_runs"]
     assert runs["at_90"]["target_events_per_s"] > runs["at_50"]["target_events_per_s"]
     assert all(run["unseen_samples"] == 0 for run in runs.values())
     machine = report["machine"]
     assert positive(machine["cores"]) and machine["python"] and machine["kafka_version"]
-    assert report["comparison"]["slowest_stage"] in report["stages"]
+    assert report["comparison"]["slowest_stage"] in {*report["stages"], "worker"}
     assert report["events"]["communications"] + report["events"]["feedback"] == 3000
 
     for expected in (
         "crmstream bench",
-        "(a) models",
+        "(a) edge",
+        "(a) scoring",
+        "(a) learning",
+        "(a) worker path",
+        "learner during end to end",
         "(b) Elasticsearch",
         "(c) Kafka",
         "(d) end to end",

@@ -38,7 +38,7 @@ from bench.report import (
     render_table,
     report_path,
 )
-from bench.stages import ModelStage, StageResult, batches
+from bench.stages import PARTS, ModelStage, StageResult, batches, model_stage
 from bench.stats import (
     due,
     latency_summary,
@@ -289,6 +289,21 @@ def test_model_stage_scores_learns_and_names_dead_letters() -> None:
     assert all(r.satisfaction is not None and r.model_versions for r in scored)
     assert stage.bundle.version == len(generated)  # one training example per valid event
     assert [len(b) for b in batches(events, 50)] == [50, 50, 21]
+    assert all(stage.times.wall[part] > 0 for part in PARTS)  # each part timed on its own
+
+
+def test_model_stage_reports_edge_scoring_and_learning() -> None:
+    settings = Settings(batch_max_events=40)
+    events = [BenchEvent.of(e.kind, e.value) for e in EventGenerator(6).events(100)]
+    output = model_stage(settings, events)
+    assert set(output.parts) == set(PARTS)
+    assert all(p.count == 100 and p.seconds > 0 for p in output.parts.values())
+    learning = output.parts["learning"].extra
+    assert learning["examples"] == 100 and learning["examples_per_s"] > 0
+    scoring = output.parts["scoring"].extra
+    assert scoring["communications_scored"] == sum(len(d) for d in output.documents)
+    worker = output.worker_path
+    assert worker.seconds == output.parts["edge"].seconds + output.parts["scoring"].seconds
 
 
 def test_stage_result_rate() -> None:
@@ -337,7 +352,9 @@ def sample_report() -> dict[str, Any]:
     at_90 = latency_run(360.0, [0.7, 1.1, 2.5])
     return build_report(
         stages={
-            "model": StageResult(200_000, 400.0).as_dict(),
+            "edge": StageResult(200_000, 200.0).as_dict(),
+            "scoring": StageResult(200_000, 200.0).as_dict(),
+            "learning": StageResult(200_000, 100.0, {"examples_per_s": 2000.0}).as_dict(),
             "elasticsearch": StageResult(170_000, 34.0).as_dict(),
             "kafka": StageResult(200_000, 8.0).as_dict(),
         },
@@ -350,6 +367,8 @@ def sample_report() -> dict[str, Any]:
             "seconds": 500.0,
             "latency_runs": {"at_50": at_50, "at_90": at_90},
             "rss_mb": series_summary([300.0, 812.3, 700.0]),
+            "learner": {"examples": 200_000, "examples_per_s": 400.0, "lag_at_end": 120},
+            "learner_caught_up_s": 3.5,
         },
         machine={"cores": 2},
         events={"total": 200_000},
@@ -361,18 +380,19 @@ def sample_report() -> dict[str, Any]:
 
 def test_report_has_the_shape_the_issue_asks_for() -> None:
     report = sample_report()
-    assert set(report["stages"]) == {"model", "elasticsearch", "kafka"}
+    assert set(report["stages"]) == {"edge", "scoring", "learning", "elasticsearch", "kafka"}
     assert all(s["events_per_s"] > 0 for s in report["stages"].values())
     e2e = report["end_to_end"]
     assert set(e2e["latency_ms"]) == {"p50", "p95", "p99"}
     assert set(e2e["latency_ms_at_90"]) == {"p50", "p95", "p99"}
     assert e2e["latency_ms"]["p50"] == 600.0
     assert report["comparison"] == {
-        "slowest_stage": "model",
+        "slowest_stage": "worker",  # edge and scoring, 1,000 events/s each, on one core
         "slowest_events_per_s": 500.0,
         "end_to_end_over_slowest": 0.8,
-        "required": 0.7,
+        "required": 0.8,
         "meets_required": True,
+        "end_to_end_over_elasticsearch": 0.08,
     }
     assert report["machine"] == {"cores": 2}
     orjson.dumps(report)  # JSON all the way down
@@ -393,10 +413,12 @@ def test_interference_names_restarted_servers_and_a_busy_core() -> None:
 
 def test_comparison_below_the_required_ratio() -> None:
     verdict = comparison(
-        {"model": {"events_per_s": 1000.0}, "kafka": {"events_per_s": 50_000.0}},
+        {"learning": {"events_per_s": 1000.0}, "kafka": {"events_per_s": 50_000.0}},
         {"events_per_s": 300.0},
     )
+    assert verdict["slowest_stage"] == "learning"
     assert verdict["end_to_end_over_slowest"] == 0.3 and not verdict["meets_required"]
+    assert "end_to_end_over_elasticsearch" not in verdict
 
 
 def test_report_file_is_named_after_the_utc_start() -> None:
@@ -409,7 +431,9 @@ def test_table_prints_every_figure_and_the_ratio() -> None:
     console.print(render_table(sample_report()))
     text = console.export_text()
     for expected in (
-        "500 events/s",  # model
+        "1,000 events/s",  # edge, scoring
+        "2,000 events/s",  # learning
+        "500 events/s",  # worker path
         "5,000 events/s",  # elasticsearch
         "25,000 events/s",  # kafka
         "400 events/s",  # end to end
@@ -417,10 +441,12 @@ def test_table_prints_every_figure_and_the_ratio() -> None:
         "1,100 / 2,360 / 2,472 ms",  # latency at 90%
         "812 MB",
         "0.80",
-        "meets the required 0.7",
+        "meets the required 0.8",
+        "400 examples/s",
+        "lag 120 training messages",
     ):
         assert expected in text, (expected, text)
-    assert re.search(r"end to end / slowest stage \(model\)", text)
+    assert re.search(r"end to end / slowest stage \(worker\)", text)
 
 
 # -- namespace and memory -------------------------------------------------------------
