@@ -587,6 +587,9 @@ class Delta:
     aggregate: Aggregate
 
 
+_DIMENSION_RANK: dict[str, int] = {dimension: i for i, dimension in enumerate(DIMENSIONS)}
+
+
 class _Deltas:
     """Pre-aggregates contributions per (dimension, key, bucket) across a batch."""
 
@@ -602,7 +605,8 @@ class _Deltas:
 
     def deltas(self) -> list[Delta]:
         # Oldest bucket first, so a consumer applying them in order sees time move forward.
-        order = sorted(self.sums, key=lambda k: (k[2], DIMENSIONS.index(k[0]), k[1]))
+        rank = _DIMENSION_RANK
+        order = sorted(self.sums, key=lambda k: (k[2], rank[k[0]], k[1]))
         return [Delta(d, key, bucket, self.sums[d, key, bucket]) for d, key, bucket in order]
 
 
