@@ -43,12 +43,12 @@ True
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import math
 import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +79,15 @@ from models.urgency import (
     UrgencyPrediction,
 )
 
-__all__ = ["BatchScores", "CompiledScorer", "Ranked", "round4", "urgent_hit_count"]
+__all__ = [
+    "BatchScores",
+    "CompiledScorer",
+    "Ranked",
+    "round4",
+    "urgent_hit_count",
+    "urgent_phrase_count",
+    "urgent_phrase_counts",
+]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.intp]
@@ -87,8 +95,16 @@ Bools = npt.NDArray[np.bool_]
 
 # The urgency factors, in the order UrgencyModel.factors gives them.
 _FACTORS = ("wording", "wait", "need", "dissatisfaction", "tier")
+# The indicator features of the learned part, in the order UrgencyModel._features adds them.
+_INDICATORS = ("need", "tier", "channel")
 _SPACES = re.compile(r"\s+")
-_ANY_URGENT_PHRASE = re.compile("|".join(map(re.escape, URGENT_PHRASES_EN + URGENT_PHRASES_ZH)))
+# Every urgent phrase holds one of these pieces, which hold no space: a text (lower
+# case) holding no piece holds no phrase, whatever its spacing.
+_PHRASE_PIECES_EN = ("right", "away", "soon", "without", "sensitive", "wait")
+_PHRASE_PIECES = (*_PHRASE_PIECES_EN, "急", "马上", "立", "尽快", "赶", "火速", "刻")
+assert all(
+    any(piece in phrase for piece in _PHRASE_PIECES_EN) for phrase in URGENT_PHRASES_EN
+) and all(any(piece in phrase for piece in _PHRASE_PIECES) for phrase in URGENT_PHRASES_ZH)
 # UrgencyModel.urgent_hits' order for Chinese phrases: longest first, a phrase inside a
 # longer one found already does not count again.
 _ZH_LONGEST_FIRST = tuple(sorted(URGENT_PHRASES_ZH, key=len, reverse=True))
@@ -120,22 +136,57 @@ def _keyword_candidate(term: str) -> bool:
     return is_keyword_candidate(term)
 
 
-def urgent_hit_count(x: Example) -> int:
-    """``len(UrgencyModel.urgent_hits(x))``, without the phrase scans when no phrase is there.
+def urgent_phrase_count(text: str) -> int:
+    """How many of ``UrgencyModel.urgent_hits`` are phrases (English, then Chinese).
 
-    >>> urgent_hit_count(Example("URGENT, please call me right   now, 马上!"))
-    3
+    >>> urgent_phrase_count("Please call me right   now, 马上!"), urgent_phrase_count("Hi")
+    (2, 0)
     """
-    hits = sum(1 for t in x.tokens if t in URGENT_WORDS_EN)
-    text = _SPACES.sub(" ", x.text.lower())
-    if _ANY_URGENT_PHRASE.search(text) is None:
-        return hits
-    hits += sum(1 for p in URGENT_PHRASES_EN if p in text)
+    text = _SPACES.sub(" ", text.lower())
+    hits = sum(1 for p in URGENT_PHRASES_EN if p in text)
     covered: list[str] = []
     for phrase in _ZH_LONGEST_FIRST:
         if phrase in text and not any(phrase in longer for longer in covered):
             covered.append(phrase)
     return hits + len(covered)
+
+
+def urgent_phrase_counts(texts: Sequence[str]) -> list[int]:
+    """:func:`urgent_phrase_count` of each text, searching only the texts that hold a
+    piece of some phrase (most hold none).
+
+    >>> urgent_phrase_counts(["right   now!", "hello", "I can't wait, 马上", "İ urgent"])
+    [1, 0, 2, 0]
+    """
+    counts = [0] * len(texts)
+    ascii_texts = [i for i, t in enumerate(texts) if t.isascii()]
+    other_texts = [i for i, t in enumerate(texts) if not t.isascii()]
+    # Texts of one kind are searched together (a search over ASCII text is fastest).
+    for group, pieces in ((ascii_texts, _PHRASE_PIECES_EN), (other_texts, _PHRASE_PIECES)):
+        joined = "\n".join(texts[i] for i in group)
+        lowered = joined.lower()
+        if len(lowered) != len(joined):  # a letter whose lower case is longer (İ)
+            holding: Iterable[int] = range(len(group))
+        else:
+            starts = list(itertools.accumulate((len(texts[i]) + 1 for i in group), initial=0))
+            holding = set()
+            for piece in pieces:
+                at = lowered.find(piece)
+                while at != -1:
+                    holding.add(bisect.bisect_right(starts, at) - 1)
+                    at = lowered.find(piece, at + len(piece))
+        for k in holding:
+            counts[group[k]] = urgent_phrase_count(texts[group[k]])
+    return counts
+
+
+def urgent_hit_count(x: Example) -> int:
+    """``len(UrgencyModel.urgent_hits(x))``: urgent words among the tokens, and phrases.
+
+    >>> urgent_hit_count(Example("URGENT, please call me right   now, 马上!"))
+    3
+    """
+    return sum(1 for t in x.tokens if t in URGENT_WORDS_EN) + urgent_phrase_counts([x.text])[0]
 
 
 # -- the batch --------------------------------------------------------------------------
@@ -177,31 +228,30 @@ class _Batch:
 
     @classmethod
     def of(cls, examples: Sequence[Example], index: Mapping[str, int]) -> _Batch:
-        vocabulary: dict[str, int] = {}
-        cols: list[int] = []
-        counts: list[int] = []
-        sizes: list[int] = []
-        lengths: list[int] = []
-        for x in examples:
-            bag = Counter(x.tokens)  # first-seen order, as models.features.term_counts
-            cols += [vocabulary.setdefault(t, len(vocabulary)) for t in bag]
-            counts += bag.values()
-            sizes.append(len(bag))
-            lengths.append(len(x.tokens))
-        unknown = len(index)
-        indptr = np.zeros(len(examples) + 1, dtype=np.intp)
-        np.cumsum(sizes, out=indptr[1:])
+        tokens = [x.tokens for x in examples]
+        flat = list(itertools.chain.from_iterable(tokens))
+        vocabulary = {t: i for i, t in enumerate(dict.fromkeys(flat))}
+        size, width = len(examples), max(1, len(vocabulary))
+        lengths = np.array([len(t) for t in tokens], dtype=np.intp)
+        example = np.repeat(np.arange(size, dtype=np.intp), lengths)
+        keys = example * width + np.array([vocabulary[t] for t in flat], dtype=np.intp)
+        # One entry per (example, distinct term), in order of first occurrence: within
+        # an example, first-seen order (models.features.term_counts' order).
+        entries, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")
+        rows, cols = np.divmod(entries[order], width)
         terms = np.empty(len(vocabulary), dtype=object)
         terms[:] = list(vocabulary)
+        unknown = len(index)
         return cls(
-            size=len(examples),
+            size=size,
             terms=terms,
             ids=np.array([index.get(t, unknown) for t in vocabulary], dtype=np.intp),
-            indptr=indptr,
-            rows=np.repeat(np.arange(len(examples), dtype=np.intp), sizes),
-            cols=np.array(cols, dtype=np.intp),
-            counts=np.array(counts, dtype=np.float64),
-            lengths=np.array(lengths, dtype=np.float64),
+            indptr=np.searchsorted(rows, np.arange(size + 1)),
+            rows=rows,
+            cols=cols,
+            counts=counts[order].astype(np.float64),
+            lengths=lengths.astype(np.float64),
         )
 
     def row_sums(self, values: Floats) -> Floats:
@@ -225,14 +275,17 @@ class _Batch:
     def top(self, values: Floats, keep: Bools, n: int) -> Ranked:
         """Per example, its ``n`` kept entries of highest value, ties in first-seen order
         (the slow path's stable sort, then cut)."""
-        kept = np.flatnonzero(keep)
-        # lexsort is stable: equal (example, value) keep their entry (first-seen) order.
-        kept = kept[np.lexsort((-values[kept], self.rows[kept]))]
-        rows = self.rows[kept]
-        rank = np.arange(len(kept)) - np.searchsorted(rows, rows)
-        kept = kept[rank < n]
-        bounds = np.searchsorted(self.rows[kept], np.arange(self.size + 1))
-        return Ranked(self.terms[self.cols[kept]].tolist(), values[kept], bounds.tolist())
+        # One row per example, its entries in first-seen order; a stable sort of each row
+        # keeps ties in that order. Entries not kept sort last, as +inf.
+        place = np.arange(len(self.rows)) - self.indptr[self.rows]
+        table = np.full((self.size, int(place.max(initial=0)) + 1), np.inf)
+        table[self.rows[keep], place[keep]] = -values[keep]
+        best = np.argsort(table, axis=1, kind="stable")[:, :n]
+        found = np.take_along_axis(table, best, axis=1) < np.inf
+        entries = (self.indptr[:-1, None] + best)[found]  # by example, then rank
+        bounds = np.zeros(self.size + 1, dtype=np.intp)
+        np.cumsum(found.sum(axis=1), out=bounds[1:])
+        return Ranked(self.terms[self.cols[entries]].tolist(), values[entries], bounds.tolist())
 
 
 # -- compiled models ----------------------------------------------------------------------
@@ -325,51 +378,85 @@ class _Urgency:
         )
 
     def contributions(
-        self, examples: Sequence[Example], needs: Sequence[str | None], satisfaction: Floats
-    ) -> tuple[Floats, list[list[str]]]:
-        """``UrgencyModel._contributions`` for each example: examples x contributions,
-        and the contributions' names per example (the last three name indicator features
-        when the learned share is positive)."""
-        hits = np.array([urgent_hit_count(x) for x in examples], dtype=np.float64)
+        self,
+        batch: _Batch,
+        examples: Sequence[Example],
+        needs: Sequence[str | None],
+        satisfaction: Floats,
+    ) -> Floats:
+        """``UrgencyModel._contributions`` for each example (examples x :meth:`names`)."""
+        urgent = np.array([t in URGENT_WORDS_EN for t in batch.terms.tolist()], dtype=np.bool_)
+        words = batch.row_sums(np.where(urgent[batch.cols], batch.counts, 0.0))
+        hits = words + np.array(urgent_phrase_counts([x.text for x in examples]), dtype=np.float64)
         wait = np.array([x.wait_seconds or 0.0 for x in examples], dtype=np.float64)
-        expected = np.array(
-            [self.expected_wait.get(x.channel or "", self.default_expected_wait) for x in examples],
-            dtype=np.float64,
-        )
+        channels = [x.channel for x in examples]
+        tiers = [x.customer_tier for x in examples]
+        expected = self.expected_wait
         unknown = self.unknown_need
-        need = [self.need_weights.get(n, unknown) if n else unknown for n in needs]
-        tier = [self.tier_weights.get(x.customer_tier or "", 0.0) for x in examples]
         factors = np.column_stack(
             [
                 np.where(hits > 0, np.minimum(1.0, 0.6 + 0.2 * (hits - 1)), 0.0),
-                np.minimum(1.0, np.maximum(0.0, wait / (3.0 * expected))),
-                np.array(need, dtype=np.float64),
+                np.minimum(
+                    1.0,
+                    np.maximum(
+                        0.0,
+                        wait
+                        / (
+                            3.0
+                            * np.array(
+                                [
+                                    expected.get(c or "", self.default_expected_wait)
+                                    for c in channels
+                                ]
+                            )
+                        ),
+                    ),
+                ),
+                [self.need_weights.get(n, unknown) if n else unknown for n in needs],
                 1.0 - np.minimum(1.0, np.maximum(0.0, satisfaction)),
-                np.array(tier, dtype=np.float64),
+                [self.tier_weights.get(t or "", 0.0) for t in tiers],
             ]
-        )
+        ).astype(np.float64)
         size = len(examples)
         prior = np.column_stack(
             [np.full(size, PRIOR_BASE)]
             + [PRIOR_WEIGHTS[name] * factors[:, i] for i, name in enumerate(_FACTORS)]
         )
-        names = ["base", *_FACTORS]
         if self.share == 0.0:
-            return prior, [names] * size
+            return prior
         # The learned part: the intercept, then weight x feature for the factors and for
-        # three indicator features, whose names depend on the example.
-        indicators = [
-            [f"need={n or '?'}", f"tier={x.customer_tier or '?'}", f"channel={x.channel or '?'}"]
-            for x, n in zip(examples, needs, strict=True)
-        ]
+        # three indicator features (value 1).
         learned = np.column_stack(
             [np.full(size, self.intercept)]
             + [self.weights.get(name, 0.0) * factors[:, i] for i, name in enumerate(_FACTORS)]
-            + [np.array([self.weights.get(row[j], 0.0) for row in indicators]) for j in range(3)]
+            + [
+                self._indicator(prefix, values)
+                for prefix, values in zip(_INDICATORS, (needs, tiers, channels), strict=True)
+            ]
         )
-        prior = np.concatenate([prior, np.zeros((size, 3))], axis=1)
-        blend = (1.0 - self.share) * prior + self.share * learned
-        return blend, [names + row for row in indicators]
+        prior = np.concatenate([prior, np.zeros((size, len(_INDICATORS)))], axis=1)
+        blended: Floats = (1.0 - self.share) * prior + self.share * learned
+        return blended
+
+    def _indicator(self, prefix: str, values: Sequence[str | None]) -> Floats:
+        """The learned weight of the indicator feature ``prefix=value`` of each example."""
+        weight = {v: self.weights.get(f"{prefix}={v or '?'}", 0.0) for v in set(values)}
+        return np.array([weight[v] for v in values], dtype=np.float64)
+
+    def names(self, examples: Sequence[Example], needs: Sequence[str | None]) -> list[list[str]]:
+        """The names of each example's contributions (UrgencyModel.explain_one's keys)."""
+        names = ["base", *_FACTORS]
+        if self.share == 0.0:
+            return [names] * len(examples)
+        return [
+            [
+                *names,
+                f"need={n or '?'}",
+                f"tier={x.customer_tier or '?'}",
+                f"channel={x.channel or '?'}",
+            ]
+            for x, n in zip(examples, needs, strict=True)
+        ]
 
     @staticmethod
     def scores(contributions: Floats) -> tuple[Floats, list[Level]]:
@@ -522,10 +609,11 @@ class CompiledScorer:
         batch = _Batch.of(examples, self.index)
         need, confidence, top3, need_terms = self._need(batch)
         satisfaction, sentiment, satisfaction_terms = self._satisfaction(batch, details)
-        contributions, names = self.urgency.contributions(examples, need, satisfaction)
+        contributions = self.urgency.contributions(batch, examples, need, satisfaction)
         urgency, level = self.urgency.scores(contributions)
         factors = None
         if details:
+            names = self.urgency.names(examples, need)
             factors = [
                 dict(zip(n, row, strict=True))
                 for n, row in zip(names, contributions.tolist(), strict=True)
