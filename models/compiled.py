@@ -35,8 +35,8 @@ bundle (:class:`streams.model_sync.LiveModel` does, on every swap).
 ...         "direction": "inbound", "need": "refund" if i % 2 else "delivery"}})
 >>> scorer = CompiledScorer.from_bundle(bundle)
 >>> texts = ["give my money back please", "my parcel has not arrived", ""]
->>> [s.need.label for s in scorer.score_many([Example(t) for t in texts])]
-['refund', 'delivery', 'refund']
+>>> [s.need.label for s in scorer.score_many([Example(t) for t in texts])]  # "": a tie
+['refund', 'delivery', 'delivery']
 >>> scorer.score_many([Example(t) for t in texts]) == [bundle.score({"text": t}) for t in texts]
 True
 """
