@@ -22,7 +22,13 @@ import pytest
 
 from crmstream.generator import EventGenerator
 from models.bundle import ModelBundle, Scores
-from models.compiled import CompiledScorer, round4, urgent_hit_count
+from models.compiled import (
+    CompiledScorer,
+    round4,
+    urgent_hit_count,
+    urgent_phrase_count,
+    urgent_phrase_counts,
+)
 from models.features import Example, from_record
 from models.urgency import CUTS, UrgencyModel
 from schemas.events import ScoredCommunication
@@ -166,6 +172,13 @@ def test_a_handful_of_examples(probes: list[dict[str, Any]]) -> None:
     assert_all_same(bundle, probes)
 
 
+def test_while_urgency_ramps_up(probes: list[dict[str, Any]]) -> None:
+    """Past min_labels priority labels, the learned share grows: prior and learned blend."""
+    bundle = train(ModelBundle(), generated(seed=9, count=400))
+    assert 0 < bundle.urgency.learned_share < bundle.urgency.max_share
+    assert_all_same(bundle, probes)
+
+
 def test_after_a_few_thousand_examples(trained: ModelBundle, probes: list[dict[str, Any]]) -> None:
     assert_all_same(trained, probes)
 
@@ -277,11 +290,13 @@ def test_round4_is_pythons_round() -> None:
     assert round4(values) == [round(float(v), 4) for v in values]
 
 
-def test_urgent_hit_count_is_the_urgency_models() -> None:
+def test_urgent_hits_are_the_urgency_models() -> None:
     texts = [e["text"] for e in communications(seed=3, count=800)]
-    phrases = ["as soon as possible", "can't  wait", "Right\nAway", "十万火急", "紧急加急", ""]
+    phrases = ["as soon as possible", "can't  wait", "Right\nAway", "十万火急", "紧急加急", "İ", ""]
     rng = random.Random(1)
     texts += [" ".join(rng.sample(phrases, 3)) + " asap" for _ in range(50)]
     for text in texts:
         x = Example(text)
         assert urgent_hit_count(x) == len(UrgencyModel.urgent_hits(x)), text
+    for batch in (texts[:400], texts[-100:], [texts[-1], "İstanbul: right now!"]):
+        assert urgent_phrase_counts(batch) == [urgent_phrase_count(t) for t in batch]
