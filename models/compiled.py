@@ -230,11 +230,12 @@ class _Batch:
     def of(cls, examples: Sequence[Example], index: Mapping[str, int]) -> _Batch:
         tokens = [x.tokens for x in examples]
         flat = list(itertools.chain.from_iterable(tokens))
-        vocabulary = {t: i for i, t in enumerate(dict.fromkeys(flat))}
+        vocabulary = dict(zip(dict.fromkeys(flat), itertools.count()))
         size, width = len(examples), max(1, len(vocabulary))
         lengths = np.array([len(t) for t in tokens], dtype=np.intp)
         example = np.repeat(np.arange(size, dtype=np.intp), lengths)
-        keys = example * width + np.array([vocabulary[t] for t in flat], dtype=np.intp)
+        term = np.fromiter(map(vocabulary.__getitem__, flat), dtype=np.intp, count=len(flat))
+        keys = example * width + term
         # One entry per (example, distinct term), in order of first occurrence: within
         # an example, first-seen order (models.features.term_counts' order).
         entries, first, counts = np.unique(keys, return_index=True, return_counts=True)
