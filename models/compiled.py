@@ -295,7 +295,9 @@ class _Batch:
 def _idf(tfidf: OnlineTfidf, terms: Sequence[str]) -> Floats:
     """``tfidf.idf`` of each term, and last of df 0 (terms it never saw)."""
     df = tfidf.df
-    dfs = np.array([df.get(t, 0) for t in terms] + [0], dtype=np.int64)
+    dfs = np.fromiter(
+        itertools.chain(map(df.get, terms, itertools.repeat(0)), [0]), np.int64, len(terms) + 1
+    )
     distinct, position = np.unique(dfs, return_inverse=True)
     # math.log as OnlineTfidf.idf, once per distinct document frequency (np.log may
     # differ from it in the last bit).
@@ -316,15 +318,16 @@ class _Softmax:
     def of(cls, model: Any, index: Mapping[str, int]) -> _Softmax:
         per_class: Mapping[Any, Mapping[str, float]] = model.weights
         labels = tuple(per_class)
-        local: dict[str, int] = {}
-        for weights in per_class.values():
-            for term in weights:
-                local.setdefault(term, len(local))
+        # (map and fromiter: compiled once per snapshot, over every weight of every class)
+        local = dict(zip(dict.fromkeys(itertools.chain(*per_class.values())), itertools.count()))
         matrix = np.zeros((len(local) + 1, len(labels)), dtype=np.float64)
         for k, weights in enumerate(per_class.values()):
-            matrix[[local[t] for t in weights], k] = list(weights.values())
+            at = np.fromiter(map(local.__getitem__, weights), dtype=np.intp, count=len(weights))
+            matrix[at, k] = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
         rows = np.full(len(index) + 1, len(local), dtype=np.intp)
-        rows[[index[t] for t in local]] = np.arange(len(local), dtype=np.intp)
+        rows[np.fromiter(map(index.__getitem__, local), dtype=np.intp, count=len(local))] = (
+            np.arange(len(local), dtype=np.intp)
+        )
         return cls(labels, rows, matrix)
 
     def batch_weights(self, batch: _Batch) -> Floats:
@@ -537,7 +540,7 @@ class CompiledScorer:
                 )
             )
         )
-        index = {t: i for i, t in enumerate(terms)}
+        index = dict(zip(terms, itertools.count()))
         levels = _Softmax.of(satisfaction.levels, index)
         sentiment = _Softmax.of(satisfaction.sentiment, index)
         return cls(
