@@ -114,8 +114,9 @@ def round4(values: Floats) -> list[float]:
     """``[round(v, 4) for v in values]``, vectorized.
 
     ``rint(v * 1e4) / 1e4`` is Python's correctly rounded result unless ``v * 1e4``
-    lies within a hair of a half (the product's own rounding could then pick the other
-    side): those values, and huge or non-finite ones, go through ``round``.
+    lies within 1e-6 of a half (the product's own rounding, under 1e-7 below 1e9, could
+    then pick the other side): those values, and larger or non-finite ones, go through
+    ``round``.
 
     >>> round4(np.array([0.123449999, 0.00005, 2.675, -1.00015, 1 / 3]))
     [0.1234, 0.0001, 2.675, -1.0002, 0.3333]
@@ -125,7 +126,7 @@ def round4(values: Floats) -> list[float]:
     scaled = values * 1e4
     out: list[float] = (np.rint(scaled) / 1e4).tolist()
     with np.errstate(invalid="ignore"):
-        unsure = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6) | ~(np.abs(scaled) < 1e12)
+        unsure = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6) | ~(np.abs(scaled) < 1e9)
     for i in np.flatnonzero(unsure).tolist():
         out[i] = round(float(values[i]), 4)
     return out

@@ -284,10 +284,12 @@ def test_round4_is_pythons_round() -> None:
             np.arange(-20_000, 20_000) / 1e4 + 0.00005,
             np.nextafter(np.arange(0, 10_000) / 1e4 + 0.00005, 1.0),
             np.nextafter(np.arange(0, 10_000) / 1e4 + 0.00005, 0.0),
-            [0.0, -0.0, 1e15, -3e13, np.inf, -np.inf],
+            rng.uniform(-1e5, 1e5, 10_000),
+            [0.0, -0.0, 1e15, -3e13, 123456.78915, np.inf, -np.inf, np.nan],
         ]
     )
-    assert round4(values) == [round(float(v), 4) for v in values]
+    expected = [round(float(v), 4) for v in values]
+    assert [str(v) for v in round4(values)] == [str(v) for v in expected]  # nan != nan
 
 
 def test_urgent_hits_are_the_urgency_models() -> None:
