@@ -44,7 +44,6 @@ True
 from __future__ import annotations
 
 import bisect
-import functools
 import itertools
 import math
 import re
@@ -130,11 +129,6 @@ def round4(values: Floats) -> list[float]:
     for i in np.flatnonzero(unsure).tolist():
         out[i] = round(float(values[i]), 4)
     return out
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _keyword_candidate(term: str) -> bool:
-    return is_keyword_candidate(term)
 
 
 def urgent_phrase_count(text: str) -> int:
@@ -524,6 +518,7 @@ class CompiledScorer:
     satisfaction_idf: Floats
     satisfaction_terms: int
     keyword_idf: Floats
+    keyword_candidates: Bools  # per term id: may it be a keyword (the unknown id: False)
     keywords: int
     urgency: _Urgency
 
@@ -561,6 +556,9 @@ class CompiledScorer:
             satisfaction_idf=_idf(satisfaction.tfidf, terms),
             satisfaction_terms=satisfaction.n_terms,
             keyword_idf=_idf(bundle.keywords.tfidf, terms),
+            keyword_candidates=np.fromiter(
+                itertools.chain(map(is_keyword_candidate, terms), [False]), np.bool_, len(terms) + 1
+            ),
             keywords=bundle.keywords.k,
             urgency=_Urgency.of(bundle.urgency),
         )
@@ -697,7 +695,9 @@ class CompiledScorer:
         return score, sentiments, ranked.pairs()
 
     def _keywords(self, batch: _Batch) -> list[list[str]]:
-        candidate = np.array([_keyword_candidate(t) for t in batch.terms], dtype=np.bool_)
+        candidate = self.keyword_candidates[batch.ids]
+        for i in np.flatnonzero(batch.ids == len(self.index)).tolist():  # terms new to all
+            candidate[i] = is_keyword_candidate(batch.terms[i])
         keep = candidate[batch.cols]
         totals = batch.row_sums(np.where(keep, batch.counts, 0.0))
         with np.errstate(divide="ignore", invalid="ignore"):  # no candidate: no keyword
