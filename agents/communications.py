@@ -23,7 +23,7 @@ from schemas.events import ScoredCommunication
 from streams import metrics
 from streams.aggregates import deltas_from_communications
 from streams.app import alert_engine, app, communications_topic, edge, live_model, settings
-from streams.pipeline import Accepted, Incoming, training_example, with_scores
+from streams.pipeline import Accepted, Incoming, score_batch, training_example
 from streams.search_index import create_async_client
 from streams.sinks import CommunicationSink, KafkaPublisher, Outgoing
 from streams.topics import TRAINING
@@ -71,9 +71,10 @@ async def score_communications(stream: Any) -> None:
             now = datetime.now(UTC)
             result = edge.communications(messages, now=now)
             training = training_messages("communication", result.accepted)
-            bundle = live_model.bundle  # one version for the whole batch
+            scorer = live_model.scorer  # one version for the whole batch
+            records = score_batch([a.record for a in result.accepted], scorer)
             result.accepted = [
-                Accepted(a.message, with_scores(a.record, bundle)) for a in result.accepted
+                Accepted(a.message, r) for a, r in zip(result.accepted, records, strict=True)
             ]
             scored = [a.record for a in result.accepted]
             observe_satisfaction(scored)

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from config.settings import Settings
 from models.bundle import ModelBundle
+from models.compiled import CompiledScorer
 from models.snapshots import SnapshotChunk, SnapshotRejected, join_snapshot, split_snapshot
 from streams import metrics
 from streams.kafka import client_options
@@ -154,15 +155,20 @@ class SnapshotFollower:
 
 
 class LiveModel:
-    """The bundle the scorers use right now; swapped whole when a newer snapshot arrives."""
+    """The bundle the scorers use right now, and its compiled form for scoring batches
+    (:class:`models.compiled.CompiledScorer`); both swapped whole when a newer snapshot
+    arrives."""
 
     def __init__(self) -> None:
         self.bundle = ModelBundle()
+        self.scorer = CompiledScorer.from_bundle(self.bundle)
 
     def swap(self, bundle: ModelBundle) -> None:
         if bundle.version < self.bundle.version:
             return  # an older snapshot (e.g. read again at start-up) never replaces a newer one
-        self.bundle = bundle
+        # Compiled once per snapshot; bundle and scorer change together (no await between).
+        scorer = CompiledScorer.from_bundle(bundle)
+        self.bundle, self.scorer = bundle, scorer
         for model, version in bundle.versions.items():
             metrics.MODEL_VERSION.labels("scorer", model).set(version)
         for model, report in bundle.health.report().items():

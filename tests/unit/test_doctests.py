@@ -27,6 +27,7 @@ MODULES = [
     "models.satisfaction",
     "models.urgency",
     "models.keywords",
+    "models.compiled",
     "models.emerging",
     "models.health",
     "models.baselines",
