@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import time
@@ -142,8 +143,17 @@ def worker() -> None:
     from faust.worker import Worker
 
     import agents  # noqa: F401  (registers the agents on the app)
+    from models import tokenize
+    from streams import language
     from streams.app import app as faust_app
 
+    # jieba's dictionary and langid's model now, not on the first batch that needs them.
+    tokenize.preload()
+    language.preload()
+    # Everything imported so far (libraries, the app, jieba's and langid's tables) lives
+    # as long as the process: leave it out of the garbage collector's full passes,
+    # which otherwise walk it again every few thousand records the worker builds.
+    gc.freeze()
     Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
 
 

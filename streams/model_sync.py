@@ -155,20 +155,27 @@ class SnapshotFollower:
 
 
 class LiveModel:
-    """The bundle the scorers use right now, and its compiled form for scoring batches
-    (:class:`models.compiled.CompiledScorer`); both swapped whole when a newer snapshot
-    arrives."""
+    """What the scorers use right now: the compiled form of the newest snapshot
+    (:class:`models.compiled.CompiledScorer`), swapped whole when a newer one arrives.
+
+    The worker keeps only the compiled form, not the bundle it came from: the bundle's
+    object graph (dicts of weights, the learner's memory of recent texts) is what
+    Python's garbage collector would otherwise walk again and again while the worker
+    builds records; the compiled form is a few arrays.
+    """
 
     def __init__(self) -> None:
-        self.bundle = ModelBundle()
-        self.scorer = CompiledScorer.from_bundle(self.bundle)
+        self.scorer = CompiledScorer.from_bundle(ModelBundle())
+
+    @property
+    def version(self) -> int:
+        """The bundle version scored with now."""
+        return self.scorer.versions["bundle"]
 
     def swap(self, bundle: ModelBundle) -> None:
-        if bundle.version < self.bundle.version:
+        if bundle.version < self.version:
             return  # an older snapshot (e.g. read again at start-up) never replaces a newer one
-        # Compiled once per snapshot; bundle and scorer change together (no await between).
-        scorer = CompiledScorer.from_bundle(bundle)
-        self.bundle, self.scorer = bundle, scorer
+        self.scorer = CompiledScorer.from_bundle(bundle)  # once per snapshot
         for model, version in bundle.versions.items():
             metrics.MODEL_VERSION.labels("scorer", model).set(version)
         for model, report in bundle.health.report().items():

@@ -266,7 +266,7 @@ def test_live_model_compiles_on_swap(trained: ModelBundle) -> None:
     live = LiveModel()
     assert live.scorer.versions == ModelBundle().versions
     live.swap(trained)
-    assert live.bundle is trained and live.scorer.versions == trained.versions
+    assert live.version == trained.version and live.scorer.versions == trained.versions
     live.swap(ModelBundle())  # older: ignored
     assert live.scorer.versions == trained.versions
 
