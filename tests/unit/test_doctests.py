@@ -36,6 +36,7 @@ MODULES = [
     "crmstream.infra.worker",
     "streams.kafka",
     "streams.sinks",
+    "streams.training",
 ]
 
 
