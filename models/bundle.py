@@ -267,11 +267,22 @@ class ModelBundle:
             self.keywords.learn_one(x)
         labelled = bool(record.get("need"))
         if labelled:
-            _, drift = self.health.step(self.need, x, record["need"])
-            outcome.drift += [drift] if drift else []
+            self._need_step(x, record["need"], outcome)
         if record.get("priority"):
             self.urgency.learn_one(x, record["priority"])
         return labelled
+
+    def _need_step(self, x: Example, need: Any, outcome: LearnOutcome) -> None:
+        """``health.step(self.need, x, need)``: predict, score, learn; only the predicted
+        label is scored, so only it is computed (the first likeliest, as ``predict_one``)."""
+        label = None
+        if self.need.class_counts:
+            proba = self.need.classifier.predict_proba_one(self.need.features(x))
+            if proba:
+                label = str(max(proba.items(), key=_probability)[0])
+        drift = self.health.observe(self.need.name, need, label, self.need.version)
+        self.need.learn_one(x, need)
+        outcome.drift += [drift] if drift else []
 
     def _unplaced(self, x: Example, confidence: float | None) -> bool:
         """Whether the need model cannot place ``x`` (asked only when the worker did not say)."""
@@ -339,6 +350,10 @@ class ModelBundle:
         return bundle
 
 
+def _probability(item: tuple[Any, float]) -> float:
+    return item[1]
+
+
 def _confidence(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
@@ -383,9 +398,15 @@ def _softmax_learn(model: Any, x: Mapping[Any, float], y: Any) -> None:
         weights = model.weights[label]
         optimizer = model.optimizers[label]
         rate = optimizer.learning_rate
-        get = weights.get
-        for i, xi in items:
-            weights[i] -= rate * (xi * loss + l2 * get(i, 0))
+        if rate == 1.0 and l2 == 0:
+            # The same numbers: 1.0 * g is g, and adding 0.0 * w changes no finite
+            # gradient but the sign of a zero, which a subtraction from w then ignores.
+            for i, xi in items:
+                weights[i] -= xi * loss
+        else:
+            get = weights.get
+            for i, xi in items:
+                weights[i] -= rate * (xi * loss + l2 * get(i, 0))
         optimizer.n_iterations += 1
 
 
@@ -402,6 +423,10 @@ def _tightenable(model: Any) -> bool:
     )
 
 
+TIGHT_SOFTMAX = True
+"""False: River's own code everywhere (the reference the tests compare with)."""
+
+
 @contextmanager
 def tight_softmax(models: Sequence[Any]) -> Iterator[None]:
     """Within the block, these River softmax regressions learn and predict by
@@ -410,7 +435,7 @@ def tight_softmax(models: Sequence[Any]) -> Iterator[None]:
     Bound on the instances only for the block (never pickled in a snapshot); a model
     with another optimizer, loss or class weights keeps River's own code.
     """
-    tightened = [model for model in models if _tightenable(model)]
+    tightened = [model for model in models if TIGHT_SOFTMAX and _tightenable(model)]
     for model in tightened:
         vars(model)["learn_one"] = partial(_softmax_learn, model)
         vars(model)["predict_proba_one"] = partial(_softmax_proba, model)
