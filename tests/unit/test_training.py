@@ -383,3 +383,28 @@ def test_river_only_reference_switch_is_honoured(river_only: None) -> None:
     need = NeedClassifier()
     with tight_softmax([need.classifier]):
         assert "learn_one" not in vars(need.classifier)
+
+
+def test_the_fused_need_step_sums_a_young_class_in_river_s_order() -> None:
+    # A class first learned on a short text has fewer weights than the next text has
+    # terms: River then sums over the class's weights, in their order, not the text's.
+    rng = random.Random(11)
+    vocabulary = sorted({"".join(rng.choices("bcdfghklmnprstvz", k=6)) for _ in range(80)})
+    examples = []
+    for n in range(40):
+        first = rng.sample(vocabulary, 6)
+        following = [*reversed(first), *rng.sample([v for v in vocabulary if v not in first], 20)]
+        for k, words in enumerate((first, following)):
+            record = {"event_id": f"e{n}-{k}", "text": " ".join(words), "direction": "inbound"}
+            examples.append({"type": "communication", "record": {**record, "need": f"need{n}"}})
+    tight, river = ModelBundle(), ModelBundle()
+    for example in examples:
+        tight.learn(example)
+    models.bundle.TIGHT_SOFTMAX = False
+    try:
+        for example in examples:
+            river.learn(example)
+    finally:
+        models.bundle.TIGHT_SOFTMAX = True
+    assert len(tight.need.classes) == 40
+    assert model_state(tight) == model_state(river)
