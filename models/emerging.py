@@ -16,6 +16,12 @@ texts and grew at least ``growth`` fold against the window before (``(recent + 1
 (previous + 1)``), at most once per ``cooldown`` per cluster. Clusters first seen during
 the ``warmup`` (the first texts) are the established topics, never emerging.
 
+The learner clusters a bounded sample of the texts the need model cannot place
+(:func:`sample`, at most ``models.bundle.EMERGING_SAMPLE`` per training message), so
+all counts above (``window``, ``min_size``, ``warmup``) are counts of clustered texts:
+a topic keeps its share of the stream in the sample, and a burst is found from its
+share, later in wall-clock time the busier the stream is.
+
 >>> from models.features import Example
 >>> detector = EmergingNeeds(window=20, min_size=5, warmup=20)
 >>> for i in range(40):
