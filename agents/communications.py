@@ -3,7 +3,8 @@
 Batches are taken with their Kafka positions; the batch is acknowledged (and
 its offsets become committable) only when the agent asks for the next one, that
 is after the sinks returned. Every cleaned communication also goes to
-``crm.training`` for the learner (:mod:`agents.learner`), and the scored batch
+``crm.training`` for the learner (:mod:`agents.learner`), packed per batch
+(:mod:`streams.training`), and the scored batch
 feeds the live alerts (:mod:`agents.alerts`): its partial aggregates and its
 conversation turns.
 """
@@ -16,17 +17,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from agents.alerts import AGGREGATES_TOPIC, TURNS_TOPIC, delta_messages, turn_messages
 from schemas.events import ScoredCommunication
 from streams import metrics
 from streams.aggregates import deltas_from_communications
 from streams.app import alert_engine, app, communications_topic, edge, live_model, settings
-from streams.pipeline import Accepted, Incoming, score_batch, training_example
+from streams.pipeline import Accepted, Incoming, score_batch
 from streams.search_index import create_async_client
 from streams.sinks import CommunicationSink, KafkaPublisher, Outgoing
 from streams.topics import TRAINING
+from streams.training import pack_training
 
 
 def incoming(event: Any) -> Incoming:
@@ -50,7 +50,8 @@ def observe_satisfaction(records: Sequence[ScoredCommunication]) -> None:
 
 
 def training_messages(kind: str, accepted: list[Accepted[Any]]) -> list[Outgoing]:
-    return [Outgoing(None, orjson.dumps(training_example(kind, a.record))) for a in accepted]
+    """The batch's training records, packed for the learner (:mod:`streams.training`)."""
+    return [Outgoing(None, value) for value in pack_training(kind, [a.record for a in accepted])]
 
 
 @app.agent(communications_topic)
@@ -70,12 +71,13 @@ async def score_communications(stream: Any) -> None:
             metrics.EVENTS_IN.labels(topic).inc(len(messages))
             now = datetime.now(UTC)
             result = edge.communications(messages, now=now)
-            training = training_messages("communication", result.accepted)
             scorer = live_model.scorer  # one version for the whole batch
             records = score_batch([a.record for a in result.accepted], scorer)
             result.accepted = [
                 Accepted(a.message, r) for a, r in zip(result.accepted, records, strict=True)
             ]
+            # Scored first: the learner clusters only texts the scorer could not place.
+            training = training_messages("communication", result.accepted)
             scored = [a.record for a in result.accepted]
             observe_satisfaction(scored)
             deltas = deltas_from_communications(scored, alert_engine.spec)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer
 
 from bench.documents import index_request
@@ -27,7 +26,7 @@ from models.bundle import ModelBundle
 from models.compiled import CompiledScorer
 from schemas.events import ScoredCommunication
 from streams.kafka import client_options
-from streams.pipeline import Edge, EdgeConfig, Incoming, score_batch, training_example
+from streams.pipeline import Edge, EdgeConfig, Incoming, score_batch
 from streams.search_index import (
     COMMUNICATIONS_ALIAS,
     IndexRequest,
@@ -38,6 +37,7 @@ from streams.search_index import (
     install_templates,
 )
 from streams.topics import COMMUNICATIONS, FEEDBACK, TopicSpec
+from streams.training import learn_message, pack_training
 
 Advance = Callable[[int], object]
 # Stage (c)'s own topic (created and deleted with the bench namespace).
@@ -98,9 +98,9 @@ class PartTimes:
 
 class ModelStage:
     """What the worker and its learner compute per batch, in process, each part timed
-    on its own: the edge (checks, cleaning and the training messages, as the agents do),
-    scoring (as the worker scores a batch) and learning (as the learner learns the
-    batch's training messages).
+    on its own: the edge (checks, cleaning and the packed training messages, as the
+    agents do), scoring (as the worker scores a batch) and learning (as the learner
+    learns the batch's training messages).
 
     Message offsets are positions in the event set, so dead letters name their event.
     """
@@ -134,15 +134,9 @@ class ModelStage:
             if e.kind == "feedback"
         ]
         with self.times.timing("edge"):
-            # agents/communications.py and agents/feedback.py: edge, training examples out.
+            # agents/communications.py and agents/feedback.py: the edge checks.
             result = self.edge.communications(communications, now=now)
             checked = self.edge.feedback(feedback, now=now)
-            training = [
-                orjson.dumps(training_example("communication", a.record)) for a in result.accepted
-            ]
-            training += [
-                orjson.dumps(training_example("feedback", a.record)) for a in checked.accepted
-            ]
         with self.times.timing("scoring"):
             # streams/model_sync.py: a worker compiles each snapshot it receives (counted
             # here, as often as a snapshot every COMPILE_EVERY_EVENTS events).
@@ -153,14 +147,18 @@ class ModelStage:
             # agents/communications.py: score the batch with the live model.
             scored = score_batch([a.record for a in result.accepted], self.scorer)
         self.seen += len(batch)
+        with self.times.timing("edge"):
+            # The agents' training messages for the learner (streams/training.py).
+            training = pack_training("communication", scored)
+            training += pack_training("feedback", [a.record for a in checked.accepted])
         with self.times.timing("learning"):
             # streams/learner.py: learn each training message in order; the version is
             # the next offset on the training topic.
             for value in training:
-                self.bundle.learn(orjson.loads(value))
+                outcome = learn_message(self.bundle, value)
                 self.training_offset += 1
                 self.bundle.version = self.training_offset
-            self.examples += len(training)
+                self.examples += outcome.learned
         dead = [d.source.offset for d in (*result.dead, *checked.dead)]
         return scored, dead
 
@@ -259,7 +257,7 @@ def model_stage(
                 "examples_per_s": round(rate(examples, wall["learning"]), 1),
                 "ms_per_example": _per_ms(wall["learning"], examples),
                 "cpu_s": round(cpu["learning"], 3),
-                "training_examples_learned": stage.bundle.version,  # warm-up included
+                "training_messages_learned": stage.bundle.version,  # warm-up included
             },
         ),
     }

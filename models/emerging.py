@@ -16,6 +16,12 @@ texts and grew at least ``growth`` fold against the window before (``(recent + 1
 (previous + 1)``), at most once per ``cooldown`` per cluster. Clusters first seen during
 the ``warmup`` (the first texts) are the established topics, never emerging.
 
+The learner clusters a bounded sample of the texts the need model cannot place
+(:func:`sample`, at most ``models.bundle.EMERGING_SAMPLE`` per training message), so
+all counts above (``window``, ``min_size``, ``warmup``) are counts of clustered texts:
+a topic keeps its share of the stream in the sample, and a burst is found from its
+share, later in wall-clock time the busier the stream is.
+
 >>> from models.features import Example
 >>> detector = EmergingNeeds(window=20, min_size=5, warmup=20)
 >>> for i in range(40):
@@ -30,8 +36,11 @@ the ``warmup`` (the first texts) are the established topics, never emerging.
 
 from __future__ import annotations
 
+import heapq
 import math
+import zlib
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +50,28 @@ from models.features import Example, term_counts
 from models.keywords import is_keyword_candidate
 from models.protocol import BaseOnlineModel
 
-__all__ = ["ClusterSummary", "EmergingNeedEvent", "EmergingNeeds"]
+__all__ = ["ClusterSummary", "EmergingNeedEvent", "EmergingNeeds", "sample"]
+
+
+def sample(keys: Sequence[str], k: int) -> list[int]:
+    """The positions of at most ``k`` of ``keys`` (event ids), in their original order.
+
+    Chosen by a hash of the key (CRC-32; the ``k`` smallest): the same events whichever
+    process or replay picks them, spread evenly over the stream whatever its order (an
+    evenly spaced stride would see only one side of two interleaved sources), and each
+    text equally likely. Clustering is the costliest step of learning, so the learner
+    clusters a bounded sample of each training message; the clusters see the same mix
+    of topics, the emerging-need rules count within that sample.
+
+    >>> sample(["a", "b", "c", "d"], 2), sample(["a", "b"], 5)
+    ([1, 2], [0, 1])
+    """
+    if len(keys) <= k:
+        return list(range(len(keys)))
+    if k <= 0:
+        return []
+    ranked = heapq.nsmallest(k, range(len(keys)), key=lambda i: (zlib.crc32(keys[i].encode()), i))
+    return sorted(ranked)
 
 
 class _TextClust(cluster.TextClust):

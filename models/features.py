@@ -25,7 +25,7 @@ from typing import Any
 
 from models.tokenize import tokenize
 
-__all__ = ["Example", "OnlineTfidf", "from_record", "term_counts"]
+__all__ = ["Example", "OnlineTfidf", "from_record", "term_counts", "with_tokens"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,20 @@ def from_record(record: Mapping[str, Any]) -> Example:
     )
 
 
+def with_tokens(x: Example, tokens: Iterable[str]) -> Example:
+    """``x`` with its tokens already known (computed by the same tokenizer elsewhere).
+
+    The learner gets the tokens the worker computed, so it does not tokenize the text again.
+
+    >>> x = with_tokens(Example("Where is my parcel?", language="en"), ["where", "parcel"])
+    >>> x.tokens
+    ['where', 'parcel']
+    """
+    # ``tokens`` is a cached_property: it lives in the instance dict, frozen or not.
+    x.__dict__["tokens"] = list(tokens)
+    return x
+
+
 def term_counts(tokens: Iterable[str]) -> dict[str, float]:
     """Bag of words: each token's count, in first-seen order."""
     counts: dict[str, float] = {}
@@ -117,6 +131,27 @@ class OnlineTfidf:
         """Count one document."""
         self.df.update(set(tokens))
         self.n += 1
+        self._bound()
+
+    def learn_counts(self, df: Mapping[str, int], documents: int) -> None:
+        """Count ``documents`` documents at once, given their document frequencies.
+
+        The same counts as :meth:`learn` on each of them, in any order; only where the
+        vocabulary outgrows ``max_terms`` does it forget the rarest half once, after the
+        whole group, rather than at the document that crossed the limit.
+
+        >>> one, many = OnlineTfidf(), OnlineTfidf()
+        >>> for doc in (["late", "flight"], ["late", "bag", "bag"]):
+        ...     one.learn(doc)
+        >>> many.learn_counts({"late": 2, "flight": 1, "bag": 1}, 2)
+        >>> (one.df, one.n) == (many.df, many.n)
+        True
+        """
+        self.df.update(df)
+        self.n += documents
+        self._bound()
+
+    def _bound(self) -> None:
         if len(self.df) > self.max_terms:
             keep = self.df.most_common(self.max_terms // 2)
             self.df = Counter(dict(keep))

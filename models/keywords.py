@@ -15,13 +15,15 @@ Latin tokens are never keywords. Memory is bounded by ``max_terms`` (see
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from models.features import Example, OnlineTfidf, term_counts
 from models.protocol import BaseOnlineModel
 from models.tokenize import NUMBER
 
-__all__ = ["KeywordExtractor", "is_keyword_candidate"]
+__all__ = ["KeywordExtractor", "document_frequencies", "is_keyword_candidate"]
 
 _NOISE = frozenset({"http", "https", "www"})
 
@@ -37,6 +39,23 @@ def is_keyword_candidate(token: str) -> bool:
     if not any(ch.isalpha() for ch in token):
         return False
     return not (len(token) == 1 and token.isascii())
+
+
+def document_frequencies(documents: Iterable[Iterable[str]]) -> tuple[dict[str, int], int]:
+    """In how many of ``documents`` (token lists) each term appears, and how many there are.
+
+    What :meth:`KeywordExtractor.learn_counts` takes: a worker counts its batch once, and
+    the learner adds one map instead of counting every text.
+
+    >>> document_frequencies([["late", "bag", "bag"], ["late"]])
+    ({'late': 2, 'bag': 1}, 2)
+    """
+    df: Counter[str] = Counter()
+    n = 0
+    for tokens in documents:
+        df.update(dict.fromkeys(tokens, 1))  # once per document, in first-seen order
+        n += 1
+    return dict(df), n
 
 
 class KeywordExtractor(BaseOnlineModel[Example, list[tuple[str, float]]]):
@@ -64,6 +83,19 @@ class KeywordExtractor(BaseOnlineModel[Example, list[tuple[str, float]]]):
     def learn_one(self, x: Example, y: Any = None) -> None:
         """Count ``x``'s terms in the document frequencies."""
         super().learn_one(x, y)
+
+    def learn_counts(self, df: Mapping[str, int], documents: int) -> None:
+        """Count ``documents`` records at once from their :func:`document_frequencies`.
+
+        The same model as :meth:`learn_one` on each record (see
+        :meth:`models.features.OnlineTfidf.learn_counts` for the one exception, at the
+        vocabulary bound); :attr:`version` counts the records.
+        """
+        # A bad count would stay in the model for good: refuse the message instead.
+        if documents < 0 or any(not 0 < count <= documents for count in df.values()):
+            raise ValueError("document frequencies must be between 1 and the number of documents")
+        self.tfidf.learn_counts(df, documents)
+        self._version += documents
 
     def explain_one(self, x: Example) -> dict[str, float]:
         """The keywords with their TF-IDF scores."""

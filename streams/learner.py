@@ -2,7 +2,9 @@
 
 ``crm.training`` has a single partition read by the consumer group
 ``<app>-learner``: whichever learner process holds it is *the* learner and sees
-every training example in order; the others wait as stand-bys. It restores the
+every training message in order (a worker batch of examples, or one example in the
+old format: :mod:`streams.training`); the others wait as stand-bys. The bundle's
+version is the offset of the next message to learn. It restores the
 newest snapshot, re-learns what came after it, publishes a signed snapshot every
 ``model_snapshot_interval_s`` when it learned something, and only then commits
 its offsets, so a crash never loses what a snapshot does not hold. Workers follow
@@ -36,6 +38,7 @@ from streams import metrics
 from streams.kafka import client_options
 from streams.model_sync import SnapshotFollower, SnapshotPublisher
 from streams.topics import MODEL_EVENTS, TRAINING
+from streams.training import learn_message
 
 log = logging.getLogger(__name__)
 
@@ -109,23 +112,23 @@ class Learner:
     async def _learn(self, value: bytes, offset: int) -> None:
         assert self.bundle is not None
         try:
-            outcome = self.bundle.learn(orjson.loads(value))
-        except Exception:  # one bad example must not stop learning
+            outcome = learn_message(self.bundle, value)
+        except Exception:  # one bad message must not stop learning
             log.exception("could not learn from training offset %d", offset)
             self.bundle.version = offset + 1
             metrics.LEARNER_POSITION.set(self.bundle.version)
             return
         self.bundle.version = offset + 1
         metrics.LEARNER_POSITION.set(self.bundle.version)
-        metrics.TRAINING_LEARNED.inc()
+        metrics.TRAINING_LEARNED.inc(outcome.learned - outcome.failed)
         events = [("drift", asdict(e)) for e in outcome.drift]
         events += [("emerging_need", asdict(e)) for e in outcome.emerging]
         for kind, fields in events:
             metrics.MODEL_EVENTS.labels(kind).inc()
             payload = orjson.dumps({"kind": kind, **fields}, default=str)
             await self.publisher.producer.send(self.events_topic, value=payload)
-        if not outcome.joined:
-            metrics.TRAINING_UNJOINED.labels(self.partition.topic).inc()
+        if outcome.unjoined:
+            metrics.TRAINING_UNJOINED.labels(self.partition.topic).inc(outcome.unjoined)
 
     async def _publish(self, bundle: ModelBundle) -> None:
         size = await self.publisher.publish(bundle)

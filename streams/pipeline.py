@@ -160,9 +160,16 @@ def score_batch(
 
 
 def training_example(kind: str, record: BaseModel) -> dict[str, Any]:
-    """What the learner receives: the cleaned record, never the raw one."""
+    """What the learner receives: the cleaned record, never the raw one.
+
+    A scored record's ``need`` is the model's guess unless a person gave it
+    (``need_source``): only a person's label is sent as one.
+    """
     fields = TRAINING_FIELDS.get(kind)
-    return {"type": kind, "record": record.model_dump(mode="json", include=fields)}
+    dumped = record.model_dump(mode="json", include=fields)
+    if getattr(record, "need_source", None) == "model":
+        dumped["need"] = None
+    return {"type": kind, "record": dumped}
 
 
 def encode_original(value: bytes | None) -> tuple[str | None, Literal["utf-8", "base64", "none"]]:

@@ -287,7 +287,8 @@ def test_model_stage_scores_learns_and_names_dead_letters() -> None:
     assert dead == [60]  # its position in the event set
     assert len(scored) == communications
     assert all(r.satisfaction is not None and r.model_versions for r in scored)
-    assert stage.bundle.version == len(generated)  # one training example per valid event
+    assert stage.examples == len(generated)  # one training example per valid event
+    assert stage.bundle.version == 6  # one training message per batch and kind
     assert [len(b) for b in batches(events, 50)] == [50, 50, 21]
     assert all(stage.times.wall[part] > 0 for part in PARTS)  # each part timed on its own
 

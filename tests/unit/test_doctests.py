@@ -37,6 +37,7 @@ MODULES = [
     "crmstream.infra.worker",
     "streams.kafka",
     "streams.sinks",
+    "streams.training",
 ]
 
 
