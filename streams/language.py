@@ -257,9 +257,230 @@ def detect_language(text: str) -> str:
 
 
 def detect_languages(texts: Sequence[str]) -> list[str]:
-    """:func:`detect_language` for each text, in order.
+    """:func:`detect_language` for each text, in order, with the model run once per batch.
+
+    The rules before the model are the same, with cheaper exact tests (two letter
+    searches instead of counting every letter, one CJK search before counting
+    scripts); the texts left for the model are scored together by
+    :class:`_BatchModel`, which hands back to :func:`detect_language` any text
+    whose answer it cannot prove equal.
 
     >>> detect_languages(["Thanks for the quick refund!", "谢谢，退款收到了"])
     ['en', 'zh']
     """
-    return [detect_language(text) for text in texts]
+    answers: list[str] = []
+    pending: list[int] = []
+    model_inputs: list[str] = []
+    for index, text in enumerate(texts):
+        decided, model_input = _before_model(text)
+        answers.append(decided)
+        if model_input is not None:
+            pending.append(index)
+            model_inputs.append(model_input)
+    if pending:
+        batch = _batch_model()
+        decided_by_model = (
+            batch.classify(model_inputs) if batch is not None else [None] * len(model_inputs)
+        )
+        for index, language in zip(pending, decided_by_model, strict=True):
+            answers[index] = detect_language(texts[index]) if language is None else language
+    return answers
+
+
+def _has_two_letters(text: str) -> bool:
+    """``len(_LETTER.findall(text)) >= 2``, without listing every letter."""
+    first = _LETTER.search(text)
+    return first is not None and _LETTER.search(text, first.end()) is not None
+
+
+def _short_words_or_none(cleaned: str) -> str | None:
+    """:func:`_by_short_text_words`, stopping at the fourth word instead of listing all."""
+    count = 0
+    for _ in _WORD.finditer(cleaned, 0, 200):
+        count += 1
+        if count > _SHORT_WORDS:
+            return None
+    return _by_short_text_words(cleaned) if count else None
+
+
+def _before_model(text: str) -> tuple[str, str | None]:
+    """:func:`detect_language` up to the model: ``(code, None)`` when decided without it,
+    else ``("und", what the model is given)``."""
+    if not text:
+        return UNDETERMINED, None
+    head = text[: _MODEL_MAX_CHARS * 2]
+    # Where no address can match, _NOISE without that branch finds the same (it is the
+    # slow branch: it runs along every word looking for an "@").
+    noise = _NOISE if _ADDRESS_DOMAIN.search(head) else _NOISE_BUT_ADDRESSES
+    cleaned = noise.sub(" ", head)
+    if not _has_two_letters(cleaned):
+        return UNDETERMINED, None
+    if _CJK_ANY.search(cleaned) is None:
+        rest = cleaned  # no CJK: the script rule passes and _CJK_RUN removes nothing
+    else:
+        by_script = _by_script(cleaned)
+        if by_script is not None:
+            return by_script, None
+        rest = _CJK_RUN.sub(" ", cleaned)
+        if not _has_two_letters(rest):
+            return UNDETERMINED, None
+    by_words = _short_words_or_none(rest)
+    if by_words is not None:
+        return by_words, None
+    return UNDETERMINED, rest[:_MODEL_MAX_CHARS]
+
+
+_CJK_ANY = re.compile(f"[{_CJK_CLASS}]")
+_ADDRESS_BRANCH = r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+# What every match of the address branch contains.
+_ADDRESS_DOMAIN = re.compile(r"@[\w-]+\.[\w-]")
+_NOISE_BUT_ADDRESSES = re.compile(_NOISE.pattern.replace(_ADDRESS_BRANCH, "", 1))
+assert _NOISE_BUT_ADDRESSES.pattern != _NOISE.pattern, "the address branch of _NOISE moved"
+
+
+@functools.cache
+def _batch_model() -> _BatchModel | None:
+    """The batch scorer over :func:`_identifier`'s model (None if its layout is not the one
+    :class:`_BatchModel` was written for: then every text takes :func:`detect_language`)."""
+    identifier = _identifier()
+    if not getattr(identifier, "_norm_probs", False) or getattr(identifier, "_alias_pairs", True):
+        return None
+    return _BatchModel(identifier)
+
+
+class _BatchModel:
+    """py3langid's scoring of many texts at once, with a proof that each answer is its answer.
+
+    py3langid walks a text's UTF-8 bytes through a DFA (Aho-Corasick over byte
+    n-grams), counts the features it passes, and scores each language as
+    ``log1p(counts) @ weights + prior`` (float32), scaled by ``1/sqrt(bytes)`` and
+    softmaxed; the answer is the best language and its probability.
+
+    Here the walk runs for all texts at once, one numpy step per byte position:
+    texts are cut into chunks of :data:`_CHUNK` bytes, each chunk walked from the
+    DFA's start :attr:`depth` bytes before it. In an Aho-Corasick automaton the
+    state after a byte is the longest suffix of the text read so far that is a
+    node of the trie, at most ``depth`` bytes long, so a walk started that far back
+    is in the same state when the chunk begins. The counts of all texts then make
+    one sparse-by-dense product, in float64.
+
+    float64 is not bitwise py3langid's float32, so each answer comes with an error
+    bound: a text whose best two languages, or whose confidence and
+    :data:`MIN_CONFIDENCE`, are closer than float32 rounding could move them is
+    answered ``None``, and the caller asks :func:`detect_language`.
+    """
+
+    def __init__(self, identifier: Any) -> None:
+        import numpy as np
+
+        self._np = np
+        self._rowbase = np.asarray(identifier.tk_row, dtype=np.int64) << 8
+        # A view of py3langid's own table (38 MiB), not a copy.
+        self._nextmove = np.asarray(memoryview(identifier.tk_nextmove))
+        self._output = np.asarray(identifier.tk_output, dtype=np.int32)
+        # float64 copies (20 MiB): the product then adds no rounding of its own.
+        self._weights = np.ascontiguousarray(identifier.nb_ptc, dtype=np.float64)
+        self._row_magnitude = np.abs(self._weights).max(axis=1)
+        self._prior = np.asarray(identifier.nb_pc, dtype=np.float64)
+        self._prior_magnitude = float(np.abs(self._prior).max())
+        self._labels = np.array([*identifier.nb_classes, UNDETERMINED], dtype=object)
+        self._encode = identifier._encode
+        self.depth = self._max_depth()
+
+    def _max_depth(self) -> int:
+        """The longest shortest path from the start: the trie's depth (an n-gram's bytes)."""
+        np = self._np
+        depth = np.full(len(self._rowbase), -1, dtype=np.int64)
+        depth[0] = 0
+        frontier = np.zeros(1, dtype=np.int64)
+        level = 0
+        while len(frontier):
+            level += 1
+            targets = self._nextmove[(self._rowbase[frontier][:, None] + np.arange(256)).ravel()]
+            fresh = targets[depth[targets] < 0]
+            depth[fresh] = level
+            frontier = np.flatnonzero(depth == level)
+        return int(depth.max())
+
+    def classify(self, texts: Sequence[str]) -> list[str | None]:
+        """The answer of :func:`detect_language`'s model step for each cleaned text, or
+        ``None`` where float32 rounding could decide otherwise."""
+        np = self._np
+        from scipy.sparse import csr_matrix
+
+        encoded = [self._encode(text) for text in texts]
+        n_texts = len(encoded)
+        lengths = np.fromiter((len(data) for data in encoded), dtype=np.int64, count=n_texts)
+        features, counts, owners = self._count(b"".join(encoded), lengths)
+        weights = np.log1p(counts)
+        indptr = np.searchsorted(owners, np.arange(n_texts + 1))
+        visits = csr_matrix((weights, features, indptr), shape=(n_texts, len(self._weights)))
+        raw = visits @ self._weights + self._prior
+        # Bound on sum(|log1p(count) * weight|) + |prior| over the terms of any language.
+        magnitude = visits @ self._row_magnitude + self._prior_magnitude
+        distinct = np.diff(indptr)
+        rows = np.arange(n_texts)
+        order = np.argsort(-raw, axis=1, kind="stable")
+        best, second = order[:, 0], order[:, 1]
+        top = raw[rows, best]
+        gap = top - raw[rows, second]
+        scale = 1.0 / np.sqrt(np.maximum(lengths, 1))
+        # py3langid's float32 error (a dot product of `distinct` terms, the prior, the
+        # scaling, the shift by the maximum), doubled, in softmax units; 1e-5 keeps the
+        # best two apart after float32's exp.
+        unit = 2.0**-24
+        error = (2 * (distinct + 4) * unit * magnitude + 8 * unit * np.abs(raw).max(axis=1)) * (
+            scale
+        ) + 1e-5
+        confidence = 1.0 / np.exp((raw - top[:, None]) * scale[:, None]).sum(axis=1)
+        sure = (
+            (distinct > 0)  # py3langid scores a text without features as all zeros
+            & (gap * scale > 2 * error)
+            & (np.abs(confidence - MIN_CONFIDENCE) > MIN_CONFIDENCE * (4 * error + 1e-5))
+        )
+        labels = np.where(confidence >= MIN_CONFIDENCE, best, len(self._labels) - 1)
+        named = self._labels[labels].tolist()
+        return [label if ok else None for label, ok in zip(named, sure.tolist(), strict=True)]
+
+    def _count(self, data: bytes, lengths: Any) -> tuple[Any, Any, Any]:
+        """Distinct (text, feature) pairs of the DFA walk over each text, with their counts:
+        ``(features, counts, owners)``, sorted by owner (the text's index)."""
+        np = self._np
+        depth, chunk = self.depth, _CHUNK
+        text_starts = np.r_[0, np.cumsum(lengths)[:-1]]
+        chunks_per_text = (lengths + chunk - 1) // chunk
+        owner = np.repeat(np.arange(len(lengths)), chunks_per_text)
+        first_chunk = np.r_[0, np.cumsum(chunks_per_text)[:-1]]
+        offset = (np.arange(len(owner)) - np.repeat(first_chunk, chunks_per_text)) * chunk
+        # Each row: `depth` bytes of warm-up before its chunk (fewer at a text's start), then
+        # the chunk; column `depth` is the chunk's first byte.
+        warmup = np.minimum(offset, depth)
+        columns = np.arange(depth + chunk)
+        position = (text_starts[owner] + offset - depth)[:, None] + columns
+        text_end = (text_starts + lengths)[owner][:, None]
+        walked = columns >= (depth - warmup)[:, None]
+        counted = (columns >= depth) & (position < text_end)
+        buffer = np.frombuffer(data, dtype=np.uint8)
+        matrix = buffer[np.clip(position, 0, max(len(buffer) - 1, 0))] if len(buffer) else None
+        if matrix is None or not counted.any():
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, np.zeros(0), empty
+        state = np.zeros(len(owner), dtype=np.int64)
+        outputs = np.empty((len(owner), chunk), dtype=np.int64)
+        nextmove, rowbase, output = self._nextmove, self._rowbase, self._output
+        for column in range(depth + chunk):
+            moved = nextmove[rowbase[state] + matrix[:, column]]
+            if column < depth:
+                state = np.where(walked[:, column], moved, state)
+            else:
+                state = moved
+                outputs[:, column - depth] = output[state]
+        keep = counted[:, depth:] & (outputs >= 0)
+        n_features = len(self._weights)
+        keys = owner[:, None] * n_features + outputs
+        unique, counts = np.unique(keys[keep], return_counts=True)
+        return unique % n_features, counts.astype(np.float64), unique // n_features
+
+
+#: Bytes per chunk of the batch walk: each numpy step moves every chunk by one byte.
+_CHUNK = 48

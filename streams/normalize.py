@@ -92,6 +92,13 @@ _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,
 _HORIZONTAL_SPACE = re.compile(r" ?(?:\t|  )[ \t]*")
 _SPACE_AT_LINE_EDGES = re.compile(r" \n ?|\n ")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# Matches where any of the five does: one scan tells whether a text needs them at all.
+_SPACING_WORK = re.compile(
+    "|".join(
+        f"(?:{p.pattern})"
+        for p in (_LINE_BREAKS, _INVISIBLE, _HORIZONTAL_SPACE, _SPACE_AT_LINE_EDGES, _BLANK_LINES)
+    )
+)
 
 
 def _unescape(match: re.Match[str]) -> str:
@@ -103,6 +110,8 @@ def _clean(text: str, *, decode_entities: bool = True) -> str:
     text = unicodedata.normalize("NFKC", text)
     if decode_entities and "&" in text:
         text = _ENTITY.sub(_unescape, text)
+    if _SPACING_WORK.search(text) is None:
+        return text.strip()  # none of the five substitutions below would change it
     text = _LINE_BREAKS.sub("\n", text)
     text = _INVISIBLE.sub("", text)
     text = _HORIZONTAL_SPACE.sub(" ", text)

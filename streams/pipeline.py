@@ -23,7 +23,7 @@ cut so that a PII value is never half-kept at the cut.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
@@ -43,7 +43,7 @@ from schemas.events import (
     TextInfo,
 )
 from schemas.parsing import EdgeLimits, InvalidEvent, parse_event
-from streams.language import detect_language
+from streams.language import detect_language, detect_languages
 from streams.normalize import normalize_text, truncate_text
 from streams.redaction import PII_TYPES, Redactor
 
@@ -186,13 +186,51 @@ class Edge:
         self, messages: Sequence[Incoming], *, now: datetime
     ) -> BatchResult[ScoredCommunication]:
         """Validate and clean a batch from ``crm.communications``."""
-        return self._each(messages, now, lambda raw: self._communication(raw, now))
+        limits = self.config.limits
+
+        def clean(message: Incoming) -> tuple[CommunicationEvent, str, TextInfo, str | None]:
+            event = parse_event(message.value, CommunicationEvent, now=now, limits=limits)
+            text, info = self.clean_text(event.text, event.channel.value)
+            subject = self.clean_text(event.subject, "other")[0] if event.subject else event.subject
+            return event, text, info, subject
+
+        def record(
+            message: Incoming,
+            cleaned: tuple[CommunicationEvent, str, TextInfo, str | None],
+            detected: str,
+        ) -> ScoredCommunication:
+            event, text, info, subject = cleaned
+            # The producer's hint only counts where the text itself is too thin to tell.
+            language = event.language if detected == "und" and event.language else detected
+            # The event's validated values as they are (``model_dump`` would copy them
+            # only for the record's validation to copy them again).
+            fields = dict(event.__dict__)
+            fields.update(text=text, subject=subject, language=language)
+            return ScoredCommunication(
+                **fields, processed_at=now, source=message.position, text_info=info
+            )
+
+        return _in_two_steps(messages, now, clean, lambda cleaned: cleaned[1], record)
 
     def feedback(
         self, messages: Sequence[Incoming], *, now: datetime
     ) -> BatchResult[FeedbackEvent]:
         """Validate a batch from ``crm.feedback``; comments are cleaned like texts."""
-        return self._each(messages, now, lambda raw: self._feedback(raw, now))
+        limits = self.config.limits
+
+        def clean(message: Incoming) -> tuple[FeedbackEvent, str | None]:
+            event = parse_event(message.value, FeedbackEvent, now=now, limits=limits)
+            return event, (self.clean_text(event.comment, "other")[0] if event.comment else None)
+
+        def record(
+            message: Incoming, cleaned: tuple[FeedbackEvent, str | None], detected: str
+        ) -> FeedbackEvent:
+            event, comment = cleaned
+            if comment is None:
+                return event
+            return event.model_copy(update={"comment": comment, "language": detected})
+
+        return _in_two_steps(messages, now, clean, lambda cleaned: cleaned[1], record)
 
     def labels(self, messages: Sequence[Incoming], *, now: datetime) -> BatchResult[LabelEvent]:
         """Validate a batch from ``crm.labels``."""
@@ -200,26 +238,6 @@ class Edge:
         return self._each(
             messages, now, lambda raw: parse_event(raw.value, LabelEvent, now=now, limits=limits)
         )
-
-    def _communication(self, message: Incoming, now: datetime) -> ScoredCommunication:
-        event = parse_event(message.value, CommunicationEvent, now=now, limits=self.config.limits)
-        text, info = self.clean_text(event.text, event.channel.value)
-        subject = self.clean_text(event.subject, "other")[0] if event.subject else event.subject
-        fields = event.model_dump()
-        detected = detect_language(text)
-        # The producer's hint only counts where the text itself is too thin to tell.
-        language = event.language if detected == "und" and event.language else detected
-        fields.update(text=text, subject=subject, language=language)
-        return ScoredCommunication(
-            **fields, processed_at=now, source=message.position, text_info=info
-        )
-
-    def _feedback(self, message: Incoming, now: datetime) -> FeedbackEvent:
-        event = parse_event(message.value, FeedbackEvent, now=now, limits=self.config.limits)
-        if not event.comment:
-            return event
-        comment, _ = self.clean_text(event.comment, "other")
-        return event.model_copy(update={"comment": comment, "language": detect_language(comment)})
 
     @staticmethod
     def _each(
@@ -236,3 +254,58 @@ class Edge:
             else:
                 result.accepted.append(Accepted(message, record))
         return result
+
+
+CleanedT = TypeVar("CleanedT")
+
+
+def _in_two_steps(
+    messages: Sequence[Incoming],
+    now: datetime,
+    clean: Callable[[Incoming], CleanedT],
+    text_of: Callable[[CleanedT], str | None],
+    make: Callable[[Incoming, CleanedT, str], RecordT],
+) -> BatchResult[RecordT]:
+    """:meth:`Edge._each` with the languages of the whole batch detected in one call.
+
+    ``clean`` checks and cleans a message, ``text_of`` says which of its texts has a
+    language (``None``: none), ``make`` builds the record given that language. The
+    result is the one a message-by-message run gives: a message that fails in either
+    step becomes its dead letter at its place, and the others are kept in order.
+    """
+    outcomes: list[tuple[Incoming, CleanedT | DeadLetter]] = []
+    texts: list[str] = []
+    for message in messages:
+        try:
+            cleaned = clean(message)
+        except InvalidEvent as invalid:
+            dead = dead_letter(message, invalid.reason, invalid.message, now=now)
+            outcomes.append((message, dead))
+        except Exception as error:  # a bug must cost one message, never the worker
+            outcomes.append(
+                (message, dead_letter(message, "processing_error", repr(error), now=now))
+            )
+        else:
+            outcomes.append((message, cleaned))
+            text = text_of(cleaned)
+            if text is not None:
+                texts.append(text)
+    languages: Iterator[str | None]
+    try:
+        languages = iter(detect_languages(texts))
+    except Exception:  # then each text alone, so that a bug costs its message only
+        languages = iter([None] * len(texts))
+    result: BatchResult[RecordT] = BatchResult()
+    for message, outcome in outcomes:
+        if isinstance(outcome, DeadLetter):
+            result.dead.append(outcome)
+            continue
+        try:
+            text = text_of(outcome)
+            detected = "und" if text is None else next(languages) or detect_language(text)
+            record = make(message, outcome, detected)
+        except Exception as error:
+            result.dead.append(dead_letter(message, "processing_error", repr(error), now=now))
+        else:
+            result.accepted.append(Accepted(message, record))
+    return result

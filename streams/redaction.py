@@ -132,6 +132,8 @@ _CARD: Final = re.compile(
     r"(?![0-9A-Za-z])"
 )
 _LUHN_DOUBLE: Final[tuple[int, ...]] = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_MIN_CARD_DIGITS: Final = 13
+_CN_ID_DIGITS: Final = 17  # and a check character, a digit or X
 
 # --------------------------------------------------------------------------- PHONE
 # Where phonenumbers is worth running: runs of digits with at most four phone
@@ -283,7 +285,8 @@ class Redactor:
             "@" not in text and "\uff20" not in text and _ANY_DIGIT.search(text) is None
         ):
             return Redaction(text, {})
-        folded = text.translate(_FOLD)
+        # _FOLD maps no ASCII character: an ASCII text is its own fold (isascii is O(1)).
+        folded = text if text.isascii() else text.translate(_FOLD)
         spans = _regex_spans(folded)
         if self._phone:
             phones = self._phone_spans(folded, spans)
@@ -380,7 +383,7 @@ def _regex_spans(folded: str) -> list[_Span]:
     with the chosen ones masked until nothing new turns up, so that a value next
     to another one ("...-4111111111111111") is found on the first pass.
     """
-    emails = _email_spans(folded) if "@" in folded else []
+    emails = _email_spans(folded) if _may_hold_address(folded) else []
     if _ANY_DIGIT.search(folded) is None:
         return emails
     text = _mask(folded, emails)
@@ -398,20 +401,51 @@ def _numeric_candidates(text: str) -> list[_Span]:
         end = _iban_end(text, match.start(), match.end())
         if end is not None:
             numbers.append(_Span(match.start(), end, "IBAN"))
-    for match in _CN_ID.finditer(text):
+    # A resident ID has 17 ASCII digits and a card 13 (checked below): with fewer in the
+    # whole text, their searches (the card's is the slowest here) cannot add anything.
+    in_text = _ascii_digits(text)
+    if in_text < _MIN_CARD_DIGITS:
+        return numbers
+    for match in _CN_ID.finditer(text) if in_text >= _CN_ID_DIGITS else ():
         if _valid_cn_id(match.group().replace(" ", "")):
             numbers.append(_Span(match.start(), match.end(), "CN_ID"))
     for match in _CARD.finditer(text):
         value = match.group()
         digits = value.replace(" ", "").replace("-", "")
         if (
-            13 <= len(digits) <= 19
+            _MIN_CARD_DIGITS <= len(digits) <= 19
             and _luhn_ok(digits)
             and not (len(digits) == 18 and _CN_ID_LAYOUT.fullmatch(digits))
             and not _ID_CONTEXT.search(text, max(0, match.start() - 24), match.start())
         ):
             numbers.append(_Span(match.start(), match.end(), "CARD"))
     return numbers
+
+
+def _ascii_digits(text: str) -> int:
+    """How many ASCII digits ``text`` holds (ten C-level counts beat a regex pass)."""
+    return sum(map(text.count, "0123456789"))
+
+
+# The characters that may precede and follow the "@" of an :data:`_EMAIL` match.
+_ATEXT_CHARS: Final = frozenset(c for c in map(chr, range(128)) if re.fullmatch(f"[{_ATEXT}]", c))
+_DOMAIN_START: Final = frozenset(c for c in map(chr, range(128)) if c.isalnum())
+
+
+def _may_hold_address(folded: str) -> bool:
+    """Whether some ``@`` in ``folded`` has a local-part character before it and a domain
+    character after it, as every match of :data:`_EMAIL` has; when none does there is
+    no address to look for (a tweet's ``@mention`` has neither).
+
+    >>> _may_hold_address("@united thanks"), _may_hold_address("mail a@b.com")
+    (False, True)
+    """
+    at = folded.find("@")
+    while at >= 0:
+        if at and folded[at - 1] in _ATEXT_CHARS and folded[at + 1 : at + 2] in _DOMAIN_START:
+            return True
+        at = folded.find("@", at + 1)
+    return False
 
 
 def _mask(text: str, spans: list[_Span]) -> str:
