@@ -44,7 +44,7 @@ from schemas.events import (
 )
 from schemas.parsing import EdgeLimits, InvalidEvent, parse_event
 from streams.language import detect_language, detect_languages
-from streams.normalize import normalize_text, truncate_text
+from streams.normalize import normalized, truncate_text
 from streams.redaction import PII_TYPES, Redactor
 
 RecordT = TypeVar("RecordT")
@@ -174,13 +174,15 @@ class Edge:
 
     def clean_text(self, text: str, channel: str) -> tuple[str, TextInfo]:
         """Normalize, redact and cut a text; say what was done."""
-        normalized = normalize_text(text, channel=channel, budget_chars=None)
-        redaction = self.redactor.redact(normalized.text)
+        kept, original_chars, truncated, pii = self._clean(text, channel)
+        return kept, TextInfo(original_chars=original_chars, truncated=truncated, pii=pii)
+
+    def _clean(self, text: str, channel: str) -> tuple[str, int, bool, dict[str, int]]:
+        """:meth:`clean_text` as plain values: the text, its length before the cut, whether
+        it was cut, and the PII counts."""
+        redaction = self.redactor.redact(normalized(text, channel=channel))
         kept, truncated = truncate_text(redaction.text, self.config.text_budget_chars)
-        info = TextInfo(
-            original_chars=len(redaction.text), truncated=truncated, pii=redaction.counts
-        )
-        return kept, info
+        return kept, len(redaction.text), truncated, redaction.counts
 
     def communications(
         self, messages: Sequence[Incoming], *, now: datetime
@@ -188,29 +190,29 @@ class Edge:
         """Validate and clean a batch from ``crm.communications``."""
         limits = self.config.limits
 
-        def clean(message: Incoming) -> tuple[CommunicationEvent, str, TextInfo, str | None]:
+        def clean(message: Incoming) -> dict[str, Any]:
+            """The record's fields, but for the language (still the producer's hint)."""
             event = parse_event(message.value, CommunicationEvent, now=now, limits=limits)
             text, info = self.clean_text(event.text, event.channel.value)
-            subject = self.clean_text(event.subject, "other")[0] if event.subject else event.subject
-            return event, text, info, subject
+            subject = self._clean(event.subject, "other")[0] if event.subject else event.subject
+            # The event's validated values as they are: model_dump would copy them only for
+            # the record's validation to copy them again. The event itself is not kept.
+            return {
+                **event.__dict__,
+                "text": text,
+                "subject": subject,
+                "processed_at": now,
+                "source": message.position,
+                "text_info": info,
+            }
 
-        def record(
-            message: Incoming,
-            cleaned: tuple[CommunicationEvent, str, TextInfo, str | None],
-            detected: str,
-        ) -> ScoredCommunication:
-            event, text, info, subject = cleaned
+        def record(message: Incoming, fields: dict[str, Any], detected: str) -> ScoredCommunication:
             # The producer's hint only counts where the text itself is too thin to tell.
-            language = event.language if detected == "und" and event.language else detected
-            # The event's validated values as they are (``model_dump`` would copy them
-            # only for the record's validation to copy them again).
-            fields = dict(event.__dict__)
-            fields.update(text=text, subject=subject, language=language)
-            return ScoredCommunication(
-                **fields, processed_at=now, source=message.position, text_info=info
-            )
+            hint = fields["language"]
+            fields["language"] = hint if detected == "und" and hint else detected
+            return ScoredCommunication.model_validate(fields)
 
-        return _in_two_steps(messages, now, clean, lambda cleaned: cleaned[1], record)
+        return _in_two_steps(messages, now, clean, lambda fields: fields["text"], record)
 
     def feedback(
         self, messages: Sequence[Incoming], *, now: datetime
@@ -220,7 +222,7 @@ class Edge:
 
         def clean(message: Incoming) -> tuple[FeedbackEvent, str | None]:
             event = parse_event(message.value, FeedbackEvent, now=now, limits=limits)
-            return event, (self.clean_text(event.comment, "other")[0] if event.comment else None)
+            return event, (self._clean(event.comment, "other")[0] if event.comment else None)
 
         def record(
             message: Incoming, cleaned: tuple[FeedbackEvent, str | None], detected: str

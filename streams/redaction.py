@@ -108,6 +108,10 @@ _IBAN: Final = re.compile(
     r"(?![A-Za-z0-9])"
 )
 
+# Two letters and two digits, which every _IBAN match starts with: the search starts at
+# digits only, so it rules out most texts faster than _IBAN itself.
+_IBAN_START: Final = re.compile(r"[0-9][0-9](?<=[A-Za-z]{2}[0-9]{2})")
+
 # --------------------------------------------------------------------------- CN_ID
 _CN_ID: Final = re.compile(
     r"(?<![0-9A-Za-z])[1-8][0-9]{5}( ?)(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
@@ -287,8 +291,10 @@ class Redactor:
             return Redaction(text, {})
         # _FOLD maps no ASCII character: an ASCII text is its own fold (isascii is O(1)).
         folded = text if text.isascii() else text.translate(_FOLD)
+        # Folded, every digit is ASCII; masking found values only takes digits away, so a
+        # text with fewer than a phone number's digits has no phone number to look for.
         spans = _regex_spans(folded)
-        if self._phone:
+        if self._phone and _ascii_digits(folded) >= _MIN_PHONE_DIGITS:
             phones = self._phone_spans(folded, spans)
             if phones:
                 spans = _merge(spans, phones)
@@ -397,7 +403,7 @@ def _regex_spans(folded: str) -> list[_Span]:
 def _numeric_candidates(text: str) -> list[_Span]:
     """Every valid IBAN, resident ID and card in ``text``, overlapping or not."""
     numbers: list[_Span] = []
-    for match in _IBAN.finditer(text):
+    for match in _IBAN.finditer(text) if _IBAN_START.search(text) else ():
         end = _iban_end(text, match.start(), match.end())
         if end is not None:
             numbers.append(_Span(match.start(), end, "IBAN"))
