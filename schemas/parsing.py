@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -101,7 +101,9 @@ def parse_event(
                     f"{field} is {size} bytes; the limit is {limits.text_max_bytes}",
                 )
     try:
-        event = contract.model_validate(value)
+        # The model's own validator, as model_validate calls it but without its keyword
+        # arguments, which cost a third of validating a small event.
+        event = cast(EventT, contract.__pydantic_validator__.validate_python(value))
     except ValidationError as exc:
         raise InvalidEvent("schema", describe_validation_error(exc)) from None
     occurred_at = getattr(event, "occurred_at", None)

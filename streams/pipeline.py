@@ -26,7 +26,7 @@ import base64
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -210,7 +210,11 @@ class Edge:
             # The producer's hint only counts where the text itself is too thin to tell.
             hint = fields["language"]
             fields["language"] = hint if detected == "und" and hint else detected
-            return ScoredCommunication.model_validate(fields)
+            # What model_validate calls, without its keyword arguments (see parse_event).
+            return cast(
+                ScoredCommunication,
+                ScoredCommunication.__pydantic_validator__.validate_python(fields),
+            )
 
         return _in_two_steps(messages, now, clean, lambda fields: fields["text"], record)
 

@@ -293,8 +293,9 @@ class Redactor:
         folded = text if text.isascii() else text.translate(_FOLD)
         # Folded, every digit is ASCII; masking found values only takes digits away, so a
         # text with fewer than a phone number's digits has no phone number to look for.
-        spans = _regex_spans(folded)
-        if self._phone and _ascii_digits(folded) >= _MIN_PHONE_DIGITS:
+        digits = _ascii_digits(folded)
+        spans = _regex_spans(folded, digits)
+        if self._phone and digits >= _MIN_PHONE_DIGITS:
             phones = self._phone_spans(folded, spans)
             if phones:
                 spans = _merge(spans, phones)
@@ -380,17 +381,18 @@ class Redactor:
 
 
 # --------------------------------------------------------------------------- helpers
-def _regex_spans(folded: str) -> list[_Span]:
+def _regex_spans(folded: str, digits: int) -> list[_Span]:
     """The email, IBAN, resident ID and card values in ``folded``, without overlaps.
 
     Emails come first (an ``@`` address is unambiguous, and a number must not
     take part of one and leave the rest looking like an address); the numeric
     values outside them are resolved by :func:`_resolve`, and searched for again
     with the chosen ones masked until nothing new turns up, so that a value next
-    to another one ("...-4111111111111111") is found on the first pass.
+    to another one ("...-4111111111111111") is found on the first pass. ``digits`` is
+    how many ASCII digits ``folded`` holds (all of its digits, folded).
     """
     emails = _email_spans(folded) if _may_hold_address(folded) else []
-    if _ANY_DIGIT.search(folded) is None:
+    if not digits:
         return emails
     text = _mask(folded, emails)
     spans = emails

@@ -512,6 +512,12 @@ def test_an_ascii_text_is_its_own_fold(text: str) -> None:
     assert text.translate(redaction._FOLD) == text
 
 
+@given(st.text(alphabet=st.sampled_from(list("a1９٣０ ＠"))))
+def test_folded_every_digit_the_redactor_knows_is_ascii(text: str) -> None:
+    folded = text.translate(redaction._FOLD)
+    assert (redaction._ascii_digits(folded) == 0) == (redaction._ANY_DIGIT.search(folded) is None)
+
+
 def test_the_shortcuts_are_taken_on_the_corpus() -> None:
     """Otherwise the equality above would prove nothing about them."""
     normalized = [normalize._clean(text) for text in CORPUS_TEXTS]
