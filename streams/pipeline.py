@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from config.settings import Settings
 from models.bundle import ModelBundle
 from schemas.events import (
+    Channel,
     CommunicationEvent,
     DeadLetter,
     FeedbackEvent,
@@ -42,7 +43,14 @@ from schemas.events import (
     SourcePosition,
     TextInfo,
 )
-from schemas.parsing import EdgeLimits, InvalidEvent, parse_event
+from schemas.parsing import (
+    EdgeLimits,
+    InvalidEvent,
+    check_not_future,
+    decode_event,
+    parse_event,
+    validate_event,
+)
 from streams.language import detect_language, detect_languages
 from streams.normalize import normalized, truncate_text
 from streams.redaction import PII_TYPES, Redactor
@@ -187,36 +195,66 @@ class Edge:
     def communications(
         self, messages: Sequence[Incoming], *, now: datetime
     ) -> BatchResult[ScoredCommunication]:
-        """Validate and clean a batch from ``crm.communications``."""
+        """Validate and clean a batch from ``crm.communications``.
+
+        The record is validated once, as a :class:`ScoredCommunication` (which holds
+        the :class:`CommunicationEvent` contract), instead of as an event and then again
+        as a record. So that the outcome stays the one of :func:`parse_event` followed
+        by cleaning, the text is cleaned ahead of the contract only when the fields it
+        needs are already what the contract accepts; a record that then fails is
+        checked against the contract itself for the dead letter's message.
+        """
         limits = self.config.limits
 
-        def clean(message: Incoming) -> dict[str, Any]:
-            """The record's fields, but for the language (still the producer's hint)."""
-            event = parse_event(message.value, CommunicationEvent, now=now, limits=limits)
+        def clean(message: Incoming) -> tuple[dict[str, Any], dict[str, Any] | None]:
+            """The record's fields, but for the language (still the producer's hint), and
+            the decoded message while the contract is still to be checked."""
+            value = decode_event(message.value, CommunicationEvent, limits=limits)
+            if _cleanable(value):
+                try:
+                    text, info = self.clean_text(value["text"], value["channel"])
+                    subject = value.get("subject")
+                    subject = self._clean(subject, "other")[0] if subject else subject
+                except Exception:  # a bug: then as before, the contract first (it may say why)
+                    pass
+                else:
+                    fields = _contract_fields(value)
+                    fields.update(text=text, subject=subject, processed_at=now, text_info=info)
+                    fields["source"] = message.position
+                    return fields, value
+            event = validate_event(value, CommunicationEvent)
+            check_not_future(event, now=now, limits=limits)
             text, info = self.clean_text(event.text, event.channel.value)
             subject = self._clean(event.subject, "other")[0] if event.subject else event.subject
             # The event's validated values as they are: model_dump would copy them only for
-            # the record's validation to copy them again. The event itself is not kept.
-            return {
-                **event.__dict__,
-                "text": text,
-                "subject": subject,
-                "processed_at": now,
-                "source": message.position,
-                "text_info": info,
-            }
+            # the record's validation to copy them again.
+            fields = {**event.__dict__, "text": text, "subject": subject, "processed_at": now}
+            fields.update(source=message.position, text_info=info)
+            return fields, None
 
-        def record(message: Incoming, fields: dict[str, Any], detected: str) -> ScoredCommunication:
+        def record(
+            message: Incoming,
+            cleaned: tuple[dict[str, Any], dict[str, Any] | None],
+            detected: str,
+        ) -> ScoredCommunication:
+            fields, unchecked = cleaned
             # The producer's hint only counts where the text itself is too thin to tell.
             hint = fields["language"]
             fields["language"] = hint if detected == "und" and hint else detected
-            # What model_validate calls, without its keyword arguments (see parse_event).
-            return cast(
-                ScoredCommunication,
-                ScoredCommunication.__pydantic_validator__.validate_python(fields),
-            )
+            try:
+                # What model_validate calls, without its keyword arguments (see parse_event).
+                validated = ScoredCommunication.__pydantic_validator__.validate_python(fields)
+            except ValidationError:
+                if unchecked is None:
+                    raise
+                validate_event(unchecked, CommunicationEvent)  # the contract's own complaint
+                raise
+            scored = cast(ScoredCommunication, validated)
+            if unchecked is not None:
+                check_not_future(scored, now=now, limits=limits)
+            return scored
 
-        return _in_two_steps(messages, now, clean, lambda fields: fields["text"], record)
+        return _in_two_steps(messages, now, clean, lambda cleaned: cleaned[0]["text"], record)
 
     def feedback(
         self, messages: Sequence[Incoming], *, now: datetime
@@ -310,8 +348,46 @@ def _in_two_steps(
             text = text_of(outcome)
             detected = "und" if text is None else next(languages) or detect_language(text)
             record = make(message, outcome, detected)
+        except InvalidEvent as invalid:  # a contract checked only now
+            result.dead.append(dead_letter(message, invalid.reason, invalid.message, now=now))
         except Exception as error:
             result.dead.append(dead_letter(message, "processing_error", repr(error), now=now))
         else:
             result.accepted.append(Accepted(message, record))
     return result
+
+
+_CHANNELS = frozenset(channel.value for channel in Channel)
+_HINT = CommunicationEvent.model_fields["language"]
+_HINT_MAX_CHARS = next(m.max_length for m in _HINT.metadata if hasattr(m, "max_length"))
+
+
+def _cleanable(value: dict[str, Any]) -> bool:
+    """Whether the contract accepts a message's text, channel, subject and language hint as
+    they are (plain strings of the JSON, a known channel, a short enough hint), so that
+    cleaning them before the contract is checked changes nothing."""
+    text, channel = value.get("text"), value.get("channel")
+    subject, hint = value.get("subject"), value.get("language")
+    return (
+        type(text) is str
+        and type(channel) is str
+        and channel in _CHANNELS
+        and (subject is None or type(subject) is str)
+        and (hint is None or (type(hint) is str and len(hint) <= _HINT_MAX_CHARS))
+    )
+
+
+def _contract_fields(value: dict[str, Any]) -> dict[str, Any]:
+    """The message's values of the :class:`CommunicationEvent` fields, defaults for the
+    optional ones it leaves out (as the event's model_dump would have them: every field
+    is set), nothing for the required ones it lacks (validation will say so)."""
+    fields: dict[str, Any] = {}
+    for name, info in _CONTRACT_FIELDS:
+        if name in value:
+            fields[name] = value[name]
+        elif not info.is_required():
+            fields[name] = info.get_default(call_default_factory=True)
+    return fields
+
+
+_CONTRACT_FIELDS = tuple(CommunicationEvent.model_fields.items())

@@ -115,6 +115,20 @@ def synthetic_texts(seed: int, count: int) -> list[str]:
     return texts + SHORT
 
 
+DROP = object()
+# Fields a record has and an event has not (a producer may send them: they are ignored),
+# values the contract refuses, and optional fields left out.
+ODD_FIELDS: list[tuple[str, Any]] = [
+    ("keywords", "zzz"), ("satisfaction", "bad"), ("processed_at", "x"), ("text_info", 5),
+    ("source", None), ("schema_version", 2), ("need_source", "oracle"),
+    ("language", "x" * 17), ("language", 3), ("language", "pt-BR"), ("subject", 5),
+    ("subject", ""), ("text", 42), ("text", ""), ("channel", "EMAIL"), ("channel", ["chat"]),
+    ("event_id", ""), ("metadata", "none"), ("direction", "sideways"), ("priority", "P9"),
+    ("occurred_at", "2026-01-05T08:00:00"), ("conversation_id", DROP), ("metadata", DROP),
+    ("language", DROP), ("subject", DROP), ("need", DROP), ("text", DROP),
+]  # fmt: skip
+
+
 def html_email(text: str) -> str:
     paragraphs = "".join(f"<p>{html.escape(line)}<br></p>" for line in text.split("\n") if line)
     return f"<html><body><div>{paragraphs}</div></body></html>"
@@ -156,6 +170,11 @@ def realistic_messages(seed: int, count: int) -> tuple[list[Incoming], list[Inco
             raw = orjson.dumps({**value, "occurred_at": "2030-01-01T00:00:00Z"})
         elif broken < 0.055 and "text" in value:
             raw = orjson.dumps({**value, "text": "x" * (70 * 1024)})
+        elif broken < 0.15:  # one field the contract refuses, or keys it ignores
+            field, bad = rng.choice(ODD_FIELDS)
+            raw = orjson.dumps({**value, field: bad} if bad is not DROP else value)
+            if bad is DROP:
+                raw = orjson.dumps({k: v for k, v in value.items() if k != field})
         message = Incoming(raw, event.key.encode(), f"crm.{event.kind}", n % 3, n)
         (communications if event.kind == "communication" else feedback).append(message)
     return communications, feedback
@@ -233,7 +252,7 @@ def reference_batch(edge: Edge, messages: list[Incoming], kind: str) -> BatchRes
 
 def dumped(result: BatchResult[Any]) -> tuple[list[Any], list[Any]]:
     return (
-        [(a.message, a.record.model_dump()) for a in result.accepted],
+        [(a.message, a.record.model_dump(), a.record.model_fields_set) for a in result.accepted],
         [d.model_dump() for d in result.dead],
     )
 
