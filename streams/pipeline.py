@@ -206,9 +206,8 @@ class Edge:
         """
         limits = self.config.limits
 
-        def clean(message: Incoming) -> tuple[dict[str, Any], dict[str, Any] | None]:
-            """The record's fields, but for the language (still the producer's hint), and
-            the decoded message while the contract is still to be checked."""
+        def clean(message: Incoming) -> dict[str, Any]:
+            """The record's fields, but for the language (still the producer's hint)."""
             value = decode_event(message.value, CommunicationEvent, limits=limits)
             if _cleanable(value):
                 try:
@@ -221,7 +220,7 @@ class Edge:
                     fields = _contract_fields(value)
                     fields.update(text=text, subject=subject, processed_at=now, text_info=info)
                     fields["source"] = message.position
-                    return fields, value
+                    return fields
             event = validate_event(value, CommunicationEvent)
             check_not_future(event, now=now, limits=limits)
             text, info = self.clean_text(event.text, event.channel.value)
@@ -230,14 +229,9 @@ class Edge:
             # the record's validation to copy them again.
             fields = {**event.__dict__, "text": text, "subject": subject, "processed_at": now}
             fields.update(source=message.position, text_info=info)
-            return fields, None
+            return fields
 
-        def record(
-            message: Incoming,
-            cleaned: tuple[dict[str, Any], dict[str, Any] | None],
-            detected: str,
-        ) -> ScoredCommunication:
-            fields, unchecked = cleaned
+        def record(message: Incoming, fields: dict[str, Any], detected: str) -> ScoredCommunication:
             # The producer's hint only counts where the text itself is too thin to tell.
             hint = fields["language"]
             fields["language"] = hint if detected == "und" and hint else detected
@@ -245,16 +239,16 @@ class Edge:
                 # What model_validate calls, without its keyword arguments (see parse_event).
                 validated = ScoredCommunication.__pydantic_validator__.validate_python(fields)
             except ValidationError:
-                if unchecked is None:
-                    raise
-                validate_event(unchecked, CommunicationEvent)  # the contract's own complaint
+                # The contract's own complaint (the message is decoded again rather than
+                # kept for the rare record that fails).
+                value = decode_event(message.value, CommunicationEvent, limits=limits)
+                validate_event(value, CommunicationEvent)
                 raise
             scored = cast(ScoredCommunication, validated)
-            if unchecked is not None:
-                check_not_future(scored, now=now, limits=limits)
+            check_not_future(scored, now=now, limits=limits)  # again, if checked in clean
             return scored
 
-        return _in_two_steps(messages, now, clean, lambda cleaned: cleaned[0]["text"], record)
+        return _in_two_steps(messages, now, clean, lambda fields: fields["text"], record)
 
     def feedback(
         self, messages: Sequence[Incoming], *, now: datetime
@@ -317,20 +311,17 @@ def _in_two_steps(
     result is the one a message-by-message run gives: a message that fails in either
     step becomes its dead letter at its place, and the others are kept in order.
     """
-    outcomes: list[tuple[Incoming, CleanedT | DeadLetter]] = []
+    outcomes: list[CleanedT | DeadLetter] = []  # one for each message
     texts: list[str] = []
     for message in messages:
         try:
             cleaned = clean(message)
         except InvalidEvent as invalid:
-            dead = dead_letter(message, invalid.reason, invalid.message, now=now)
-            outcomes.append((message, dead))
+            outcomes.append(dead_letter(message, invalid.reason, invalid.message, now=now))
         except Exception as error:  # a bug must cost one message, never the worker
-            outcomes.append(
-                (message, dead_letter(message, "processing_error", repr(error), now=now))
-            )
+            outcomes.append(dead_letter(message, "processing_error", repr(error), now=now))
         else:
-            outcomes.append((message, cleaned))
+            outcomes.append(cleaned)
             text = text_of(cleaned)
             if text is not None:
                 texts.append(text)
@@ -340,7 +331,7 @@ def _in_two_steps(
     except Exception:  # then each text alone, so that a bug costs its message only
         languages = iter([None] * len(texts))
     result: BatchResult[RecordT] = BatchResult()
-    for message, outcome in outcomes:
+    for message, outcome in zip(messages, outcomes, strict=True):
         if isinstance(outcome, DeadLetter):
             result.dead.append(outcome)
             continue

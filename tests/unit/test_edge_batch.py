@@ -274,6 +274,26 @@ def test_edge_batches_equal_the_one_by_one_reference(size: int) -> None:
             assert fast == slow
 
 
+def test_a_broken_record_is_explained_by_the_edges_own_limits() -> None:
+    """A message the contract refuses gets the contract's complaint, under the limits the
+    edge was given (here above the default), also when checked after cleaning."""
+    edge = Edge(EdgeConfig(limits=EdgeLimits(text_max_bytes=1024 * 1024)))
+    value = orjson.loads(COMMUNICATIONS[0].value or b"")
+    broken = [
+        {**value, "text": "Where is my parcel? " * 15_000, "direction": "sideways"},
+        {**value, "language": "x" * 17},
+        {**value, "occurred_at": "2030-01-01T00:00:00Z", "event_id": ""},
+    ]
+    messages = [
+        Incoming(orjson.dumps(v), None, "crm.communications", 0, n) for n, v in enumerate(broken)
+    ]
+    fast = dumped(edge.communications(messages, now=NOW))
+    with reference_paths():
+        slow = dumped(reference_batch(edge, messages, "communication"))
+    assert fast == slow
+    assert [letter["reason"] for letter in fast[1]] == ["schema"] * 3
+
+
 def test_the_corpus_holds_what_the_shortcuts_and_the_model_see() -> None:
     result = EDGE.communications(COMMUNICATIONS, now=NOW)
     reasons = {d.reason for d in result.dead}
