@@ -206,32 +206,45 @@ class Edge:
         """
         limits = self.config.limits
 
-        def clean(message: Incoming) -> dict[str, Any]:
-            """The record's fields, but for the language (still the producer's hint)."""
+        # Until its language is known, a message is kept as plain values (its fields and
+        # what cleaning did), not yet as models: fewer objects live through the batch, and
+        # fewer reach the garbage collector's older generations.
+        def clean(message: Incoming) -> tuple[dict[str, Any], tuple[int, bool, dict[str, int]]]:
+            """The record's fields but for the language (still the producer's hint), source
+            and text info; what cleaning did to the text."""
             value = decode_event(message.value, CommunicationEvent, limits=limits)
             if _cleanable(value):
                 try:
-                    text, info = self.clean_text(value["text"], value["channel"])
+                    text, original_chars, truncated, pii = self._clean(
+                        value["text"], value["channel"]
+                    )
                     subject = value.get("subject")
                     subject = self._clean(subject, "other")[0] if subject else subject
                 except Exception:  # a bug: then as before, the contract first (it may say why)
                     pass
                 else:
                     fields = _contract_fields(value)
-                    fields.update(text=text, subject=subject, processed_at=now, text_info=info)
-                    fields["source"] = message.position
-                    return fields
+                    fields.update(text=text, subject=subject, processed_at=now)
+                    return fields, (original_chars, truncated, pii)
             event = validate_event(value, CommunicationEvent)
             check_not_future(event, now=now, limits=limits)
-            text, info = self.clean_text(event.text, event.channel.value)
+            text, original_chars, truncated, pii = self._clean(event.text, event.channel.value)
             subject = self._clean(event.subject, "other")[0] if event.subject else event.subject
             # The event's validated values as they are: model_dump would copy them only for
             # the record's validation to copy them again.
             fields = {**event.__dict__, "text": text, "subject": subject, "processed_at": now}
-            fields.update(source=message.position, text_info=info)
-            return fields
+            return fields, (original_chars, truncated, pii)
 
-        def record(message: Incoming, fields: dict[str, Any], detected: str) -> ScoredCommunication:
+        def record(
+            message: Incoming,
+            cleaned: tuple[dict[str, Any], tuple[int, bool, dict[str, int]]],
+            detected: str,
+        ) -> ScoredCommunication:
+            fields, (original_chars, truncated, pii) = cleaned
+            fields["source"] = message.position
+            fields["text_info"] = TextInfo(
+                original_chars=original_chars, truncated=truncated, pii=pii
+            )
             # The producer's hint only counts where the text itself is too thin to tell.
             hint = fields["language"]
             fields["language"] = hint if detected == "und" and hint else detected
@@ -248,7 +261,7 @@ class Edge:
             check_not_future(scored, now=now, limits=limits)  # again, if checked in clean
             return scored
 
-        return _in_two_steps(messages, now, clean, lambda fields: fields["text"], record)
+        return _in_two_steps(messages, now, clean, lambda cleaned: cleaned[0]["text"], record)
 
     def feedback(
         self, messages: Sequence[Incoming], *, now: datetime
