@@ -312,6 +312,22 @@ def zip_accepted(result: BatchResult[Any]) -> list[tuple[Incoming, Any]]:
     return [(a.message, a.record) for a in result.accepted]
 
 
+def test_clean_text_equals_the_reference() -> None:
+    pairs = []
+    for message in COMMUNICATIONS[:400]:
+        try:
+            value = orjson.loads(message.value or b"")
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(value, dict) and isinstance(value.get("text"), str):
+            pairs.append((value["text"], str(value.get("channel"))))
+    fast = [EDGE.clean_text(text, channel) for text, channel in pairs]
+    with reference_paths():
+        slow = [reference_clean_text(EDGE, text, channel) for text, channel in pairs]
+    assert fast == slow
+    assert any(info.truncated for _, info in fast) and any(info.pii for _, info in fast)
+
+
 def test_a_failing_language_batch_falls_back_to_each_text(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
