@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -90,6 +90,16 @@ def parse_event(
     raw: bytes | None, contract: type[EventT], *, now: datetime, limits: EdgeLimits = DEFAULT_LIMITS
 ) -> EventT:
     """Validate a message against ``contract``; raise :class:`InvalidEvent` if it is bad."""
+    event = validate_event(decode_event(raw, contract, limits=limits), contract)
+    check_not_future(event, now=now, limits=limits)
+    return event
+
+
+def decode_event(
+    raw: bytes | None, contract: type[BaseModel], *, limits: EdgeLimits = DEFAULT_LIMITS
+) -> dict[str, Any]:
+    """:func:`parse_event`'s checks before the contract: a JSON object whose free texts
+    are within the size limit."""
     value = decode_object(raw)
     for field in TEXT_FIELDS.get(contract, ()):
         text = value.get(field)
@@ -100,14 +110,26 @@ def parse_event(
                     "text_too_long",
                     f"{field} is {size} bytes; the limit is {limits.text_max_bytes}",
                 )
+    return value
+
+
+def validate_event(value: dict[str, Any], contract: type[EventT]) -> EventT:
+    """:func:`parse_event`'s contract check of a decoded message."""
     try:
-        event = contract.model_validate(value)
+        # The model's own validator, as model_validate calls it but without its keyword
+        # arguments, which cost a third of validating a small event.
+        return cast(EventT, contract.__pydantic_validator__.validate_python(value))
     except ValidationError as exc:
         raise InvalidEvent("schema", describe_validation_error(exc)) from None
+
+
+def check_not_future(
+    event: BaseModel, *, now: datetime, limits: EdgeLimits = DEFAULT_LIMITS
+) -> None:
+    """:func:`parse_event`'s last check: the event did not happen too far ahead of ``now``."""
     occurred_at = getattr(event, "occurred_at", None)
     if isinstance(occurred_at, datetime) and occurred_at > now + limits.max_future:
         raise InvalidEvent(
             "future_timestamp",
             f"occurred_at {occurred_at.isoformat()} is more than {limits.max_future} ahead of now",
         )
-    return event

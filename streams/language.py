@@ -51,6 +51,14 @@ two-word replies such as ``"Hallo"`` or ``"ok"``, which no detector can place.
 Restricting the label set is what makes short English reliable: with all 140
 labels py3langid scatters tweets over Pidgin, Basque and Tagalog.
 
+:func:`detect_languages` gives the same answers for a batch at a fraction of the cost:
+the steps before the model take cheaper exact tests, and py3langid's model scores all
+the batch's remaining texts at once (its automaton walked over every text in step,
+one sparse product for the scores). A text whose answer float rounding could change
+is handed to :func:`detect_language`. On the airline tweets, in batches of 500, that
+costs a fifth of the time per tweet, with the same answer for every tweet (and every
+Chinese review) and none handed back.
+
 Limits: a language outside :data:`MODEL_LANGUAGES` is reported as the closest one
 inside it (or ``"und"``); Japanese written with kanji only (no kana) is ``"zh"``.
 
@@ -187,6 +195,7 @@ def _identifier() -> Any:
 def preload() -> None:
     """Load the model now rather than on the first text (call it at worker start-up)."""
     _identifier()
+    _batch_model()
 
 
 def _by_script(cleaned: str) -> str | None:
@@ -257,9 +266,244 @@ def detect_language(text: str) -> str:
 
 
 def detect_languages(texts: Sequence[str]) -> list[str]:
-    """:func:`detect_language` for each text, in order.
+    """:func:`detect_language` for each text, in order, with the model run once per batch.
+
+    The rules before the model are the same, with cheaper exact tests (two letter
+    searches instead of counting every letter, one CJK search before counting
+    scripts); the texts left for the model are scored together by
+    :class:`_BatchModel`, which hands back to :func:`detect_language` any text
+    whose answer it cannot prove equal.
 
     >>> detect_languages(["Thanks for the quick refund!", "谢谢，退款收到了"])
     ['en', 'zh']
     """
-    return [detect_language(text) for text in texts]
+    answers: list[str] = []
+    pending: list[int] = []
+    model_inputs: list[str] = []
+    for index, text in enumerate(texts):
+        decided, model_input = _before_model(text)
+        answers.append(decided)
+        if model_input is not None:
+            pending.append(index)
+            model_inputs.append(model_input)
+    if pending:
+        batch = _batch_model()
+        decided_by_model = (
+            batch.classify(model_inputs) if batch is not None else [None] * len(model_inputs)
+        )
+        for index, language in zip(pending, decided_by_model, strict=True):
+            answers[index] = detect_language(texts[index]) if language is None else language
+    return answers
+
+
+def _has_two_letters(text: str) -> bool:
+    """``len(_LETTER.findall(text)) >= 2``, without listing every letter."""
+    first = _LETTER.search(text)
+    return first is not None and _LETTER.search(text, first.end()) is not None
+
+
+def _short_words_or_none(cleaned: str) -> str | None:
+    """:func:`_by_short_text_words`, with one search to rule out texts of four words or more."""
+    if _MORE_THAN_SHORT.search(cleaned, 0, 200) is not None:
+        return None
+    return _by_short_text_words(cleaned)
+
+
+def _before_model(text: str) -> tuple[str, str | None]:
+    """:func:`detect_language` up to the model: ``(code, None)`` when decided without it,
+    else ``("und", what the model is given)``."""
+    if not text:
+        return UNDETERMINED, None
+    head = text[: _MODEL_MAX_CHARS * 2]
+    # Where no address can match, _NOISE without that branch finds the same (it is the
+    # slow branch: it runs along every word looking for an "@").
+    noise = _NOISE if _ADDRESS_DOMAIN.search(head) else _NOISE_BUT_ADDRESSES
+    cleaned = noise.sub(" ", head)
+    if not _has_two_letters(cleaned):
+        return UNDETERMINED, None
+    if _CJK_ANY.search(cleaned) is None:
+        rest = cleaned  # no CJK: the script rule passes and _CJK_RUN removes nothing
+    else:
+        by_script = _by_script(cleaned)
+        if by_script is not None:
+            return by_script, None
+        rest = _CJK_RUN.sub(" ", cleaned)
+        if not _has_two_letters(rest):
+            return UNDETERMINED, None
+    by_words = _short_words_or_none(rest)
+    if by_words is not None:
+        return by_words, None
+    return UNDETERMINED, rest[:_MODEL_MAX_CHARS]
+
+
+_CJK_ANY = re.compile(f"[{_CJK_CLASS}]")
+_ADDRESS_BRANCH = r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+# What every match of the address branch contains.
+_ADDRESS_DOMAIN = re.compile(r"@[\w-]+\.[\w-]")
+assert _ADDRESS_BRANCH in _NOISE.pattern, "_NOISE changed: rewrite _NOISE_BUT_ADDRESSES"
+# _NOISE without its address branch. Its other branches start with distinct characters
+# ("[", "h"/"w", "@", "&", a digit), so at most one can match at a place, and the pattern
+# can start with the class of those characters, which the regex engine skips to
+# directly, then check which one it saw: the same matches, found in half the time.
+_NOISE_BUT_ADDRESSES = re.compile(
+    r"[\[hw@&\d]"
+    r"(?:(?<=\[)[A-Za-z][A-Za-z0-9_]{0,31}\]"
+    r"|(?<=h)ttps?://\S+"
+    r"|(?<=w)ww\.\S+"
+    r"|(?<=@)\w+"
+    r"|(?<=&)(?:#\d{1,7}|#x[0-9A-Fa-f]{1,6}|[A-Za-z]{2,8});"
+    r"|(?<=\d)\d*)"
+)
+# Four words of _WORD, each taken whole (atomic) as findall takes it: the search
+# succeeds exactly when findall would list more than three.
+_MORE_THAN_SHORT = re.compile(
+    f"(?>{_WORD.pattern})(?:[\\W\\d_]*(?>{_WORD.pattern})){{{_SHORT_WORDS}}}"
+)
+
+
+@functools.cache
+def _batch_model() -> _BatchModel | None:
+    """The batch scorer over :func:`_identifier`'s model (None if its layout is not the one
+    :class:`_BatchModel` was written for: then every text takes :func:`detect_language`)."""
+    identifier = _identifier()
+    if not getattr(identifier, "_norm_probs", False) or getattr(identifier, "_alias_pairs", True):
+        return None
+    return _BatchModel(identifier)
+
+
+class _BatchModel:
+    """py3langid's scoring of many texts at once, with a proof that each answer is its answer.
+
+    py3langid walks a text's UTF-8 bytes through a DFA (Aho-Corasick over byte
+    n-grams), counts the features it passes, and scores each language as
+    ``log1p(counts) @ weights + prior`` (float32), scaled by ``1/sqrt(bytes)`` and
+    softmaxed; the answer is the best language and its probability.
+
+    Here the walk runs for all texts at once, one numpy step per byte position:
+    texts are cut into chunks of :data:`_CHUNK` bytes, each chunk walked from the
+    DFA's start :attr:`depth` bytes before it. In an Aho-Corasick automaton the
+    state after a byte is the longest suffix of the text read so far that is a
+    node of the trie, at most ``depth`` bytes long, so a walk started that far back
+    is in the same state when the chunk begins. The counts of all texts then make
+    one sparse-by-dense product, in float64.
+
+    float64 is not bitwise py3langid's float32, so each answer comes with an error
+    bound: a text whose best two languages, or whose confidence and
+    :data:`MIN_CONFIDENCE`, are closer than float32 rounding could move them is
+    answered ``None``, and the caller asks :func:`detect_language`.
+    """
+
+    def __init__(self, identifier: Any) -> None:
+        import numpy as np
+
+        self._np = np
+        self._rowbase = np.asarray(identifier.tk_row, dtype=np.int64) << 8
+        # A view of py3langid's own table (38 MiB), not a copy.
+        self._nextmove = np.asarray(memoryview(identifier.tk_nextmove))
+        self._output = np.asarray(identifier.tk_output, dtype=np.intp)
+        # float64 copies (20 MiB): the product then adds no rounding of its own.
+        self._weights = np.ascontiguousarray(identifier.nb_ptc, dtype=np.float64)
+        self._row_magnitude = np.abs(self._weights).max(axis=1)
+        self._prior = np.asarray(identifier.nb_pc, dtype=np.float64)
+        self._prior_magnitude = float(np.abs(self._prior).max())
+        self._labels = np.array([*identifier.nb_classes, UNDETERMINED], dtype=object)
+        self._encode = identifier._encode
+        self.depth = self._max_depth()
+
+    def _max_depth(self) -> int:
+        """The longest shortest path from the start: the trie's depth (an n-gram's bytes)."""
+        np = self._np
+        depth = np.full(len(self._rowbase), -1, dtype=np.int64)
+        depth[0] = 0
+        frontier = np.zeros(1, dtype=np.int64)
+        level = 0
+        while len(frontier):
+            level += 1
+            targets = self._nextmove[(self._rowbase[frontier][:, None] + np.arange(256)).ravel()]
+            fresh = targets[depth[targets] < 0]
+            depth[fresh] = level
+            frontier = np.flatnonzero(depth == level)
+        return int(depth.max())
+
+    def classify(self, texts: Sequence[str]) -> list[str | None]:
+        """The answer of :func:`detect_language`'s model step for each cleaned text, or
+        ``None`` where float32 rounding could decide otherwise."""
+        np = self._np
+        encoded = [self._encode(text) for text in texts]
+        n_texts = len(encoded)
+        lengths = np.fromiter(map(len, encoded), dtype=np.intp, count=n_texts)
+        visits = self._visits(b"".join(encoded), lengths)
+        raw = visits @ self._weights + self._prior
+        # Bound on sum(|log1p(count) * weight|) + |prior| over the terms of any language.
+        magnitude = visits @ self._row_magnitude + self._prior_magnitude
+        distinct = np.diff(visits.indptr)
+        rows = np.arange(n_texts)
+        order = np.argsort(-raw, axis=1, kind="stable")
+        best, second = order[:, 0], order[:, 1]
+        top = raw[rows, best]
+        gap = top - raw[rows, second]
+        scale = 1.0 / np.sqrt(np.maximum(lengths, 1))
+        # py3langid's float32 error (a dot product of `distinct` terms, the prior, the
+        # scaling, the shift by the maximum), doubled, in softmax units; 1e-5 keeps the
+        # best two apart after float32's exp.
+        unit = 2.0**-24
+        error = (2 * (distinct + 4) * unit * magnitude + 8 * unit * np.abs(raw).max(axis=1)) * (
+            scale
+        ) + 1e-5
+        confidence = 1.0 / np.exp((raw - top[:, None]) * scale[:, None]).sum(axis=1)
+        sure = (
+            (distinct > 0)  # py3langid scores a text without features as all zeros
+            & (gap * scale > 2 * error)
+            & (np.abs(confidence - MIN_CONFIDENCE) > MIN_CONFIDENCE * (4 * error + 1e-5))
+        )
+        labels = np.where(confidence >= MIN_CONFIDENCE, best, len(self._labels) - 1)
+        named = self._labels[labels].tolist()
+        return [label if ok else None for label, ok in zip(named, sure.tolist(), strict=True)]
+
+    def _visits(self, data: bytes, lengths: Any) -> Any:
+        """A texts × features CSR matrix of ``log1p(count)``: how often each text's walk
+        passed each feature, for the texts laid end to end in ``data``."""
+        np = self._np
+        from scipy.sparse import csr_matrix
+
+        n_texts, n_features = len(lengths), len(self._weights)
+        depth = self.depth
+        chunk = max(_CHUNK, depth)  # so that a chunk's warm-up lies within its text
+        text_starts = np.cumsum(lengths) - lengths
+        chunks_per_text = -(-lengths // chunk)
+        owner = np.repeat(np.arange(n_texts), chunks_per_text)
+        offset = (
+            np.arange(len(owner))
+            - np.repeat(np.cumsum(chunks_per_text) - chunks_per_text, chunks_per_text)
+        ) * chunk
+        # Column `depth` of a row is its chunk's first byte, the `depth` columns before it
+        # the warm-up, walked except in a text's first chunk (nothing precedes it).
+        # Rows are the last axis, so that each step reads contiguous memory.
+        position = np.arange(depth + chunk)[:, None] + (text_starts[owner] + offset - depth)
+        counted = position[depth:] < (text_starts + lengths)[owner]
+        if not counted.any():
+            return csr_matrix((n_texts, n_features))
+        buffer = np.frombuffer(data, dtype=np.uint8)
+        matrix = buffer[np.clip(position, 0, len(buffer) - 1)]
+        later = offset > 0
+        # np.take: a third of the time of fancy indexing on these small index arrays.
+        nextmove, rowbase, output = self._nextmove, self._rowbase, self._output
+        state = np.zeros(len(owner), dtype=np.intp)
+        for column in range(depth):
+            state = np.where(later, nextmove.take(rowbase.take(state) + matrix[column]), 0)
+        features = np.empty((chunk, len(owner)), dtype=np.intp)
+        for column in range(chunk):
+            state = nextmove.take(rowbase.take(state) + matrix[depth + column])
+            output.take(state, out=features[column])
+        keys = (features + owner * n_features)[counted & (features >= 0)]
+        # Sorted distinct keys are a canonical CSR layout: rows by text, then by feature.
+        keys, counts = np.unique(keys, return_counts=True)
+        owners, columns = np.divmod(keys, n_features)
+        indptr = np.searchsorted(owners, np.arange(n_texts + 1))
+        return csr_matrix(
+            (np.log1p(counts.astype(np.float64)), columns, indptr), shape=(n_texts, n_features)
+        )
+
+
+#: Bytes per chunk of the batch walk: each numpy step moves every chunk by one byte.
+_CHUNK = 48

@@ -59,7 +59,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ELLIPSIS", "NormalizedText", "normalize_text", "truncate_text"]
+__all__ = ["ELLIPSIS", "NormalizedText", "normalize_text", "normalized", "truncate_text"]
 
 #: What joins the head and the tail of a cut text.
 ELLIPSIS = " … "
@@ -92,6 +92,33 @@ _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,
 _HORIZONTAL_SPACE = re.compile(r" ?(?:\t|  )[ \t]*")
 _SPACE_AT_LINE_EDGES = re.compile(r" \n ?|\n ")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# Characters that _LINE_BREAKS or _INVISIBLE match, and tabs (_HORIZONTAL_SPACE).
+_SPACING_CHARS = re.compile(
+    "[\r\t\x0b\x0c\x1c-\x1e\x85\u2028\u2029"
+    "\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u00ad\u200b\u200e\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+
+
+def _needs_spacing_work(text: str) -> bool:
+    """Whether one of the five substitutions of :func:`_clean` can change ``text``.
+
+    Each of them matches somewhere exactly when ``text`` holds: a line break other
+    than ``\\n`` or an invisible character (one class search), a tab or two spaces
+    (_HORIZONTAL_SPACE), a space beside a ``\\n`` (_SPACE_AT_LINE_EDGES), three
+    ``\\n`` (_BLANK_LINES). Substring tests are much cheaper than trying the
+    patterns at every character, and most texts need none of them.
+
+    >>> _needs_spacing_work("Where is my order?"), _needs_spacing_work("Where  is it?")
+    (False, True)
+    """
+    return (
+        "  " in text
+        or " \n" in text
+        or "\n " in text
+        or "\n\n\n" in text
+        or _SPACING_CHARS.search(text) is not None
+    )
 
 
 def _unescape(match: re.Match[str]) -> str:
@@ -103,6 +130,8 @@ def _clean(text: str, *, decode_entities: bool = True) -> str:
     text = unicodedata.normalize("NFKC", text)
     if decode_entities and "&" in text:
         text = _ENTITY.sub(_unescape, text)
+    if not _needs_spacing_work(text):
+        return text.strip()  # none of the five substitutions below would change it
     text = _LINE_BREAKS.sub("\n", text)
     text = _INVISIBLE.sub("", text)
     text = _HORIZONTAL_SPACE.sub(" ", text)
@@ -353,6 +382,19 @@ def normalize_text(
     >>> normalize_text("你好，请问：退款到了吗？").text
     '你好,请问:退款到了吗?'
     """
+    cleaned = normalized(text, channel=channel)
+    if budget_chars is None:
+        return NormalizedText(cleaned, False, len(cleaned))
+    kept, truncated = truncate_text(cleaned, budget_chars)
+    return NormalizedText(kept, truncated, len(cleaned))
+
+
+def normalized(text: str, *, channel: str = "other") -> str:
+    """The text of ``normalize_text(text, channel=channel, budget_chars=None)``.
+
+    >>> normalized("  Where\\tis   my   order?  ")
+    'Where is my order?'
+    """
     is_email = channel.lower() == "email"
     from_html = is_email and _looks_like_html(text)
     if from_html:
@@ -360,7 +402,4 @@ def normalize_text(
     cleaned = _clean(text, decode_entities=not from_html)
     if is_email and cleaned:
         cleaned = _strip_email(cleaned)
-    if budget_chars is None:
-        return NormalizedText(cleaned, False, len(cleaned))
-    kept, truncated = truncate_text(cleaned, budget_chars)
-    return NormalizedText(kept, truncated, len(cleaned))
+    return cleaned

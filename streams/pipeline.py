@@ -23,18 +23,19 @@ cut so that a PII value is never half-kept at the cut.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from config.settings import Settings
 from models.bundle import ModelBundle
 from models.compiled import CompiledScorer, round4
 from models.features import from_record
 from schemas.events import (
+    Channel,
     CommunicationEvent,
     DeadLetter,
     FeedbackEvent,
@@ -44,9 +45,16 @@ from schemas.events import (
     SourcePosition,
     TextInfo,
 )
-from schemas.parsing import EdgeLimits, InvalidEvent, parse_event
-from streams.language import detect_language
-from streams.normalize import normalize_text, truncate_text
+from schemas.parsing import (
+    EdgeLimits,
+    InvalidEvent,
+    check_not_future,
+    decode_event,
+    parse_event,
+    validate_event,
+)
+from streams.language import detect_language, detect_languages
+from streams.normalize import normalized, truncate_text
 from streams.redaction import PII_TYPES, Redactor
 
 RecordT = TypeVar("RecordT")
@@ -230,25 +238,106 @@ class Edge:
 
     def clean_text(self, text: str, channel: str) -> tuple[str, TextInfo]:
         """Normalize, redact and cut a text; say what was done."""
-        normalized = normalize_text(text, channel=channel, budget_chars=None)
-        redaction = self.redactor.redact(normalized.text)
+        kept, original_chars, truncated, pii = self._clean(text, channel)
+        return kept, TextInfo(original_chars=original_chars, truncated=truncated, pii=pii)
+
+    def _clean(self, text: str, channel: str) -> tuple[str, int, bool, dict[str, int]]:
+        """:meth:`clean_text` as plain values: the text, its length before the cut, whether
+        it was cut, and the PII counts."""
+        redaction = self.redactor.redact(normalized(text, channel=channel))
         kept, truncated = truncate_text(redaction.text, self.config.text_budget_chars)
-        info = TextInfo(
-            original_chars=len(redaction.text), truncated=truncated, pii=redaction.counts
-        )
-        return kept, info
+        return kept, len(redaction.text), truncated, redaction.counts
 
     def communications(
         self, messages: Sequence[Incoming], *, now: datetime
     ) -> BatchResult[ScoredCommunication]:
-        """Validate and clean a batch from ``crm.communications``."""
-        return self._each(messages, now, lambda raw: self._communication(raw, now))
+        """Validate and clean a batch from ``crm.communications``.
+
+        The record is validated once, as a :class:`ScoredCommunication` (which holds
+        the :class:`CommunicationEvent` contract), instead of as an event and then again
+        as a record. So that the outcome stays the one of :func:`parse_event` followed
+        by cleaning, the text is cleaned ahead of the contract only when the fields it
+        needs are already what the contract accepts; a record that then fails is
+        checked against the contract itself for the dead letter's message.
+        """
+        limits = self.config.limits
+
+        # Until its language is known, a message is kept as plain values (its fields and
+        # what cleaning did), not yet as models: fewer objects live through the batch, and
+        # fewer reach the garbage collector's older generations.
+        def clean(message: Incoming) -> tuple[dict[str, Any], tuple[int, bool, dict[str, int]]]:
+            """The record's fields but for the language (still the producer's hint), source
+            and text info; what cleaning did to the text."""
+            value = decode_event(message.value, CommunicationEvent, limits=limits)
+            if _cleanable(value):
+                try:
+                    text, original_chars, truncated, pii = self._clean(
+                        value["text"], value["channel"]
+                    )
+                    subject = value.get("subject")
+                    subject = self._clean(subject, "other")[0] if subject else subject
+                except Exception:  # a bug: then as before, the contract first (it may say why)
+                    pass
+                else:
+                    fields = _contract_fields(value)
+                    fields.update(text=text, subject=subject, processed_at=now)
+                    return fields, (original_chars, truncated, pii)
+            event = validate_event(value, CommunicationEvent)
+            check_not_future(event, now=now, limits=limits)
+            text, original_chars, truncated, pii = self._clean(event.text, event.channel.value)
+            subject = self._clean(event.subject, "other")[0] if event.subject else event.subject
+            # The event's validated values as they are: model_dump would copy them only for
+            # the record's validation to copy them again.
+            fields = {**event.__dict__, "text": text, "subject": subject, "processed_at": now}
+            return fields, (original_chars, truncated, pii)
+
+        def record(
+            message: Incoming,
+            cleaned: tuple[dict[str, Any], tuple[int, bool, dict[str, int]]],
+            detected: str,
+        ) -> ScoredCommunication:
+            fields, (original_chars, truncated, pii) = cleaned
+            fields["source"] = message.position
+            fields["text_info"] = TextInfo(
+                original_chars=original_chars, truncated=truncated, pii=pii
+            )
+            # The producer's hint only counts where the text itself is too thin to tell.
+            hint = fields["language"]
+            fields["language"] = hint if detected == "und" and hint else detected
+            try:
+                # What model_validate calls, without its keyword arguments (see parse_event).
+                validated = ScoredCommunication.__pydantic_validator__.validate_python(fields)
+            except ValidationError:
+                # The contract's own complaint (the message is decoded again rather than
+                # kept for the rare record that fails).
+                value = decode_event(message.value, CommunicationEvent, limits=limits)
+                validate_event(value, CommunicationEvent)
+                raise
+            scored = cast(ScoredCommunication, validated)
+            check_not_future(scored, now=now, limits=limits)  # again, if checked in clean
+            return scored
+
+        return _in_two_steps(messages, now, clean, lambda cleaned: cleaned[0]["text"], record)
 
     def feedback(
         self, messages: Sequence[Incoming], *, now: datetime
     ) -> BatchResult[FeedbackEvent]:
         """Validate a batch from ``crm.feedback``; comments are cleaned like texts."""
-        return self._each(messages, now, lambda raw: self._feedback(raw, now))
+        limits = self.config.limits
+
+        def clean(message: Incoming) -> tuple[FeedbackEvent, str | None]:
+            event = parse_event(message.value, FeedbackEvent, now=now, limits=limits)
+            return event, (self._clean(event.comment, "other")[0] if event.comment else None)
+
+        def record(
+            message: Incoming, cleaned: tuple[FeedbackEvent, str | None], detected: str
+        ) -> FeedbackEvent:
+            event, comment = cleaned
+            if comment is None:
+                return event
+            return event.model_copy(update={"comment": comment, "language": detected})
+
+        return _in_two_steps(messages, now, clean, lambda cleaned: cleaned[1], record)
 
     def labels(self, messages: Sequence[Incoming], *, now: datetime) -> BatchResult[LabelEvent]:
         """Validate a batch from ``crm.labels``."""
@@ -256,26 +345,6 @@ class Edge:
         return self._each(
             messages, now, lambda raw: parse_event(raw.value, LabelEvent, now=now, limits=limits)
         )
-
-    def _communication(self, message: Incoming, now: datetime) -> ScoredCommunication:
-        event = parse_event(message.value, CommunicationEvent, now=now, limits=self.config.limits)
-        text, info = self.clean_text(event.text, event.channel.value)
-        subject = self.clean_text(event.subject, "other")[0] if event.subject else event.subject
-        fields = event.model_dump()
-        detected = detect_language(text)
-        # The producer's hint only counts where the text itself is too thin to tell.
-        language = event.language if detected == "und" and event.language else detected
-        fields.update(text=text, subject=subject, language=language)
-        return ScoredCommunication(
-            **fields, processed_at=now, source=message.position, text_info=info
-        )
-
-    def _feedback(self, message: Incoming, now: datetime) -> FeedbackEvent:
-        event = parse_event(message.value, FeedbackEvent, now=now, limits=self.config.limits)
-        if not event.comment:
-            return event
-        comment, _ = self.clean_text(event.comment, "other")
-        return event.model_copy(update={"comment": comment, "language": detect_language(comment)})
 
     @staticmethod
     def _each(
@@ -292,3 +361,93 @@ class Edge:
             else:
                 result.accepted.append(Accepted(message, record))
         return result
+
+
+CleanedT = TypeVar("CleanedT")
+
+
+def _in_two_steps(
+    messages: Sequence[Incoming],
+    now: datetime,
+    clean: Callable[[Incoming], CleanedT],
+    text_of: Callable[[CleanedT], str | None],
+    make: Callable[[Incoming, CleanedT, str], RecordT],
+) -> BatchResult[RecordT]:
+    """:meth:`Edge._each` with the languages of the whole batch detected in one call.
+
+    ``clean`` checks and cleans a message, ``text_of`` says which of its texts has a
+    language (``None``: none), ``make`` builds the record given that language. The
+    result is the one a message-by-message run gives: a message that fails in either
+    step becomes its dead letter at its place, and the others are kept in order.
+    """
+    outcomes: list[CleanedT | DeadLetter] = []  # one for each message
+    texts: list[str] = []
+    for message in messages:
+        try:
+            cleaned = clean(message)
+        except InvalidEvent as invalid:
+            outcomes.append(dead_letter(message, invalid.reason, invalid.message, now=now))
+        except Exception as error:  # a bug must cost one message, never the worker
+            outcomes.append(dead_letter(message, "processing_error", repr(error), now=now))
+        else:
+            outcomes.append(cleaned)
+            text = text_of(cleaned)
+            if text is not None:
+                texts.append(text)
+    languages: Iterator[str | None]
+    try:
+        languages = iter(detect_languages(texts))
+    except Exception:  # then each text alone, so that a bug costs its message only
+        languages = iter([None] * len(texts))
+    result: BatchResult[RecordT] = BatchResult()
+    for message, outcome in zip(messages, outcomes, strict=True):
+        if isinstance(outcome, DeadLetter):
+            result.dead.append(outcome)
+            continue
+        try:
+            text = text_of(outcome)
+            detected = "und" if text is None else next(languages) or detect_language(text)
+            record = make(message, outcome, detected)
+        except InvalidEvent as invalid:  # a contract checked only now
+            result.dead.append(dead_letter(message, invalid.reason, invalid.message, now=now))
+        except Exception as error:
+            result.dead.append(dead_letter(message, "processing_error", repr(error), now=now))
+        else:
+            result.accepted.append(Accepted(message, record))
+    return result
+
+
+_CHANNELS = frozenset(channel.value for channel in Channel)
+_HINT = CommunicationEvent.model_fields["language"]
+_HINT_MAX_CHARS = next(m.max_length for m in _HINT.metadata if hasattr(m, "max_length"))
+
+
+def _cleanable(value: dict[str, Any]) -> bool:
+    """Whether the contract accepts a message's text, channel, subject and language hint as
+    they are (plain strings of the JSON, a known channel, a short enough hint), so that
+    cleaning them before the contract is checked changes nothing."""
+    text, channel = value.get("text"), value.get("channel")
+    subject, hint = value.get("subject"), value.get("language")
+    return (
+        type(text) is str
+        and type(channel) is str
+        and channel in _CHANNELS
+        and (subject is None or type(subject) is str)
+        and (hint is None or (type(hint) is str and len(hint) <= _HINT_MAX_CHARS))
+    )
+
+
+def _contract_fields(value: dict[str, Any]) -> dict[str, Any]:
+    """The message's values of the :class:`CommunicationEvent` fields, defaults for the
+    optional ones it leaves out (as the event's model_dump would have them: every field
+    is set), nothing for the required ones it lacks (validation will say so)."""
+    fields: dict[str, Any] = {}
+    for name, info in _CONTRACT_FIELDS:
+        if name in value:
+            fields[name] = value[name]
+        elif not info.is_required():
+            fields[name] = info.get_default(call_default_factory=True)
+    return fields
+
+
+_CONTRACT_FIELDS = tuple(CommunicationEvent.model_fields.items())
