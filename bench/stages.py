@@ -8,6 +8,7 @@ seconds of wall time, plus what else is worth knowing (rejections, dead letters)
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from models.compiled import CompiledScorer
 from schemas.events import ScoredCommunication
 from streams.kafka import client_options
 from streams.pipeline import Edge, EdgeConfig, Incoming, score_batch
+from streams.runtime import tune_garbage_collector
 from streams.search_index import (
     COMMUNICATIONS_ALIAS,
     IndexRequest,
@@ -205,6 +207,7 @@ def model_stage(
     ``warmup`` runs first, untimed (tokenizer dictionaries, language models). The
     documents for stage (b) are built between batches, outside the timed parts.
     """
+    tune_garbage_collector()  # as the worker and the learner do
     stage = ModelStage(settings)
     size = settings.batch_max_events
     for batch in batches(warmup, size):
@@ -220,6 +223,9 @@ def model_stage(
         started = time.perf_counter()
         documents.append([index_request(settings, record) for record in scored])
         built += time.perf_counter() - started
+        # The documents are kept for stage (b): bench bookkeeping that no worker holds.
+        # Frozen out of the garbage collector, they do not slow the next batches down.
+        gc.freeze()
         advance(len(batch))
     wall, cpu = stage.times.wall, stage.times.cpu
     scored_count = sum(len(d) for d in documents)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sys
 import time
@@ -146,14 +145,12 @@ def worker() -> None:
     from models import tokenize
     from streams import language
     from streams.app import app as faust_app
+    from streams.runtime import tune_garbage_collector
 
     # jieba's dictionary and langid's model now, not on the first batch that needs them.
     tokenize.preload()
     language.preload()
-    # Everything imported so far (libraries, the app, jieba's and langid's tables) lives
-    # as long as the process: leave it out of the garbage collector's full passes,
-    # which otherwise walk it again every few thousand records the worker builds.
-    gc.freeze()
+    tune_garbage_collector()  # everything imported so far lives as long as the process
     Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
 
 
@@ -168,9 +165,11 @@ def learner(
 ) -> None:
     """Run the learner: learn from crm.training, publish model snapshots on crm.models."""
     from streams.learner import run_learner
+    from streams.runtime import tune_garbage_collector
 
     settings = get_settings()
     _configure_logging(settings)
+    tune_garbage_collector()
     asyncio.run(run_learner(settings, parent_pid=parent_pid))
 
 
