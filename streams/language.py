@@ -419,9 +419,12 @@ class _BatchModel:
         level = 0
         while len(frontier):
             level += 1
-            targets = self._nextmove[(self._rowbase[frontier][:, None] + np.arange(256)).ravel()]
-            fresh = targets[depth[targets] < 0]
-            depth[fresh] = level
+            # A few thousand states at a time: all 256 moves of a whole level at once
+            # would take a transient 100 MiB.
+            for start in range(0, len(frontier), 2048):
+                rows = self._rowbase[frontier[start : start + 2048]]
+                targets = self._nextmove[(rows[:, None] + np.arange(256)).ravel()]
+                depth[targets[depth[targets] < 0]] = level
             frontier = np.flatnonzero(depth == level)
         return int(depth.max())
 
