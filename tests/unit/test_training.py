@@ -22,6 +22,7 @@ from models.satisfaction import SatisfactionModel
 from schemas.events import CommunicationEvent, LabelEvent, ScoredCommunication
 from streams.pipeline import Edge, EdgeConfig, Incoming, training_example, with_scores
 from streams.training import FORMAT, learn_message, pack_training, packed_records
+from tests.unit.test_models_emerging import BACKGROUND, BURST
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 Batch = tuple[str, list[BaseModel]]
@@ -253,13 +254,7 @@ def test_a_scored_record_s_guess_is_never_a_label() -> None:
 
 # -- the emerging-need sample ----------------------------------------------------------
 
-BACKGROUND = [
-    ["where", "is", "my", "parcel", "delivery", "late", "courier", "tracking"],
-    ["refund", "money", "back", "return", "item", "broken", "order", "please"],
-    ["invoice", "charged", "twice", "bill", "amount", "wrong", "payment", "card"],
-    ["login", "password", "reset", "account", "locked", "sign", "in", "code"],
-]
-BURST = ["app", "crashes", "update", "version", "startup", "screen", "black", "after"]
+# The same background topics and burst as the emerging-need model's own tests.
 
 
 def unlabelled(n: int, rng: random.Random, words: Sequence[list[str]], prefix: str) -> list[Any]:
