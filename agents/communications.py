@@ -1,9 +1,8 @@
 """``crm.communications`` → edge checks → models → Elasticsearch + ``crm.communications.scored``.
 
-Batches are taken with their Kafka positions; a batch's offsets become
-committable only after its sinks returned. Its deliveries run while the next
-batch is checked and scored, one batch after the other
-(:class:`streams.delivery.InOrderDelivery`). Every cleaned communication also goes to
+Batches are taken with their Kafka positions; the batch is acknowledged (and
+its offsets become committable) only when the agent asks for the next one, that
+is after the sinks returned. Every cleaned communication also goes to
 ``crm.training`` for the learner (:mod:`agents.learner`), packed per batch
 (:mod:`streams.training`), and the scored batch
 feeds the live alerts (:mod:`agents.alerts`): its partial aggregates and its
@@ -21,18 +20,13 @@ from typing import Any
 from agents.alerts import AGGREGATES_TOPIC, TURNS_TOPIC, delta_messages, turn_messages
 from schemas.events import ScoredCommunication
 from streams import metrics
-from streams.aggregates import Delta, deltas_from_communications
+from streams.aggregates import deltas_from_communications
 from streams.app import alert_engine, app, communications_topic, edge, live_model, settings
-from streams.delivery import InOrderDelivery
-from streams.pipeline import Accepted, BatchResult, Incoming, score_batch
+from streams.pipeline import Accepted, Incoming, score_batch
 from streams.search_index import create_async_client
 from streams.sinks import CommunicationSink, KafkaPublisher, Outgoing
 from streams.topics import TRAINING
 from streams.training import pack_training
-
-# How long a stopping worker lets the batch in delivery finish (otherwise its events
-# stay unacknowledged and are read again by whoever takes the partition).
-STOP_TIMEOUT_S = 30.0
 
 
 def incoming(event: Any) -> Incoming:
@@ -68,7 +62,6 @@ async def score_communications(stream: Any) -> None:
     training_topic = settings.topic_name(TRAINING)
     topic = communications_topic.get_topic_name()
     processing = metrics.PROCESSING_SECONDS.labels("score_communications")
-    delivery = InOrderDelivery()
     try:
         async for events in stream.take_events(
             settings.batch_max_events, within=settings.batch_max_wait_s
@@ -88,31 +81,15 @@ async def score_communications(stream: Any) -> None:
             scored = [a.record for a in result.accepted]
             observe_satisfaction(scored)
             deltas = deltas_from_communications(scored, alert_engine.spec)
-
-            async def deliver(
-                batch: BatchResult[ScoredCommunication] = result,
-                events: Sequence[Any] = events,
-                training: list[Outgoing] = training,
-                deltas: list[Delta] = deltas,
-                scored: list[ScoredCommunication] = scored,
-                now: datetime = now,
-                started: float = started,
-            ) -> None:
-                # Independent destinations: their round trips overlap, and all of them
-                # are acknowledged before the batch's offsets become committable.
-                await asyncio.gather(
-                    publisher.publish(training_topic, training),
-                    sink.deliver(batch, now=now),
-                    publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
-                    publisher.publish(TURNS_TOPIC, turn_messages(scored)),
-                )
-                observe_end_to_end(topic, events)
-                processing.observe(time.perf_counter() - started)
-
-            # Delivered after the previous batch, while the next one is prepared.
-            await delivery.submit(events, deliver)
+            # Independent destinations: their round trips overlap, and all of them are
+            # acknowledged before the next batch is taken (and its offsets committed).
+            await asyncio.gather(
+                publisher.publish(training_topic, training),
+                sink.deliver(result, now=now),
+                publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
+                publisher.publish(TURNS_TOPIC, turn_messages(scored)),
+            )
+            observe_end_to_end(topic, events)
+            processing.observe(time.perf_counter() - started)
     finally:
-        try:
-            await delivery.close(timeout_s=STOP_TIMEOUT_S)
-        finally:
-            await es.close()
+        await es.close()

@@ -11,7 +11,6 @@ MODULES = [
     "config.settings",
     "schemas.parsing",
     "streams.pipeline",
-    "streams.delivery",
     "crmstream.generator",
     "crmstream.replay",
     "schemas.events",
