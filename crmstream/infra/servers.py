@@ -40,6 +40,8 @@ from crmstream.infra.fetch import maven_fetch
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 # Elasticsearch refuses to run as root; when we are root it runs as this user.
 SERVICE_USER = "crmstream"
+#: The consumer group the Kafka health check asks a coordinator for (it never joins it).
+HEALTH_GROUP = "crmstream-health"
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,10 @@ class KafkaServer(LocalServer):
             try:
                 await asyncio.wait_for(admin.start(), 5)
                 await asyncio.wait_for(admin.list_topics(), 5)
+                # A brand-new broker answers metadata before it can coordinate a consumer
+                # group (it creates __consumer_offsets on the first such request): until
+                # it can, consumers and offset look-ups fail, so it is not ready yet.
+                await asyncio.wait_for(admin.find_coordinator(HEALTH_GROUP), 5)
                 return True
             except Exception:
                 return False

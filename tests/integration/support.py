@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from jsonschema import Draft202012Validator
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from config.settings import Settings
 from crmstream.generator import GeneratedEvent
@@ -87,6 +89,13 @@ def read_topic(settings: Settings, topic: str, *, idle_s: float = 2.0) -> list[d
     return asyncio.run(read())
 
 
+@retry(
+    # A broker that has just started may not coordinate groups yet: wait, boundedly.
+    retry=retry_if_exception_type(GroupCoordinatorNotAvailableError),
+    wait=wait_fixed(1),
+    stop=stop_after_delay(60),
+    reraise=True,
+)
 def consumer_lag(settings: Settings, *topics: str) -> int:
     """Messages on these topics the worker's consumer group has not committed yet."""
 

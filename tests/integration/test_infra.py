@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from config.settings import Settings
 from crmstream.infra.servers import PrometheusServer
@@ -53,6 +55,16 @@ def crmstream(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+async def coordinator_of(bootstrap: str) -> int:
+    """The broker id coordinating a consumer group, asked once (no retry)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return int(await admin.find_coordinator("crmstream-infra-test"))
+    finally:
+        await admin.close()
+
+
 def pids_in(table: str) -> list[int]:
     return [int(p) for p in re.findall(r"│\s*(\d+)\s*│\s*$", table, flags=re.MULTILINE)]
 
@@ -62,6 +74,9 @@ def test_up_is_idempotent_status_reports_health_and_down_leaves_nothing(
 ) -> None:
     up = crmstream(isolated_env, "infra", "up")
     assert up.count("started in") == len(SERVERS), up
+    # A brand-new broker is only "up" once it can coordinate a consumer group: the first
+    # group request right after answers without GroupCoordinatorNotAvailableError.
+    assert asyncio.run(coordinator_of(isolated_env["CRMSTREAM_KAFKA_BOOTSTRAP_SERVERS"])) >= 0
 
     status = crmstream(isolated_env, "infra", "status")
     for name in SERVERS:
