@@ -263,10 +263,12 @@ def render_table(report: dict[str, Any]) -> Table:
             + (f", caught up {caught:.1f}s later" if caught is not None else ", never caught up"),
         )
     rss = e2e["rss_mb"]
+    tenths = rss.get("mean_by_tenth") or []
     table.add_row(
         "worker RSS max",
         f"{e2e['rss_mb_max']:,.0f} MB",
-        f"start {rss['start']:,.0f} MB → end {rss['end']:,.0f} MB ({rss['samples']} samples)",
+        f"start {rss['start']:,.0f} MB → end {rss['end']:,.0f} MB ({rss['samples']} samples)"
+        + (", by tenth " + " ".join(f"{m:,.0f}" for m in tenths) if tenths else ""),
     )
     disturbed = report.get("interference", {})
     if not disturbed.get("quiet", True):

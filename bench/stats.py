@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 
@@ -61,14 +62,38 @@ def sampled(index: int, every: int = 20) -> bool:
 def series_summary(values: Sequence[float]) -> dict[str, Any]:
     """First, last, max and mean of a series sampled over time (e.g. RSS in MB)."""
     if not values:
-        return {"start": None, "end": None, "max": None, "mean": None, "samples": 0}
+        return {
+            "start": None,
+            "end": None,
+            "max": None,
+            "mean": None,
+            "samples": 0,
+            "mean_by_tenth": [],
+        }
     return {
         "start": round(values[0], 1),
         "end": round(values[-1], 1),
         "max": round(max(values), 1),
         "mean": round(sum(values) / len(values), 1),
         "samples": len(values),
+        "mean_by_tenth": means_by_tenth(values),
     }
+
+
+def means_by_tenth(values: Sequence[float], parts: int = 10) -> list[float]:
+    """The mean of each tenth (or ``parts``) of a series in time order: shows whether
+    it still grows at the end of a run (memory) or levelled off.
+
+    >>> means_by_tenth([1.0, 3.0, 5.0, 7.0], parts=2)
+    [2.0, 6.0]
+    >>> means_by_tenth([4.0], parts=3), means_by_tenth([])
+    ([4.0], [])
+    """
+    if not values:
+        return []
+    parts = min(parts, len(values))
+    bounds = [round(i * len(values) / parts) for i in range(parts + 1)]
+    return [round(sum(values[a:b]) / (b - a), 1) for a, b in pairwise(bounds)]
 
 
 def rates_by_tenth(points: Sequence[tuple[float, int]], parts: int = 10) -> list[float]:

@@ -144,8 +144,13 @@ def test_series_summary() -> None:
         "max": 250.6,
         "mean": 176.8,
         "samples": 3,
+        "mean_by_tenth": [100.0, 250.6, 180.0],
     }
     assert series_summary([])["samples"] == 0
+    # A memory that levels off: the last tenths are as high as the middle ones, no higher.
+    levelled = [100.0 + min(i, 50) for i in range(200)]
+    tenths = series_summary(levelled)["mean_by_tenth"]
+    assert len(tenths) == 10 and tenths[-1] == tenths[-5] == 150.0 and tenths[0] < 150.0
 
 
 # -- events ---------------------------------------------------------------------------

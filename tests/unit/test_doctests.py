@@ -11,6 +11,7 @@ MODULES = [
     "config.settings",
     "schemas.parsing",
     "streams.pipeline",
+    "bench.stats",
     "crmstream.generator",
     "crmstream.replay",
     "schemas.events",
