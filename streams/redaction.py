@@ -13,7 +13,10 @@ placeholder naming its type (``[EMAIL]``, ``[PHONE]``, ...):
     phone numbers found by :class:`phonenumbers.PhoneNumberMatcher` in each of
     the configured regions (international ``+``/``00`` formats, national formats
     such as ``(415) 555-0132`` or ``020 7946 0958``, Chinese mobiles without a
-    prefix, also inside Chinese text with no spaces around them).
+    prefix, also inside Chinese text with no spaces around them), country codes
+    written without ``+`` (``(852) 6123 4578``, ``852-6123 4578``; Hong Kong, Macau
+    and Taiwan whatever the regions) and Chinese landlines with an extension after
+    a dash (``0769-2783 1190-12``).
 ``CARD``
     13-19 digit payment card numbers, plain or grouped with single spaces or
     dashes, that pass the Luhn check and start like a card (2-series 22-27, 3-6).
@@ -36,8 +39,13 @@ untouched in the output.
 Numbers that are not personal data are left alone: dates, times, prices,
 percentages, version numbers, years, short numbers, and order, invoice or
 tracking numbers (letter-prefixed ones such as ``SF1234567890`` by the detectors
-themselves; purely numeric ones when a keyword such as "order no." or "运单号"
-comes right before them).
+themselves; purely numeric ones when a keyword such as "order no.", "IMEI" or
+"运单号" comes right before them, a plain run of digits also in a list after one
+or a few words after it: "parcels 9123456780 and 9876543210", "the order number
+for the kettle is 9123456780"). A name only makes an identifier of what is
+personal data anyway when it names a thing: a Luhn-valid card number is a card
+and an 11-digit Chinese mobile a phone even when called an account, member or
+membership number ("账号", "会员号", "交易卡号").
 
 >>> redactor = Redactor()
 >>> result = redactor.redact("Mail jane.doe+shop@example.co.uk or call +44 20 7946 0958.")
@@ -155,30 +163,67 @@ _NOT_A_PHONE_STRETCH: Final = re.compile(
 )
 # Numbers right after one of these words are identifiers, not phone numbers or cards
 # ("order 4155550132", "case 2026011788", "运单号：75318264950213", not "in case ...").
-# Weaker words need a "no."/"number"/"#" after them ("account no. 88012345").
-_ID_WORDS: Final = (
-    r"\b(?:order|tracking|invoice|inv|waybill|awb|ticket|ref|reference|transaction|txn|"
-    r"serial|sku|sn|po|routing|upc|ean|isbn|imei|meid|iccid|(?<!in )case)\b"
-    r"|订单|訂單|运单|運單|单号|單號|快递|快遞|物流|发票|發票|工单|工單|流水|交易|编号|編號|"
-    r"序列号|会员|會員|保单|保單|合同|税号|稅號"
+# Word edges are ASCII letters and digits, not \b: Python's \b sees CJK characters as
+# word characters, so "手机IMEI 35..." would not start a word at "IMEI".
+_WORD_START: Final = r"(?<![A-Za-z0-9])"
+_WORD_END: Final = r"(?![A-Za-z0-9])"
+# Identifiers of things, never of a person: they hide any number, a Chinese mobile and
+# a card included (a carrier's name before a number makes it a parcel number).
+_THING_WORDS: Final = (
+    rf"{_WORD_START}(?:orders?|tracking|invoices?|inv|waybills?|awb|tickets?|ref|reference|"
+    r"transactions?|txn|serial|sku|sn|s/n|po|routing|upc|ean|isbn|imei|meid|iccid|(?<!in )cases?|"
+    rf"parcels?|packages?|shipments?|consignments?|dhl|ups|fedex|usps|tnt){_WORD_END}"
+    r"|订单|訂單|运单|運單|单号|單號|快递|快遞|物流|包裹|发票|發票|工单|工單|流水|交易|"
+    r"序列号|序列號|保单|保單|合同|税号|稅號|顺丰|順豐|中通|圆通|圓通|申通|韵达|韻達"
 )
-_ID_WEAK_WORDS: Final = (
-    r"\b(?:track|parcel|shipment|consignment|model|receipt|booking|confirmation|claim|"
-    r"policy|contract|member|membership|loyalty|account|company|registration|vat|"
-    r"tax)\b"
+# The same with a "no."/"number"/"#" after them ("policy no. 88012345").
+_THING_WEAK_WORDS: Final = (
+    rf"{_WORD_START}(?:track|model|receipt|booking|confirmation|claim|policy|contract|company|"
+    rf"registration|vat|tax){_WORD_END}"
 )
-_ID_MARK: Final = r"(?:(?:no|nr|num|number|id|code|ref)\b\.?|[#№]|单号|编号|号码|代码|卡号|号|號)"
-_ID_REST: Final = r"\s*(?:\b(?:is|was)\b|[=:为是])?\s*[#№]?\s*$"
-_ID_CONTEXT: Final = re.compile(
-    rf"(?:(?:{_ID_WORDS})(?:\s*{_ID_MARK})?|(?:{_ID_WEAK_WORDS})\s*{_ID_MARK}){_ID_REST}",
+# Identifiers a person is known by: they hide numbers that are neither a Chinese
+# mobile nor a card, which stay personal data whatever they are called ("member no.
+# 138...", "会员号是152...", a debit card given as the "account number").
+_PERSON_WORDS: Final = r"会员|會員|编号|編號"
+_PERSON_WEAK_WORDS: Final = rf"{_WORD_START}(?:member|membership|loyalty|account){_WORD_END}"
+_MARK_WORDS: Final = rf"{_WORD_START}(?:no|nos|nr|num|number|numbers|id|code|ref){_WORD_END}\.?"
+_ID_MARK: Final = rf"(?:{_MARK_WORDS}|[#№]|单号|编号|号码|代码|卡号|号|號|码|碼)"
+# For a card, "卡号" (card number) names what it is: "交易卡号6216..." is a card.
+_CARD_ID_MARK: Final = rf"(?:{_MARK_WORDS}|[#№]|单号|编号|号码|代码|号|號|码|碼)"
+_ID_REST: Final = rf"\s*(?:{_WORD_START}(?:is|was|are|were){_WORD_END}|[=:为是])?\s*[#№]?\s*"
+# Further numbers of a list after the first ("parcels 9881... and 9881...").
+_ID_LIST: Final = r"(?:[0-9][0-9 -]{4,}[0-9]\s*(?:[,、&/]|和|及|与|and)\s*)*"
+# A few English words between the identifier and its number ("the order number for
+# the blender is 8529280897"), none of which says the number is a way to reach someone.
+_ID_GAP: Final = (
+    r"(?:\s+(?!(?:phone|telephone|tel|mobile|cell|cellphone|contact|call|reach|number|"
+    r"numbers|no|whatsapp|wechat|fax|landline|ext|extension)(?![A-Za-z]))[A-Za-z']+){1,5}"
+    rf"\s+(?:is|was|are|were){_WORD_END}\s*:?\s*"
+)
+_CARD_ID_CONTEXT: Final = re.compile(
+    rf"(?:(?:{_THING_WORDS})(?:\s*{_CARD_ID_MARK})?|(?:{_THING_WEAK_WORDS})\s*{_CARD_ID_MARK})"
+    rf"{_ID_REST}$",
     re.IGNORECASE,
 )
-# For phones a bare "#" also marks an identifier ("#1234567890"); a card number is
-# too strong a signal (Luhn, 13-19 digits) to be dropped on a "#" alone.
-_PHONE_ID_CONTEXT: Final = re.compile(
-    rf"(?:(?:{_ID_WORDS}|[#№])(?:\s*{_ID_MARK})?|(?:{_ID_WEAK_WORDS})\s*{_ID_MARK}){_ID_REST}",
+# A Chinese mobile number is hidden by the name of a thing only, written right before it.
+_MOBILE_ID_CONTEXT: Final = re.compile(
+    rf"(?:(?:{_THING_WORDS})(?:\s*{_ID_MARK})?|(?:{_THING_WEAK_WORDS})\s*{_ID_MARK}){_ID_REST}$",
     re.IGNORECASE,
 )
+# Any other phone-like number by any identifier word or a bare "#" ("#1234567890").
+_PHONE_ID_HEAD: Final = (
+    rf"(?:(?:{_THING_WORDS}|{_PERSON_WORDS}|[#№])(?:\s*{_ID_MARK})?"
+    rf"|(?:{_THING_WEAK_WORDS}|{_PERSON_WEAK_WORDS})\s*{_ID_MARK}){_ID_REST}"
+)
+_PHONE_ID_CONTEXT: Final = re.compile(rf"{_PHONE_ID_HEAD}$", re.IGNORECASE)
+# A plain run of digits, not written like a phone number, also in a list after one of
+# them or a few words after the name of a thing.
+_DIGITS_ID_CONTEXT: Final = re.compile(
+    rf"{_PHONE_ID_HEAD}{_ID_LIST}$|{_WORD_START}(?:{_THING_WORDS})(?:\s*{_ID_MARK})?{_ID_GAP}$",
+    re.IGNORECASE,
+)
+_ID_LOOKBACK: Final = 24  # characters before a number searched for its keyword
+_DIGITS_ID_LOOKBACK: Final = 80  # and before a plain run of digits (lists, gaps)
 _AMOUNT_AFTER: Final = re.compile(
     r"\s*(?:元|块|萬|万|美元|欧元|英镑|(?:rmb|cny|usd|eur|gbp|yuan|dollars?|euros?|pounds?)\b)",
     re.IGNORECASE,
@@ -193,6 +238,18 @@ _DATE_WHOLE: Final = re.compile(
 )
 _IPV4: Final = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 _LEADING_INTERNATIONAL: Final = re.compile(r"[(\[]?\+")
+# A country calling code written without "+" but set apart, in brackets or before a
+# separator: "(852) 6915 4134", "852-6915 4134", "44 20 7946 0958".
+_BARE_COUNTRY_CODE: Final = re.compile(r"\(([0-9]{1,3})\) ?|([0-9]{1,3})[ -]")
+# Regions often written that way in English and Chinese messages, tried for a window
+# that holds their code even when they are not among the configured regions.
+_BARE_CODE_REGIONS: Final[dict[str, str]] = {"852": "HK", "853": "MO", "886": "TW"}
+_BARE_REGION_CODE: Final = re.compile(r"(?<![0-9+])(?:\((852|853|886)\) ?|(852|853|886)[ -])[0-9]")
+# A Chinese landline with its extension after a second dash: "0769-2783 1190-12",
+# "010-65529988-302" (phonenumbers reads no extension written that way).
+_CN_LANDLINE_EXTENSION: Final = re.compile(
+    r"(?<![0-9])(\(?0[1-9][0-9]{1,2}\)?[ -]?[0-9]{3,4} ?[0-9]{4})-[0-9]{1,5}(?![0-9])"
+)
 _UNPREFIXED_TYPES: Final = frozenset(
     {
         phonenumbers.PhoneNumberType.MOBILE,
@@ -358,23 +415,34 @@ class Redactor:
             return covered
 
         # Unknown region "ZZ": only explicitly international numbers parse.
-        covered = "+" in window and run("ZZ", phonenumbers.Leniency.VALID)
+        valid = phonenumbers.Leniency.VALID
+        covered = "+" in window and run("ZZ", valid)
         if not covered:
             for region in self._cn_first if cn_first else self._regions:
-                if run(region, phonenumbers.Leniency.VALID):
+                if run(region, valid):
                     covered = True
                     break
+        if not covered:
+            for found in _BARE_REGION_CODE.finditer(window):
+                if run(_BARE_CODE_REGIONS[found.group(1) or found.group(2)], valid):
+                    covered = True
+                    break
+        if not covered and "-" in window and "CN" in self._regions:
+            for found in _CN_LANDLINE_EXTENSION.finditer(window):
+                if _valid_cn_landline(found.group(1)):
+                    matches[(found.start(), found.end())] = None
+                    covered = covered or _count_digits(found.group()) == digits
         if not covered and "+" in window:
             # An explicit "+<country code>" and enough digits make a phone number even
             # when it is not (yet) assigned, e.g. Ofcom's drama range +44 7700 900xxx.
-            valid = list(matches)
+            kept = list(matches)
             for match in phonenumbers.PhoneNumberMatcher(
                 window, "ZZ", leniency=phonenumbers.Leniency.POSSIBLE
             ):
                 if (
                     _LEADING_INTERNATIONAL.match(match.raw_string)
                     and _count_digits(match.raw_string) >= _MIN_INTERNATIONAL_DIGITS
-                    and all(match.end <= lo or hi <= match.start for lo, hi in valid)
+                    and all(match.end <= lo or hi <= match.start for lo, hi in kept)
                 ):
                     matches[(match.start, match.end)] = None
         return list(matches)
@@ -424,7 +492,9 @@ def _numeric_candidates(text: str) -> list[_Span]:
             _MIN_CARD_DIGITS <= len(digits) <= 19
             and _luhn_ok(digits)
             and not (len(digits) == 18 and _CN_ID_LAYOUT.fullmatch(digits))
-            and not _ID_CONTEXT.search(text, max(0, match.start() - 24), match.start())
+            and not _CARD_ID_CONTEXT.search(
+                text, max(0, match.start() - _ID_LOOKBACK), match.start()
+            )
         ):
             numbers.append(_Span(match.start(), match.end(), "CARD"))
     return numbers
@@ -586,7 +656,7 @@ def _windows(masked: str, pos: int, endpos: int) -> list[_Window]:
         if digits == len(value) and (
             (start > 0 and _is_ascii_letter(masked[start - 1]))
             or (end < len(masked) and _is_ascii_letter(masked[end]))
-            or _PHONE_ID_CONTEXT.search(masked, max(0, start - 24), start)
+            or _identifier_before(masked, start, value)
         ):
             continue
         if _NOT_A_PHONE_STRETCH.fullmatch(value):
@@ -618,9 +688,27 @@ def _plausible_phone(text: str, start: int, end: int) -> bool:
         return False
     if _GLUED_BEFORE.search(text, max(0, start - 2), start):
         return False
-    if _PHONE_ID_CONTEXT.search(text, max(0, start - 24), start):
+    if _identifier_before(text, start, raw):
         return False
     return _AMOUNT_AFTER.match(text, end) is None
+
+
+def _identifier_before(text: str, start: int, value: str) -> bool:
+    """Whether an identifier keyword right before ``text[start:]`` makes ``value`` (a
+    phone-like number starting there) an identifier rather than a phone number.
+
+    A Chinese mobile number is hidden only by the name of a thing written right before
+    it (an order, a parcel, an invoice...), any other number also by a person's
+    identifier ("account no.", "会员号") or a bare "#"; a plain run of digits also by a
+    list or a few words after a thing ("parcels 9881... and 9881...", "the order number
+    for the blender is 8529..."), a number written like a phone ("(415) 555-0132") not.
+    """
+    if _CN_MOBILE_SHAPE.fullmatch(_NON_DIGITS.sub("", value)):
+        return _MOBILE_ID_CONTEXT.search(text, max(0, start - _ID_LOOKBACK), start) is not None
+    if value.isdigit():
+        lookback = max(0, start - _DIGITS_ID_LOOKBACK)
+        return _DIGITS_ID_CONTEXT.search(text, lookback, start) is not None
+    return _PHONE_ID_CONTEXT.search(text, max(0, start - _ID_LOOKBACK), start) is not None
 
 
 def _written_in_full(match: phonenumbers.PhoneNumberMatch, trunk_prefix: str) -> bool:
@@ -638,7 +726,19 @@ def _written_in_full(match: phonenumbers.PhoneNumberMatch, trunk_prefix: str) ->
     digits = _NON_DIGITS.sub("", raw)
     if digits.startswith(("00", "011")) or (trunk_prefix and digits.startswith(trunk_prefix)):
         return True
+    code = _BARE_COUNTRY_CODE.match(raw)
+    if code and int(code.group(1) or code.group(2)) == match.number.country_code:
+        return True  # the country code without "+": "(852) 6915 4134", "44 20 7946 0958"
     return len(digits) >= 10 and phonenumbers.number_type(match.number) in _UNPREFIXED_TYPES
+
+
+def _valid_cn_landline(number: str) -> bool:
+    """Whether ``number`` (with its trunk prefix "0") is a valid Chinese landline."""
+    try:
+        parsed = phonenumbers.parse(number, "CN")
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.FIXED_LINE
 
 
 def _is_ascii_letter(char: str) -> bool:

@@ -307,6 +307,104 @@ def test_number_words_do_not_hide_values(text: str, expected: str) -> None:
     assert redacted(text) == expected
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My member no. is {m}, same as my mobile.",
+        "Membership number: {m}",
+        "account number {m} (my cell)",
+        "会员号是{m}，就是我的手机",
+        "会员编号{m}请查积分",
+        "會員號碼：{m}",
+        "loyalty no. {g}",
+    ],
+)
+def test_a_chinese_mobile_is_a_phone_whatever_it_is_called(text: str) -> None:
+    mobile = "15936274018"
+    grouped = f"{mobile[:3]} {mobile[3:7]} {mobile[7:]}"
+    result = REDACTOR.redact(text.format(m=mobile, g=grouped))
+    assert result.counts == {"PHONE": 1}
+    assert mobile[3:7] not in result.text
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "0769-2783 1190-12",
+        "0769-27831190-8021",
+        "010-6552 9988-302",
+        "010-65529988-5",
+        "021-5876 1234-6603",
+        "(0571)8812 3456-200",
+    ],
+)
+def test_landline_with_an_extension_after_a_dash(number: str) -> None:
+    assert redacted(f"座机{number}，工作日") == "座机[PHONE]，工作日"
+    assert redacted(f"Office: {number} ask for Lin") == "Office: [PHONE] ask for Lin"
+
+
+def test_landline_extension_needs_a_real_landline() -> None:
+    for text in ("批号0769-0278311-12", "code 0769-1278311-12"):
+        assert REDACTOR.redact(text).counts == {}, text
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "(852) 6123 4578",
+        "(852)61234578",
+        "852-6123 4578",
+        "852 6123 4578",
+        "852-2521-7734",  # a Hong Kong landline
+        "（852）9876 5432",
+        "(853) 6612 3456",
+        "886-912-345-678",
+        "44 20 7946 0958",
+    ],
+)
+def test_country_code_without_plus(number: str) -> None:
+    assert redacted(f"call {number} today") == "call [PHONE] today"
+    assert redacted(f"电话{number}。") == "电话[PHONE]。"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The order number for the rice cooker is 9123456780, it came broken",
+        "the tracking number of my other package was 9123456780.",
+        "DHL parcels 9123456780 and 9876543210 are late",
+        "Orders 9123456780, 9876543210 and 9812345670 were merged",
+        "Tracking numbers: 9123456780 / 9876543210",
+        "UPS 9123456780 never arrived",
+        "FedEx shipment 9123456780 is stuck",
+        "DHL包裹9123456780还在清关",
+        "订单编号是9123456780",
+        "The invoice we got for the repair is 9123456780",
+        # Shaped like a Chinese mobile, but named as a thing right before it.
+        "tracking no. 15936274018 shows nothing",
+        "运单号15936274018还没更新",
+        "invoice 15936274018 is wrong",
+    ],
+)
+def test_a_number_named_as_a_thing_is_not_a_phone(text: str) -> None:
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my order was late and my mobile is 9123456780",
+        "about the order, call me: 9123456780",
+        "order A12345 and my phone 9123456780",
+        "The order for my mum, her number is 9123456780",
+        "Orders 9123456780 and 020 7946 0958 is my landline",  # written like a phone
+        "the ticket for my mother is (415) 555-0132",
+    ],
+)
+def test_a_phone_after_an_order_is_still_a_phone(text: str) -> None:
+    assert REDACTOR.redact(text).counts == {"PHONE": 1}, text
+
+
 # --------------------------------------------------------------------------- CARD
 
 
@@ -348,6 +446,57 @@ def test_card_found(card: str) -> None:
 )
 def test_not_a_card(text: str) -> None:
     assert REDACTOR.redact(text).counts.get("CARD", 0) == 0
+
+
+def luhn_complete(body: str) -> str:
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
+
+
+CARD_19 = luhn_complete("621483073945120887")
+CARD_16 = luhn_complete("622202100431689")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Please refund to my bank account no. {c19}, thanks",
+        "My account number is {c16} at CMB.",
+        "acct #: {c16}",
+        "member no. {c16} (co-branded credit card)",
+        "loyalty account number {c19}",
+        "退款到银行账号{c19}即可",
+        "交易卡号{c16}，交易金额58元",
+        "交易卡号：{c19}",
+        "会员卡号{c16}积分没到",
+        "我的会员号是{c19}",
+        "账户号码 {g16}",
+    ],
+)
+def test_a_card_called_an_account_or_member_number_is_a_card(template: str) -> None:
+    grouped = " ".join(CARD_16[i : i + 4] for i in range(0, 16, 4))
+    text = template.format(c16=CARD_16, c19=CARD_19, g16=grouped)
+    result = REDACTOR.redact(text)
+    assert result.counts == {"CARD": 1}, result.text
+    assert CARD_16[4:12] not in result.text and CARD_19[4:12] not in result.text
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "手机IMEI {imei}，坏了",
+        "平板IMEI:{imei}",
+        "登记的IMEI号{imei}不对",
+        "设备SN {card}",
+        "机器S/N码 {card}",
+        "my phone's IMEI is {imei}",
+        "order no. {card}",
+        "运单号{card}",
+    ],
+)
+def test_a_luhn_valid_number_named_as_a_thing_is_not_a_card(template: str) -> None:
+    imei = luhn_complete("35391608274106")  # a 35 TAC: a card prefix as well
+    text = template.format(imei=imei, card=CARD_16)
+    assert REDACTOR.redact(text).counts.get("CARD", 0) == 0, text
 
 
 # --------------------------------------------------------------------------- CN_ID
