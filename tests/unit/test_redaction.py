@@ -8,7 +8,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -532,6 +532,23 @@ def test_cn_id_not_found() -> None:
     impossible_date = make_cn_id("110101", "19900230", "024")
     for value in (wrong_check, future, impossible_date, valid[:-1], valid + "1"):
         assert REDACTOR.redact(f"身份证{value}提示错误").counts == {}, value
+
+
+def test_the_birth_date_limit_follows_the_current_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that runs for days must take people born since it started."""
+    real_today = date.today()
+    born_tomorrow = make_cn_id("110101", (real_today + timedelta(days=1)).strftime("%Y%m%d"), "024")
+    text = f"身份证{born_tomorrow}"
+    assert REDACTOR.redact(text).counts == {}
+
+    class TwoDaysLater(date):
+        @classmethod
+        def today(cls) -> TwoDaysLater:
+            later = real_today + timedelta(days=2)
+            return cls(later.year, later.month, later.day)
+
+    monkeypatch.setattr(streams.redaction, "date", TwoDaysLater)
+    assert REDACTOR.redact(text).counts == {"CN_ID": 1}
 
 
 def test_luhn_valid_cn_id_is_an_id_not_a_card() -> None:
