@@ -240,6 +240,10 @@ class KafkaServer(LocalServer):
             "transaction.state.log.replication.factor": "1",
             "transaction.state.log.min.isr": "1",
             "share.coordinator.state.topic.replication.factor": "1",
+            # One node: crmstream's topics follow the broker's default (one replica) and
+            # a write needs only that one in sync.
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
             "group.initial.rebalance.delay.ms": "0",
             # Topics are created explicitly, with their partitions and retention.
             "auto.create.topics.enable": "false",
