@@ -7,10 +7,13 @@ Each test works in a namespace of its own and deletes the topics it made.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +36,8 @@ from streams.topics import (
     expected_partitions,
     verify_topics,
 )
-from tests.conftest import free_port
+from tests.conftest import free_port, start_scoped_worker
+from tests.integration.support import wait_until
 
 
 @pytest.fixture
@@ -191,3 +195,38 @@ def test_the_worker_does_not_start_on_an_impossible_replication_factor(
     assert "Traceback" not in output
     assert "retrying" not in output
     assert namespace_topics(fresh) == set()
+
+
+def readyz(port: int) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_readyz_reports_a_topic_deleted_under_a_running_worker(
+    scoped: Settings, tmp_path: Path
+) -> None:
+    worker = start_scoped_worker(scoped, tmp_path / "worker.log")
+    port = int(worker.env["CRMSTREAM_WORKER_WEB_PORT"])
+    try:
+        wait_until(lambda: readyz(port)[0] == 200, timeout_s=90, what="/readyz 200")
+        deadletter = scoped.topic_name(DEADLETTER)
+
+        async def delete(admin: AIOKafkaAdminClient) -> None:
+            await admin.delete_topics([deadletter])
+
+        asyncio.run(_admin_call(scoped, delete))
+
+        def not_ready() -> dict[str, Any]:
+            status, body = readyz(port)
+            return body if status == 503 else {}
+
+        body = wait_until(not_ready, timeout_s=90, what="/readyz 503 after the topic was deleted")
+        assert any(
+            p.startswith(f"Kafka topic {deadletter}: does not exist in the cluster metadata")
+            for p in body["problems"]
+        ), body
+    finally:
+        worker.stop()
