@@ -2,9 +2,9 @@
 
 ``GET /livez`` answers 200 while the worker's event loop runs (restart it when
 it does not). ``GET /readyz`` answers 200 only when the worker does useful work:
-its tables are recovered, it is not rebalancing and Elasticsearch answered the
-last check; otherwise 503 with the reasons, so a load balancer or an
-orchestrator can wait for it.
+its tables are recovered, it is not rebalancing, its Kafka topics exist as
+configured and Elasticsearch answered the last check; otherwise 503 with the
+reasons, so a load balancer or an orchestrator can wait for it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ from elasticsearch import ApiError
 from streams import metrics
 from streams.app import app, settings
 from streams.search_index import create_async_client
-from streams.topics import ALERT_AGGREGATES, COMMUNICATIONS, CONVERSATION_TURNS, FEEDBACK, LABELS
+from streams.topics import (
+    ALERT_AGGREGATES,
+    COMMUNICATIONS,
+    CONVERSATION_TURNS,
+    FEEDBACK,
+    LABELS,
+    TopicSetupError,
+    verify_topics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,25 @@ async def check_elasticsearch() -> None:
         await es.close()
 
 
+class _Topics:
+    # The worker starts only once ensure_topics found every topic as configured
+    # (crmstream.cli.worker); the check below notices a topic deleted or changed later.
+    problem: str | None = None
+
+
+@app.timer(interval=30.0, on_leader=False)
+async def check_topics() -> None:
+    try:
+        await verify_topics(settings)
+        _Topics.problem = None
+    except TopicSetupError as error:
+        if _Topics.problem != str(error):
+            log.error("%s", error)
+        _Topics.problem = str(error)
+    except Exception as error:  # the broker did not answer: keep the last verdict
+        log.warning("could not check the Kafka topics: %s: %s", type(error).__name__, error)
+
+
 def readiness_problems() -> list[str]:
     """Why the worker is not ready (empty when it is)."""
     problems = []
@@ -57,6 +84,8 @@ def readiness_problems() -> list[str]:
         problems.append("consumer group is rebalancing")
     if app.in_recovery:
         problems.append("tables are recovering from their changelogs")
+    if _Topics.problem is not None:
+        problems.append(_Topics.problem)
     if not _Elasticsearch.reachable:
         problems.append(f"Elasticsearch: {_Elasticsearch.detail}")
     return problems

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     # crashed worker's partitions resume on the others after about this long.
     kafka_session_timeout_s: float = Field(10.0, ge=6, le=300)
     topic_partitions: int = Field(6, ge=1)
-    topic_replication_factor: int = Field(1, ge=1)
+    # Unset: the broker's own default.replication.factor (1 on the local single node).
+    topic_replication_factor: int | None = Field(None, ge=1)
 
     # Elasticsearch
     elasticsearch_url: str = "http://127.0.0.1:9200"

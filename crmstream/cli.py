@@ -104,7 +104,7 @@ def status() -> None:
 async def prepare_cluster(settings: Settings, *, wait_s: float = 120.0) -> None:
     """Create missing topics and install index templates (both idempotent)."""
     from streams.search_index import create_client, install_templates
-    from streams.topics import ensure_topics
+    from streams.topics import TopicSetupError, ensure_topics
 
     deadline = time.monotonic() + wait_s
     while True:
@@ -116,6 +116,8 @@ async def prepare_cluster(settings: Settings, *, wait_s: float = 120.0) -> None:
             finally:
                 client.close()
             return
+        except TopicSetupError:  # the broker answered: asking again changes nothing
+            raise
         except Exception as error:  # servers may still be starting: retry until the deadline
             if time.monotonic() > deadline:
                 raise
@@ -133,9 +135,16 @@ def _configure_logging(settings: Settings) -> None:
 @app.command()
 def worker() -> None:
     """Run the stream worker (Faust): consume, enrich, index, publish."""
+    from streams.topics import TopicSetupError
+
     settings = get_settings()
     _configure_logging(settings)
-    asyncio.run(prepare_cluster(settings))
+    try:
+        asyncio.run(prepare_cluster(settings))
+    except TopicSetupError as error:
+        # One line that names the topic, the broker's error and the setting; no traceback.
+        logging.getLogger("crmstream.worker").critical("not starting: %s", error)
+        raise typer.Exit(1) from None
     (settings.state_dir / "worker").mkdir(parents=True, exist_ok=True)
     # Faust's worker builds its own event loop; asyncio.run() above closed ours.
     asyncio.set_event_loop(asyncio.new_event_loop())

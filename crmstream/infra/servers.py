@@ -28,7 +28,7 @@ import zipfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -192,6 +192,8 @@ class KafkaServer(LocalServer):
     """Apache Kafka, one node in KRaft mode (broker and controller), from Maven Central."""
 
     name = "kafka"
+    #: Broker properties that a variant (a test's own broker) sets on top of ours.
+    extra_properties: ClassVar[dict[str, str]] = {}
 
     @property
     def _host_port(self) -> tuple[str, int]:
@@ -240,9 +242,14 @@ class KafkaServer(LocalServer):
             "transaction.state.log.replication.factor": "1",
             "transaction.state.log.min.isr": "1",
             "share.coordinator.state.topic.replication.factor": "1",
+            # One node: crmstream's topics follow the broker's default (one replica) and
+            # a write needs only that one in sync.
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
             "group.initial.rebalance.delay.ms": "0",
             # Topics are created explicitly, with their partitions and retention.
             "auto.create.topics.enable": "false",
+            **self.extra_properties,
         }
         server_properties = self.home / "server.properties"
         server_properties.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))

@@ -37,6 +37,7 @@ MODULES = [
     "streams.alert_rules",
     "crmstream.infra.worker",
     "streams.kafka",
+    "streams.topics",
     "streams.sinks",
     "streams.training",
 ]
