@@ -15,14 +15,20 @@ placeholder naming its type (``[EMAIL]``, ``[PHONE]``, ...):
     such as ``(415) 555-0132`` or ``020 7946 0958``, Chinese mobiles without a
     prefix, also inside Chinese text with no spaces around them), country codes
     written without ``+`` (``(852) 6123 4578``, ``852-6123 4578``; Hong Kong, Macau
-    and Taiwan whatever the regions) and Chinese landlines with an extension after
-    a dash (``0769-2783 1190-12``).
+    and Taiwan whatever the regions), Chinese landlines with an extension after
+    a dash (``0769-2783 1190-12``) and service numbers written with separators
+    (``400-569-1172``). A number of the right length that is not valid (a local
+    number without its area code, an unassigned or fictional range) is taken when it
+    is written like a phone number: with a bracketed area or country code
+    (``(555) 555-0193``), or with words that say it is one ("phone on file
+    555-0119", "call me at ...", "... is my phone number", "with the country code").
 ``CARD``
     13-19 digit payment card numbers, plain or grouped with single spaces or
     dashes, that pass the Luhn check and start like a card (2-series 22-27, 3-6).
 ``CN_ID``
     18-character resident identity numbers (GB 11643-1999 check character and a
-    real birth date not after today, read when checked, not at import).
+    real birth date not after today nor more than 120 years before it, today read
+    when checked, not at import).
 ``IBAN``
     with or without spaces, any case, the length known for its country and a
     valid checksum (schwifty, with a plain ISO 7064 mod-97 fallback).
@@ -42,10 +48,15 @@ tracking numbers (letter-prefixed ones such as ``SF1234567890`` by the detectors
 themselves; purely numeric ones when a keyword such as "order no.", "IMEI" or
 "运单号" comes right before them, a plain run of digits also in a list after one
 or a few words after it: "parcels 9123456780 and 9876543210", "the order number
-for the kettle is 9123456780"). A name only makes an identifier of what is
+for the kettle is 9123456780", "the IMEI of my phone is ..."; in Chinese, a noun
+and 号 name the number of a thing: "户号", "学生证号", "燃气卡号", "宽带账号", not
+"电话号", "手机号", "我的号"). A name only makes an identifier of what is
 personal data anyway when it names a thing: a Luhn-valid card number is a card
 and an 11-digit Chinese mobile a phone even when called an account, member or
-membership number ("账号", "会员号", "交易卡号").
+membership number ("账号", "会员号", "交易卡号"), and a number written with a
+bracketed area code or called a phone after it is a phone whatever precedes it.
+The name of a thing also keeps an 18-digit number that reads as a resident ID
+("订单号", "保单号").
 
 >>> redactor = Redactor()
 >>> result = redactor.redact("Mail jane.doe+shop@example.co.uk or call +44 20 7946 0958.")
@@ -63,9 +74,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Final
 
 import phonenumbers
@@ -127,6 +139,7 @@ _CN_ID: Final = re.compile(
 )
 _CN_ID_WEIGHTS: Final[tuple[int, ...]] = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CN_ID_CHECK: Final = "10X98765432"
+_MAX_AGE_YEARS: Final = 120  # a birth date further back is not a living person's
 # 18 digits laid out like an ID number (region, birth date) are not read as a card
 # even when the ID check character is wrong: that is a mistyped ID, not a card.
 _CN_ID_LAYOUT: Final = re.compile(
@@ -136,9 +149,10 @@ _CN_ID_LAYOUT: Final = re.compile(
 # --------------------------------------------------------------------------- CARD
 # Issuer prefixes in use: 2-series Mastercard/Mir (22-27), Amex/Diners/JCB (3),
 # Visa (4), Mastercard/Maestro (5), Discover/UnionPay/Maestro (6). Not after a
-# "+" (a phone), nor glued to an identifier ("INV-...").
+# "+" (a phone), nor glued to an identifier ("INV-...", "INV4..."; checked with
+# _CARD_WORD_GLUED after the match, as a card keyword may be glued to it).
 _CARD: Final = re.compile(
-    r"(?<![0-9A-Za-z+])(?<![0-9A-Za-z][-_])"
+    r"(?<![0-9+])(?<![0-9A-Za-z][-_])"
     r"(?:(?:2[2-7]|[3-6][0-9])[0-9]{11,17}"
     r"|(?:2[2-7]|[3-6][0-9])[0-9]{2}([ -])[0-9]{3,6}(?:\1[0-9]{3,6}){1,3})"
     r"(?![0-9A-Za-z])"
@@ -200,15 +214,33 @@ _ID_GAP: Final = (
     r"numbers|no|whatsapp|wechat|fax|landline|ext|extension)(?![A-Za-z]))[A-Za-z']+){1,5}"
     rf"\s+(?:is|was|are|were){_WORD_END}\s*:?\s*"
 )
-_CARD_ID_CONTEXT: Final = re.compile(
+# A card or a resident ID number is hidden by the name of a thing written right before it
+# ("order no. 4111...", "订单号440305...", "保单号310115...").
+_THING_ID_CONTEXT: Final = re.compile(
     rf"(?:(?:{_THING_WORDS})(?:\s*{_CARD_ID_MARK})?|(?:{_THING_WEAK_WORDS})\s*{_CARD_ID_MARK})"
     rf"{_ID_REST}$",
     re.IGNORECASE,
 )
-# A Chinese mobile number is hidden by the name of a thing only, written right before it.
+# A Chinese mobile number is hidden by the name of a thing only, written right before it
+# (11-digit order numbers starting with 1 are common: "京东订单号16512697330").
 _MOBILE_ID_CONTEXT: Final = re.compile(
     rf"(?:(?:{_THING_WORDS})(?:\s*{_ID_MARK})?|(?:{_THING_WEAK_WORDS})\s*{_ID_MARK}){_ID_REST}$",
     re.IGNORECASE,
+)
+# A 15-digit number a few words after "IMEI" is that IMEI, not a card nor a phone ("the
+# IMEI of the phone I sent in is 35...", Luhn-valid with a card's prefix), unless one of
+# the words says it is a card.
+_IMEI_DIGITS: Final = 15
+_IMEI_CONTEXT: Final = re.compile(
+    rf"{_WORD_START}imei{_WORD_END}(?:\s+(?!(?:card|credit|debit|bank|visa|mastercard|amex|"
+    r"payment|account)(?![A-Za-z]))[A-Za-z']+){1,5}"
+    rf"\s+(?:is|was){_WORD_END}\s*:?\s*$",
+    re.IGNORECASE,
+)
+# A card keyword may be glued to the number it names ("credit card4360 ..."); any other
+# word glued to digits makes an identifier ("INV4111...", "SN3566...").
+_CARD_WORD_GLUED: Final = re.compile(
+    r"(?<![A-Za-z])(?:(?:credit|debit|bank)?card|visa|amex|mastercard|unionpay)$", re.IGNORECASE
 )
 # Any other phone-like number by any identifier word or a bare "#" ("#1234567890").
 _PHONE_ID_HEAD: Final = (
@@ -216,12 +248,54 @@ _PHONE_ID_HEAD: Final = (
     rf"|(?:{_THING_WEAK_WORDS}|{_PERSON_WEAK_WORDS})\s*{_ID_MARK}){_ID_REST}"
 )
 _PHONE_ID_CONTEXT: Final = re.compile(rf"{_PHONE_ID_HEAD}$", re.IGNORECASE)
+# Chinese names the number of a thing with a noun and 号: "户号", "学生证号", "燃气卡号",
+# "宽带账号", "房号", "工号". Not when the noun is a way to reach someone (手机, 电话, 座机,
+# 分机, 传真, 热线, 联系, 微信, 来电, 拨号), when a word makes 号 a number in general (我的号,
+# 这个号, 新号, 换号, 同号, 小号, 备用号) or a numeral makes it a day or a place (十五号, 一号楼).
+_CJK_NUMBER_OF: Final = (
+    r"(?<=[\u4e00-\u9fff])(?<![机機话話电電真线線系繫络絡信讯訊拨撥呼的个個这這那此该該新旧舊换換"
+    r"原本同小大用一二三四五六七八九十零〇两兩百千几幾])[号號]"
+)
 # A plain run of digits, not written like a phone number, also in a list after one of
-# them or a few words after the name of a thing.
+# them, a few words after the name of a thing, or after a Chinese "<thing>号".
 _DIGITS_ID_CONTEXT: Final = re.compile(
-    rf"{_PHONE_ID_HEAD}{_ID_LIST}$|{_WORD_START}(?:{_THING_WORDS})(?:\s*{_ID_MARK})?{_ID_GAP}$",
+    rf"{_PHONE_ID_HEAD}{_ID_LIST}$|{_WORD_START}(?:{_THING_WORDS})(?:\s*{_ID_MARK})?{_ID_GAP}$"
+    rf"|{_CJK_NUMBER_OF}{_ID_REST}{_ID_LIST}$",
     re.IGNORECASE,
 )
+# Words that say the number next to them is a phone number: before it, a phone word and a
+# few filler words ("phone on file 555-0119", "call me at", "电话是", "拨打"); after it, a
+# statement that it is one ("5035550576 is my phone number", "(my cell)", "with the country
+# code", "就是我的手机"), not a phone word that goes on to another number ("..., phone 020 ...").
+# For such a number phonenumbers' "possible" leniency (the right length for the region) is
+# enough, as for a "+" number: a local number without its area code, or one in an unassigned
+# or fictional range, is taken. A statement after the number also outweighs an identifier
+# keyword before it ("account number 5035550576 is my phone number").
+_PHONE_CUE_BEFORE: Final = re.compile(
+    rf"(?:{_WORD_START}(?:phone|telephone|tel|mobile|cell|cellphone|landline|fax|whatsapp|call|"
+    rf"reach|dial|contact){_WORD_END}\.?(?:\s+(?:me|us|him|her|them|on|at|is|was|file|record|"
+    rf"my|the|our|his|their|no|nr|num|number){_WORD_END}\.?){{0,4}}"
+    r"|(?:电话|電話|手机|手機|座机|座機|固话|固話|分机|分機|传真|傳真|热线|熱線|联系方式|聯繫方式|"
+    r"联系|联络|聯繫|聯絡|致电|致電|拨打|撥打|打|来电|來電)(?:号码|號碼|号|號)?(?:是|为|為)?)"
+    r"\s*[:#]?\s*[(\[+]?$",
+    re.IGNORECASE,
+)
+_PHONE_NOUN: Final = (
+    r"(?:(?:own|home|work|office)\s+)?(?:phone|mobile|cell|cellphone|telephone|landline)"
+    rf"{_WORD_END}"
+)
+_PHONE_CUE_AFTER: Final = re.compile(
+    r"\s*(?:"
+    rf"(?:,\s*)?(?:(?:which|that)\s+)?(?:is|was|=)\s*(?:also\s+)?(?:(?:my|our|his|her|their|the)\s+)?"
+    rf"{_PHONE_NOUN}"
+    rf"|[,(]\s*(?:my|our|his|her|their)\s+{_PHONE_NOUN}|\(\s*{_PHONE_NOUN}"
+    r"|,?\s*(?:with|incl\.?|including)\s+(?:the\s+|my\s+)?(?:country|international)\s+"
+    r"(?:calling\s+)?code"
+    r"|[,(]?(?:就是|也是|是)(?:我|我的|他的|她的|我们的|我們的)?(?:手机|手機|电话|電話|座机|座機)"
+    r")(?!\s*(?:number|no\.?|#|号码|號碼|号|號)?\s*(?:(?:is|was)\s|[:为是])?\s*[+(0-9])",
+    re.IGNORECASE,
+)
+_CUE_LOOKBACK: Final = 40  # characters before a number searched for a phone word
 _ID_LOOKBACK: Final = 24  # characters before a number searched for its keyword
 _DIGITS_ID_LOOKBACK: Final = 80  # and before a plain run of digits (lists, gaps)
 _AMOUNT_AFTER: Final = re.compile(
@@ -248,7 +322,7 @@ _BARE_REGION_CODE: Final = re.compile(r"(?<![0-9+])(?:\((852|853|886)\) ?|(852|8
 # A Chinese landline with its extension after a second dash: "0769-2783 1190-12",
 # "010-65529988-302" (phonenumbers reads no extension written that way).
 _CN_LANDLINE_EXTENSION: Final = re.compile(
-    r"(?<![0-9])(\(?0[1-9][0-9]{1,2}\)?[ -]?[0-9]{3,4} ?[0-9]{4})-[0-9]{1,5}(?![0-9])"
+    r"(?<![0-9])(\(?0[1-9][0-9]{1,2}\)?[ -]?[0-9]{3,4}[ -]?[0-9]{4})-[0-9]{1,5}(?![0-9])"
 )
 _UNPREFIXED_TYPES: Final = frozenset(
     {
@@ -257,6 +331,18 @@ _UNPREFIXED_TYPES: Final = frozenset(
         phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
     }
 )
+# Service numbers dialled without a trunk prefix ("400-569-1172", "800-820-8820" in China):
+# written with separators, as someone writes a number to call, they are phone numbers too.
+_SERVICE_TYPES: Final = frozenset(
+    {
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+        phonenumbers.PhoneNumberType.SHARED_COST,
+        phonenumbers.PhoneNumberType.UAN,
+    }
+)
+# An area or country code in brackets opens a number written like a phone number
+# ("(503) 555-0139", "(852) 2048 4328"), which no one writes an identifier like.
+_BRACKETED_CODE: Final = re.compile(r"\( ?[0-9]{1,4} ?\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +466,10 @@ class Redactor:
             lo = window.lo
             spans = []
             for start, end in self._match_window(
-                masked[lo : window.hi], window.digits, window.cn_mobile
+                masked[lo : window.hi],
+                window.digits,
+                window.cn_mobile,
+                partial(_phone_cued, masked, window.first, window.last),
             ):
                 if _plausible_phone(masked, start + lo, end + lo):
                     spans.append(_Span(start + lo, end + lo, "PHONE"))
@@ -393,12 +482,19 @@ class Redactor:
                 pending.extend(_windows(masked, window.first, window.last))
         return _resolve(found)
 
-    def _match_window(self, window: str, digits: int, cn_first: bool) -> list[tuple[int, int]]:
+    def _match_window(
+        self, window: str, digits: int, cn_first: bool, cued: Callable[[], bool]
+    ) -> list[tuple[int, int]]:
         """Phone matches in one window: ``+`` numbers region-free, others per region.
 
         Regions are tried in order (China first when the window looks like a
         Chinese mobile) until a match covers every digit of the window: the order
-        changes only how soon that happens, not what is found.
+        changes only how soon that happens, not what is found. A number that is
+        not valid (unassigned, fictional, or a local number without its area
+        code) is still taken when it is possible (the right length) and written
+        like a phone number: with a "+", with its area or country code in
+        brackets, or when ``cued()`` says the words around it call it a phone
+        ("phone on file 555-0119"; asked only when nothing valid covers the window).
         """
         matches: dict[tuple[int, int], None] = {}
 
@@ -443,7 +539,50 @@ class Redactor:
                     and all(match.end <= lo or hi <= match.start for lo, hi in kept)
                 ):
                     matches[(match.start, match.end)] = None
+                    covered = covered or _count_digits(match.raw_string) == digits
+        if (
+            not covered
+            and _digits_outside(window, matches) >= _MIN_PHONE_DIGITS
+            and ((is_cued := cued()) or "(" in window)
+        ):
+            self._possible_matches(window, is_cued, matches)
         return list(matches)
+
+    def _possible_matches(
+        self, window: str, cued: bool, matches: dict[tuple[int, int], None]
+    ) -> None:
+        """Add to ``matches`` the possible numbers written like a phone number.
+
+        With ``cued``, any possible number of seven digits or more (a local number
+        included); otherwise one that opens with a bracketed area or country code and
+        has ten digits or more. Regions of a bracketed country code first ("(852) 2048
+        4328"), then the configured ones, up to the first that adds a match (digits left
+        over are searched again as a window of their own); matches that overlap earlier
+        ones are left.
+        """
+        kept = list(matches)
+        bare = [
+            _BARE_CODE_REGIONS[m.group(1) or m.group(2)] for m in _BARE_REGION_CODE.finditer(window)
+        ]
+        for region in dict.fromkeys([*bare, *self._regions]):
+            added = False
+            for match in phonenumbers.PhoneNumberMatcher(
+                window, region, leniency=phonenumbers.Leniency.POSSIBLE
+            ):
+                raw = match.raw_string
+                count = _count_digits(raw)
+                if (
+                    count >= _MIN_PHONE_DIGITS
+                    if cued
+                    else (
+                        _BRACKETED_CODE.match(raw) is not None
+                        and count >= _MIN_INTERNATIONAL_DIGITS
+                    )
+                ) and all(match.end <= lo or hi <= match.start for lo, hi in kept):
+                    matches[(match.start, match.end)] = None
+                    added = True
+            if added:
+                return
 
 
 # --------------------------------------------------------------------------- helpers
@@ -481,20 +620,31 @@ def _numeric_candidates(text: str) -> list[_Span]:
     if in_text < _MIN_CARD_DIGITS:
         return numbers
     for match in _CN_ID.finditer(text) if in_text >= _CN_ID_DIGITS else ():
-        if _valid_cn_id(match.group().replace(" ", "")):
-            numbers.append(_Span(match.start(), match.end(), "CN_ID"))
+        start = match.start()
+        if _valid_cn_id(match.group().replace(" ", "")) and not _THING_ID_CONTEXT.search(
+            text, max(0, start - _ID_LOOKBACK), start
+        ):
+            numbers.append(_Span(start, match.end(), "CN_ID"))
     for match in _CARD.finditer(text):
+        start = match.start()
         value = match.group()
         digits = value.replace(" ", "").replace("-", "")
         if (
             _MIN_CARD_DIGITS <= len(digits) <= 19
             and _luhn_ok(digits)
             and not (len(digits) == 18 and _CN_ID_LAYOUT.fullmatch(digits))
-            and not _CARD_ID_CONTEXT.search(
-                text, max(0, match.start() - _ID_LOOKBACK), match.start()
+            and not (
+                start
+                and _is_ascii_letter(text[start - 1])
+                and not _CARD_WORD_GLUED.search(text, max(0, start - 16), start)
+            )
+            and not _THING_ID_CONTEXT.search(text, max(0, start - _ID_LOOKBACK), start)
+            and not (
+                len(digits) == _IMEI_DIGITS
+                and _IMEI_CONTEXT.search(text, max(0, start - _DIGITS_ID_LOOKBACK), start)
             )
         ):
-            numbers.append(_Span(match.start(), match.end(), "CARD"))
+            numbers.append(_Span(start, match.end(), "CARD"))
     return numbers
 
 
@@ -654,7 +804,7 @@ def _windows(masked: str, pos: int, endpos: int) -> list[_Window]:
         if digits == len(value) and (
             (start > 0 and _is_ascii_letter(masked[start - 1]))
             or (end < len(masked) and _is_ascii_letter(masked[end]))
-            or _identifier_before(masked, start, value)
+            or _identifier_before(masked, start, end)
         ):
             continue
         if _NOT_A_PHONE_STRETCH.fullmatch(value):
@@ -672,6 +822,22 @@ def _windows(masked: str, pos: int, endpos: int) -> list[_Window]:
     return windows
 
 
+def _digits_outside(window: str, matches: dict[tuple[int, int], None]) -> int:
+    """How many digits of ``window`` no match covers."""
+    free = bytearray(b"\x01") * len(window)
+    for start, end in matches:
+        free[start:end] = bytes(end - start)
+    return sum(1 for at, ch in enumerate(window) if free[at] and ch.isdigit())
+
+
+def _phone_cued(text: str, first: int, last: int) -> bool:
+    """Whether the words around the stretch ``text[first:last]`` call it a phone number."""
+    return (
+        _PHONE_CUE_BEFORE.search(text, max(0, first - _CUE_LOOKBACK), first) is not None
+        or _PHONE_CUE_AFTER.match(text, last) is not None
+    )
+
+
 def _plausible_phone(text: str, start: int, end: int) -> bool:
     """Reject matches that read as dates, IP addresses, amounts or identifiers."""
     if (start and _is_ascii_letter(text[start - 1])) or (
@@ -686,23 +852,35 @@ def _plausible_phone(text: str, start: int, end: int) -> bool:
         return False
     if _GLUED_BEFORE.search(text, max(0, start - 2), start):
         return False
-    if _identifier_before(text, start, raw):
+    if _identifier_before(text, start, end):
         return False
     return _AMOUNT_AFTER.match(text, end) is None
 
 
-def _identifier_before(text: str, start: int, value: str) -> bool:
-    """Whether an identifier keyword right before ``text[start:]`` makes ``value`` (a
-    phone-like number starting there) an identifier rather than a phone number.
+def _identifier_before(text: str, start: int, end: int) -> bool:
+    """Whether an identifier keyword right before ``text[start:end]`` (a phone-like
+    number) makes it an identifier rather than a phone number.
 
-    A Chinese mobile number is hidden only by the name of a thing written right before
-    it (an order, a parcel, an invoice...), any other number also by a person's
-    identifier ("account no.", "会员号") or a bare "#"; a plain run of digits also by a
-    list or a few words after a thing ("parcels 9881... and 9881...", "the order number
-    for the blender is 8529..."), a number written like a phone ("(415) 555-0132") not.
+    Never for a number written with a bracketed area code ("(503) 555-0139") or that
+    the words after it call a phone ("5035550576 is my phone number"). A Chinese
+    mobile number is hidden only by the name of a thing written right before it (an
+    order, a parcel, an invoice...), any other number also by a person's identifier
+    ("account no.", "会员号") or a bare "#"; a plain run of digits also by a list or a
+    few words after a thing ("parcels 9881... and 9881...", "the order number for the
+    blender is 8529...", 15 digits a few words after "IMEI"), or by a Chinese
+    "<thing>号" ("户号6063...", "学生证号2026...").
     """
+    value = text[start:end]
+    if _BRACKETED_CODE.match(value) or _PHONE_CUE_AFTER.match(text, end):
+        return False
     if _CN_MOBILE_SHAPE.fullmatch(_NON_DIGITS.sub("", value)):
         return _MOBILE_ID_CONTEXT.search(text, max(0, start - _ID_LOOKBACK), start) is not None
+    if (
+        len(value) == _IMEI_DIGITS
+        and value.isdigit()
+        and _IMEI_CONTEXT.search(text, max(0, start - _DIGITS_ID_LOOKBACK), start)
+    ):
+        return True
     if value.isdigit():
         lookback = max(0, start - _DIGITS_ID_LOOKBACK)
         return _DIGITS_ID_CONTEXT.search(text, lookback, start) is not None
@@ -727,7 +905,10 @@ def _written_in_full(match: phonenumbers.PhoneNumberMatch, trunk_prefix: str) ->
     code = _BARE_COUNTRY_CODE.match(raw)
     if code and int(code.group(1) or code.group(2)) == match.number.country_code:
         return True  # the country code without "+": "(852) 6915 4134", "44 20 7946 0958"
-    return len(digits) >= 10 and phonenumbers.number_type(match.number) in _UNPREFIXED_TYPES
+    if len(digits) < 10:
+        return False
+    kind = phonenumbers.number_type(match.number)
+    return kind in _UNPREFIXED_TYPES or (kind in _SERVICE_TYPES and not raw.isdigit())
 
 
 def _valid_cn_landline(number: str) -> bool:
@@ -759,7 +940,8 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def _valid_cn_id(value: str) -> bool:
-    """GB 11643-1999 check character and a real, past birth date."""
+    """GB 11643-1999 check character and a plausible birth date: a real date, not
+    after today and not more than :data:`_MAX_AGE_YEARS` years before it."""
     total = sum((ord(ch) - 48) * weight for ch, weight in zip(value, _CN_ID_WEIGHTS, strict=False))
     if _CN_ID_CHECK[total % 11] != value[17].upper():
         return False
@@ -769,7 +951,9 @@ def _valid_cn_id(value: str) -> bool:
         return False
     # Today's date read for each candidate (a check character has matched by now, so
     # this is rare and cheap): a worker that runs for days keeps the current date.
-    return date(1900, 1, 1) <= born <= date.today()
+    today = date.today()
+    oldest = (today.year - _MAX_AGE_YEARS, today.month, today.day)
+    return oldest <= (born.year, born.month, born.day) and born <= today
 
 
 def _mod97_ok(compact: str) -> bool:

@@ -336,6 +336,8 @@ def test_a_chinese_mobile_is_a_phone_whatever_it_is_called(text: str) -> None:
         "010-65529988-5",
         "021-5876 1234-6603",
         "(0571)8812 3456-200",
+        "(010) 6552-9988-302",
+        "021-5876-1234-66",
     ],
 )
 def test_landline_with_an_extension_after_a_dash(number: str) -> None:
@@ -403,6 +405,113 @@ def test_a_number_named_as_a_thing_is_not_a_phone(text: str) -> None:
 )
 def test_a_phone_after_an_order_is_still_a_phone(text: str) -> None:
     assert REDACTOR.redact(text).counts == {"PHONE": 1}, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "水费户号7310284456，本月账单",
+        "学生证号3018472290，借书用",
+        "宽带账号05718823410，一直断网",
+        "燃气卡号：5310927784，充值失败",
+        "员工工号是4820031957",
+        "酒店房号7730215，门卡失效",
+        "電錶戶號7310284456",
+        "户号7310284456和7310284457都欠费",
+    ],
+)
+def test_a_number_a_chinese_noun_and_hao_name_is_not_a_phone(text: str) -> None:
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "电话号02079460958",
+        "我的号02079460958，打这个",
+        "这个号02079460958可以打通",
+        "新号02079460958",
+        "十五号02079460958找我",
+        # An 11-digit Chinese mobile is a phone whatever "<noun>号" calls it.
+        "宽带账号15936274018",
+        "户号15936274018",
+    ],
+)
+def test_a_chinese_hao_of_a_phone_or_in_general_hides_nothing(text: str) -> None:
+    assert REDACTOR.redact(text).counts == {"PHONE": 1}, text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("phone on record: 555-0147", "phone on record: [PHONE]"),
+        ("call me at 555 0147 after six", "call me at [PHONE] after six"),
+        ("Tel. 5550147", "Tel. [PHONE]"),
+        ("reach me on 6552 9988", "reach me on [PHONE]"),
+        ("电话是6552 9988，白天打", "电话是[PHONE]，白天打"),
+        # Unassigned or fictional ranges, said to be phones by the words around them.
+        ("call me on 447700900123", "call me on [PHONE]"),
+        ("it's 447700900123 with the country code", "it's [PHONE] with the country code"),
+    ],
+)
+def test_a_possible_number_that_the_words_call_a_phone(text: str, expected: str) -> None:
+    assert redacted(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my order is 5550147",
+        "phone model 55501470",
+        "I will call about order 5550147",
+        "447700900123",  # no "+", no word: not read as a number with its country code
+        "order 2065550144, phone arrived broken",
+        "IMEI号867530912345671，手机丢了",
+    ],
+)
+def test_a_possible_number_without_such_words_is_not_a_phone(text: str) -> None:
+    assert REDACTOR.redact(text).counts.get("PHONE", 0) == 0, text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("account number 2065550144 is my cell", "account number [PHONE] is my cell"),
+        ("member no. 2065550144 (my mobile)", "member no. [PHONE] (my mobile)"),
+        ("order 2065550144 is my phone number", "order [PHONE] is my phone number"),
+        ("会员号2065550144，就是我的电话", "会员号[PHONE]，就是我的电话"),
+        # The phone word belongs to the next number: the account number stays.
+        (
+            "account number 2065550144, my phone is 4155550132",
+            "account number 2065550144, my phone is [PHONE]",
+        ),
+        (
+            "account number 2065550144, my phone: 4155550132",
+            "account number 2065550144, my phone: [PHONE]",
+        ),
+    ],
+)
+def test_a_number_called_a_phone_after_it_is_a_phone(text: str, expected: str) -> None:
+    assert redacted(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("My account number is (206) 555-0144", "My account number is [PHONE]"),
+        ("please don't text (555) 555-0144 again", "please don't text [PHONE] again"),
+        ("office (852) 2012 3456, ask for Ho", "office [PHONE], ask for Ho"),
+        ("澳门办公室(853) 2812 3456", "澳门办公室[PHONE]"),
+    ],
+)
+def test_a_number_with_a_bracketed_code_is_a_phone(text: str, expected: str) -> None:
+    assert redacted(text) == expected
+
+
+def test_a_service_number_written_as_a_phone_is_a_phone() -> None:
+    assert redacted("see 400-820-8820 for help") == "see [PHONE] for help"
+    assert redacted("请拨打800 820 8820") == "请拨打[PHONE]"
+    assert REDACTOR.redact("ref 4008208820").counts == {}
 
 
 # --------------------------------------------------------------------------- CARD
@@ -499,6 +608,41 @@ def test_a_luhn_valid_number_named_as_a_thing_is_not_a_card(template: str) -> No
     assert REDACTOR.redact(text).counts.get("CARD", 0) == 0, text
 
 
+@pytest.mark.parametrize(
+    "template",
+    [
+        "the IMEI of the tablet I returned was {imei}, please check",
+        "IMEI on my new phone is: {imei}",
+    ],
+)
+def test_fifteen_digits_a_few_words_after_imei_are_the_imei(template: str) -> None:
+    imei = luhn_complete("35391608274106")
+    text = template.format(imei=imei)
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+def test_a_card_a_few_words_after_imei_is_still_a_card() -> None:
+    amex = luhn_complete("37828224631000")
+    for text in (
+        f"the IMEI and the credit card on file is {amex}",
+        f"the IMEI of my old phone was {CARD_16}",  # 16 digits: not an IMEI
+    ):
+        assert REDACTOR.redact(text).counts == {"CARD": 1}, text
+
+
+@pytest.mark.parametrize("word", ["credit card", "Visa", "debitcard", "MASTERCARD", "card"])
+def test_a_card_word_glued_to_the_number(word: str) -> None:
+    grouped = " ".join(CARD_16[i : i + 4] for i in range(0, 16, 4))
+    assert redacted(f"paid with {word}{grouped} twice") == "paid with " + word + "[CARD] twice"
+    assert redacted(f"my {word}{CARD_16}") == f"my {word}[CARD]"
+
+
+@pytest.mark.parametrize("prefix", ["INV", "SN", "discard", "ORDER"])
+def test_another_word_glued_to_a_luhn_valid_number_makes_an_identifier(prefix: str) -> None:
+    text = f"{prefix}{CARD_16}"
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
 # --------------------------------------------------------------------------- CN_ID
 
 
@@ -549,6 +693,39 @@ def test_the_birth_date_limit_follows_the_current_date(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(streams.redaction, "date", TwoDaysLater)
     assert REDACTOR.redact(text).counts == {"CN_ID": 1}
+
+
+def test_the_birth_date_of_an_id_is_at_most_120_years_back() -> None:
+    today = date.today()
+    try:
+        oldest = today.replace(year=today.year - 120)
+    except ValueError:  # today is 29 February, that year has none
+        oldest = date(today.year - 120, 3, 1)
+    too_old = oldest - timedelta(days=1)
+    assert REDACTOR.redact(f"身份证{make_cn_id('310115', f'{oldest:%Y%m%d}', '883')}").counts == {
+        "CN_ID": 1
+    }
+    assert REDACTOR.redact(f"身份证{make_cn_id('310115', f'{too_old:%Y%m%d}', '883')}").counts == {}
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "订单号{id}，还没发货",
+        "保单号：{id}",
+        "运单号是{id}",
+        "order no. {id} is late",
+        "policy number {id}",
+        "Invoice {id}",
+    ],
+)
+def test_an_id_shaped_number_named_as_a_thing_is_not_an_id(template: str) -> None:
+    text = template.format(id=make_cn_id("320102", "19870412", "215"))
+    assert REDACTOR.redact(text) == Redaction(text, {})
+    # The same number named as what it is stays an ID.
+    assert REDACTOR.redact(f"身份证号{make_cn_id('320102', '19870412', '215')}").counts == {
+        "CN_ID": 1
+    }
 
 
 def test_luhn_valid_cn_id_is_an_id_not_a_card() -> None:
