@@ -17,6 +17,7 @@ from elasticsearch import ApiError
 
 from streams import metrics
 from streams.app import app, settings
+from streams.runtime import release_free_memory
 from streams.search_index import create_async_client
 from streams.topics import (
     ALERT_AGGREGATES,
@@ -102,6 +103,12 @@ async def readiness(self: Any, request: Any) -> Any:
     if problems:
         return self.json({"status": "not ready", "problems": problems}, status=503)
     return self.json({"status": "ready"})
+
+
+@app.timer(interval=10.0, on_leader=False)
+async def release_memory() -> None:
+    """Hand the allocator's free pages back to the system (see streams.runtime)."""
+    release_free_memory()
 
 
 @app.timer(interval=10.0)

@@ -142,6 +142,8 @@ class Settings(BaseSettings):
     # after this wait instead of a whole second, which bounds the latency it adds.
     batch_max_wait_s: float = Field(0.1, gt=0)
     log_level: Literal["debug", "info", "warn", "error", "crit"] = "info"
+    # RocksDB memory of all of a worker's tables together (block cache and memtables).
+    table_memory_mb: int = Field(64, ge=8)
 
     # Local servers
     cache_dir: Path = Field(default_factory=_default_cache_dir)

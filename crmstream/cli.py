@@ -154,8 +154,9 @@ def worker() -> None:
     from models import tokenize
     from streams import language
     from streams.app import app as faust_app
-    from streams.runtime import tune_garbage_collector
+    from streams.runtime import tune_allocator, tune_garbage_collector
 
+    tune_allocator()
     # jieba's dictionary and langid's model now, not on the first batch that needs them.
     tokenize.preload()
     language.preload()
@@ -174,10 +175,11 @@ def learner(
 ) -> None:
     """Run the learner: learn from crm.training, publish model snapshots on crm.models."""
     from streams.learner import run_learner
-    from streams.runtime import tune_garbage_collector
+    from streams.runtime import tune_allocator, tune_garbage_collector
 
     settings = get_settings()
     _configure_logging(settings)
+    tune_allocator()
     tune_garbage_collector()
     asyncio.run(run_learner(settings, parent_pid=parent_pid))
 

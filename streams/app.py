@@ -40,7 +40,9 @@ app = faust.App(
     # One directory per worker instance (the web port tells local workers apart):
     # RocksDB locks its files, and lost local state is rebuilt from the changelogs.
     datadir=str(settings.state_dir / "worker" / f"{settings.app_id}-{settings.worker_web_port}"),
-    store="rocksdb://",  # rocksdict; tables recover from their changelog topics
+    # RocksDB (rocksdict) within one memory budget (streams.state); tables recover
+    # from their changelog topics.
+    store="crmstream://",
     # One message may carry a long email thread; the broker's default limit is ~1 MB.
     producer_max_request_size=1_048_576,
 )
@@ -100,13 +102,8 @@ def _table(name: str, changelog: str, description: str) -> TableT[str, Any]:
         # must not expect one to (it logs "Stream has not started processing" otherwise).
         changelog_topic=app.topic(settings.topic_name(changelog), acks=False),
         help=description,
-        # One RocksDB per table and partition: Faust's defaults (64 MB write buffers,
-        # a 2 GB block cache each) would let a worker's memory grow into gigabytes.
-        options={
-            "write_buffer_size": 4 * 1024**2,
-            "max_write_buffer_number": 2,
-            "block_cache_size": 8 * 1024**2,
-        },
+        # One RocksDB per table and partition, all within settings.table_memory_mb.
+        options={"write_buffer_size": 4 * 1024**2, "max_write_buffer_number": 2},
     )
 
 

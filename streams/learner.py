@@ -37,6 +37,7 @@ from models.bundle import ModelBundle
 from streams import metrics
 from streams.kafka import client_options
 from streams.model_sync import SnapshotFollower, SnapshotPublisher
+from streams.runtime import release_free_memory
 from streams.topics import MODEL_EVENTS, TRAINING
 from streams.training import learn_message
 
@@ -143,6 +144,7 @@ class Learner:
         for model, version in bundle.versions.items():
             metrics.MODEL_VERSION.labels("learner", model).set(version)
         log.info("published model snapshot %d (%d bytes)", bundle.version, size)
+        release_free_memory()  # the snapshot's serialized copies (streams.runtime)
 
 
 def serve_metrics(settings: Settings) -> None:
