@@ -8,6 +8,10 @@ changelog after a restart). Response times need the conversation: turns are
 published keyed by conversation to ``crm.conversation-turns``, where the first
 unanswered inbound turn waits in :data:`conversations` for the reply.
 
+Keys that go silent are dropped (:mod:`streams.expiry`, idle times in
+``config/alerts.yml`` under ``state``): an alert still firing for one is resolved as
+``no_data``, and an inbound turn nobody answered in time stops waiting.
+
 The rules themselves (:mod:`streams.alert_rules`) are pure; this module only
 moves data between Kafka, the tables and the sinks.
 """
@@ -44,6 +48,8 @@ from streams.app import (
     conversations,
     settings,
 )
+from streams.expiry import IdleKeys
+from streams.kafka import partition_for
 from streams.search_index import create_async_client
 from streams.sinks import AlertSink, KafkaPublisher, Outgoing, packed, unpacked
 
@@ -53,6 +59,24 @@ T = TypeVar("T")
 
 AGGREGATES_TOPIC = alert_aggregates_topic.get_topic_name()
 TURNS_TOPIC = conversation_turns_topic.get_topic_name()
+
+# Per partition, each key's newest event time: which state can be dropped.
+idle_alert_keys = IdleKeys(lambda key: alert_engine.idle_ms(_dimension_of(key)))
+_UNANSWERED_MS = int(alert_engine.rules.state.unanswered_turn_max_age * 1000)
+unanswered_turns = IdleKeys(lambda key: _UNANSWERED_MS)
+
+
+def _dimension_of(key: str) -> Any:
+    """``"agent:a17"`` -> ``"agent"`` (the keys of :data:`alert_state`)."""
+    return key.split(":", 1)[0]
+
+
+@app.on_partitions_revoked.connect
+async def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Partitions given up are rebuilt from their table if they come back."""
+    revoked = args[0] if args else kwargs.get("revoked", ())
+    idle_alert_keys.drop_partitions(tp.partition for tp in revoked if tp.topic == AGGREGATES_TOPIC)
+    unanswered_turns.drop_partitions(tp.partition for tp in revoked if tp.topic == TURNS_TOPIC)
 
 
 def delta_messages(deltas: Iterable[Delta]) -> list[Outgoing]:
@@ -117,8 +141,10 @@ async def track_conversations(stream: Any) -> None:
     ):
         deltas: list[Delta] = []
         grouped = _grouped(events, Turn.from_dict, lambda t: t.conversation_id)
+        _rebuild_if_needed(unanswered_turns, TURNS_TOPIC, grouped, conversations, _pending_at)
         for key, (event, turns) in grouped.items():
             stream._set_current_event(event)  # see _grouped
+            partition = event.message.partition
             stored = conversations.get(key)
             pending = Turn.from_dict(stored) if stored else None
             for turn in sorted(turns, key=lambda t: t.at_ms):
@@ -126,11 +152,19 @@ async def track_conversations(stream: Any) -> None:
                 pending, seconds = answer(pending, turn)
                 if seconds is not None and before is not None:
                     deltas.extend(deltas_from_response(before, turn, seconds, alert_engine.spec))
+            unanswered_turns.advance(partition, max(t.at_ms for t in turns))
             if pending is None:
+                unanswered_turns.forget(partition, key)
                 if stored is not None:
                     del conversations[key]
-            elif stored != pending.to_dict():
-                conversations[key] = pending.to_dict()
+            else:
+                unanswered_turns.seen(partition, key, pending.at_ms)
+                if stored != pending.to_dict():
+                    conversations[key] = pending.to_dict()
+        for partition, event in _last_event_per_partition(grouped).items():
+            stream._set_current_event(event)
+            _drop_unanswered(partition)
+        metrics.TABLE_KEYS.labels("conversations").set(unanswered_turns.size())
         await publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas))
 
 
@@ -145,18 +179,24 @@ async def evaluate_alerts(stream: Any) -> None:
         ):
             now = datetime.now(UTC)
             alerts: list[Alert] = []
-            for key, (event, deltas) in _grouped(events, delta_from_dict, _delta_key).items():
+            grouped = _grouped(events, delta_from_dict, _delta_key)
+            _rebuild_if_needed(idle_alert_keys, AGGREGATES_TOPIC, grouped, alert_state, _state_at)
+            for key, (event, deltas) in grouped.items():
                 stream._set_current_event(event)  # see _grouped
                 try:
-                    alerts.extend(_evaluate(key, deltas, now))
+                    alerts.extend(_evaluate(key, deltas, now, event.message.partition))
                 except Exception:  # one key's bug must not stop everyone's alerts
                     log.exception("alert evaluation failed for %s", key)
+            for partition, event in _last_event_per_partition(grouped).items():
+                stream._set_current_event(event)
+                alerts.extend(_expire_idle(partition, now))
+            metrics.TABLE_KEYS.labels("alert-state").set(idle_alert_keys.size())
             await sink.deliver(alerts)
     finally:
         await es.close()
 
 
-def _evaluate(key: str, deltas: list[Delta], now: datetime) -> list[Alert]:
+def _evaluate(key: str, deltas: list[Delta], now: datetime, partition: int) -> list[Alert]:
     """Fold one key's deltas into its state and return the alerts that changed."""
     state = alert_state.get(key)
     before = dict(alert_engine.active(state)) if state else {}
@@ -169,6 +209,9 @@ def _evaluate(key: str, deltas: list[Delta], now: datetime) -> list[Alert]:
         state, first.dimension, first.key, [(d.bucket_ms, d.aggregate) for d in merged], now
     )
     alert_state[key] = state
+    last = AlertEngine.last_event_ms(state)
+    if last is not None:
+        idle_alert_keys.seen(partition, key, last)
     metrics.ALERT_DELTAS_LATE.inc(AlertEngine.late_dropped(state) - late_before)
     after = dict(alert_engine.active(state))
     for rule in before.keys() - after.keys():
@@ -176,6 +219,90 @@ def _evaluate(key: str, deltas: list[Delta], now: datetime) -> list[Alert]:
     for rule in after.keys() - before.keys():
         active_alerts[f"{rule}|{key}"] = after[rule]
     return alerts
+
+
+def _expire_idle(partition: int, now: datetime) -> list[Alert]:
+    """Drop the state of this partition's keys that went silent; their no-data resolutions."""
+    watermark = idle_alert_keys.watermark(partition)
+    if watermark is None:
+        return []
+    alerts: list[Alert] = []
+    for key in idle_alert_keys.due(partition):
+        state = alert_state.get(key)
+        dimension, name = _dimension_of(key), key.split(":", 1)[-1]
+        try:
+            resolved = alert_engine.expire(state, dimension, name, watermark, now)
+        except Exception:  # one key's bug must not stop everyone's alerts
+            log.exception("could not expire %s", key)
+            continue
+        if resolved is None:  # newer events than this worker knew of (after a rebalance)
+            idle_alert_keys.seen(partition, key, AlertEngine.last_event_ms(state) or watermark)
+            continue
+        for rule, _ in alert_engine.active(state):
+            del active_alerts[f"{rule}|{key}"]
+        if state is not None:
+            del alert_state[key]
+        idle_alert_keys.forget(partition, key)
+        metrics.TABLE_KEYS_EXPIRED.labels("alert-state").inc()
+        alerts.extend(resolved)
+    return alerts
+
+
+def _drop_unanswered(partition: int) -> None:
+    """Stop waiting for replies to this partition's inbound turns older than the limit."""
+    watermark = unanswered_turns.watermark(partition)
+    if watermark is None:
+        return
+    for key in unanswered_turns.due(partition):
+        at_ms = _pending_at(conversations.get(key))
+        if at_ms is not None and at_ms + _UNANSWERED_MS > watermark:
+            unanswered_turns.seen(partition, key, at_ms)  # answered and asked again since
+            continue
+        if at_ms is not None:
+            del conversations[key]
+            metrics.TABLE_KEYS_EXPIRED.labels("conversations").inc()
+        unanswered_turns.forget(partition, key)
+
+
+def _state_at(state: Any) -> int | None:
+    return AlertEngine.last_event_ms(state) if isinstance(state, dict) else None
+
+
+def _pending_at(stored: Any) -> int | None:
+    return int(stored["at_ms"]) if isinstance(stored, dict) and "at_ms" in stored else None
+
+
+def _last_event_per_partition(grouped: dict[str, tuple[Any, list[Any]]]) -> dict[int, Any]:
+    return {event.message.partition: event for event, _ in grouped.values()}
+
+
+def _rebuild_if_needed(
+    index: IdleKeys,
+    topic: str,
+    grouped: dict[str, tuple[Any, list[Any]]],
+    table: Any,
+    event_ms: Callable[[Any], int | None],
+) -> None:
+    """Load the keys of partitions new to this process from their table (once each).
+
+    After a restart or a rebalance the index knows nothing of the keys stored before;
+    one pass over the table (this worker's partitions only) tells it.
+    """
+    if not any(index.needs_rebuild(p) for p in _last_event_per_partition(grouped)):
+        return
+    assigned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+    fresh = {
+        p for p in assigned | set(_last_event_per_partition(grouped)) if index.needs_rebuild(p)
+    }
+    found: dict[int, list[tuple[str, int]]] = {p: [] for p in fresh}
+    for key, value in table.items():
+        at_ms = event_ms(value)
+        partition = partition_for(str(key).encode(), settings.topic_partitions)
+        if at_ms is not None and partition in found:
+            found[partition].append((str(key), at_ms))
+    for partition, keys in found.items():
+        index.rebuilt(partition, keys)
+    log.info("expiry index of %s: %d keys loaded", topic, sum(len(k) for k in found.values()))
 
 
 def _per_bucket(deltas: list[Delta]) -> list[Delta]:

@@ -204,6 +204,10 @@ class Alert(BaseModel):
     window_end: datetime
     fired_at: datetime
     message: str
+    resolution: Literal["recovered", "no_data"] | None = Field(
+        None,
+        description="Why a resolved alert ended: its condition cleared, or its key went silent",
+    )
 
 
 class DeadLetter(BaseModel):

@@ -419,11 +419,50 @@ Rule = Annotated[ThresholdRule | DropRule | AtRiskRule | SurgeRule, Field(discri
 RULE_KINDS = ("threshold", "drop", "at_risk", "surge")
 
 
+#: How long a key may stay silent (event time) before its state is dropped, by default.
+DEFAULT_IDLE: dict[Dimension, float] = {
+    "customer": 2 * 86400.0,
+    "agent": 7 * 86400.0,
+    "channel": 7 * 86400.0,
+    "need": 7 * 86400.0,
+}
+
+
+class StateConfig(_Config):
+    """How long the state of keys that went silent is kept (in event time).
+
+    ``idle``: per dimension, how long after its last event a key's windows, baselines
+    and episodes are dropped (a rule firing for it is resolved as ``no_data``).
+    ``unanswered_turn_max_age``: an inbound message nobody answered within this long
+    no longer waits for its reply (it is dropped and counted).
+    """
+
+    idle: dict[Dimension, Duration] = Field(default_factory=lambda: dict(DEFAULT_IDLE))
+    unanswered_turn_max_age: Duration = Field(86400.0, gt=0)
+
+    def idle_s(self, dimension: Dimension) -> float:
+        return self.idle.get(dimension, DEFAULT_IDLE[dimension])
+
+
 class AlertRules(_Config):
-    """The whole alerts config: window geometry and the rules."""
+    """The whole alerts config: window geometry, how long idle state is kept, the rules."""
 
     windows: WindowsConfig
+    state: StateConfig = Field(default_factory=StateConfig)
     rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _idle_outlasts_windows(self) -> Self:
+        # A key dropped while one of its windows is still open would lose that window.
+        spec = self.windows.spec()
+        least = (spec.size_ms + spec.grace_ms) / 1000
+        for dimension in DEFAULT_IDLE:
+            if self.state.idle_s(dimension) < least:
+                raise _FieldError(
+                    ["state", "idle", dimension],
+                    f"must be at least the window size plus grace ({least:g} s)",
+                )
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
@@ -649,6 +688,73 @@ class AlertEngine:
             if rule.name in episodes and _still_needed(episodes[rule.name], rule, watermark)
         }
 
+    def idle_ms(self, dimension: Dimension) -> int:
+        """How long a key of ``dimension`` may stay silent before its state is dropped."""
+        return int(self.rules.state.idle_s(dimension) * 1000)
+
+    @staticmethod
+    def last_event_ms(state: Mapping[str, Any] | None) -> int | None:
+        """The newest event time (bucket) in a key's state, or None for an empty state."""
+        watermark = (state or {}).get("kw", {}).get("wm")
+        return int(watermark) if watermark is not None else None
+
+    def expire(
+        self,
+        state: Mapping[str, Any] | None,
+        dimension: Dimension,
+        key: str,
+        watermark_ms: int,
+        now: datetime,
+    ) -> list[Alert] | None:
+        """Whether a key went silent: None if not, else the ``no_data`` resolutions to send.
+
+        A key is idle once ``watermark_ms`` (the newest event time of its partition) is
+        its idle time past its own last event; the caller then drops its state. Each
+        episode still firing is resolved, with the value it fired with.
+
+        >>> from streams.alert_rules import load_rules
+        >>> engine = AlertEngine(load_rules("config/alerts.yml"))
+        >>> firing = {"f": True, "s": 0, "v": 0.1}
+        >>> state = {"kw": {"w": {}, "wm": 0}, "ep": {"customer_at_risk": firing}}
+        >>> engine.expire(state, "customer", "c1", engine.idle_ms("customer") - 1, now=from_ms(0))
+        >>> [(a.state, a.resolution, a.value) for a in engine.expire(
+        ...     state, "customer", "c1", engine.idle_ms("customer"), now=from_ms(0))]
+        [('resolved', 'no_data', 0.1)]
+        """
+        last = self.last_event_ms(state)
+        if last is not None and watermark_ms < last + self.idle_ms(dimension):
+            return None
+        severity = self._severity
+        by_name = {rule.name: rule for rule in self._rules.get(dimension, [])}
+        start = self.spec.current(last if last is not None else watermark_ms)
+        silent_since = from_ms(last if last is not None else watermark_ms)
+        alerts = []
+        for name, episode in sorted((state or {}).get("ep", {}).items()):
+            if not episode.get("f") or name not in by_name:
+                continue
+            alerts.append(
+                Alert(
+                    alert_id=alert_id(name, dimension, key, int(episode.get("s", 0))),
+                    rule=name,
+                    severity=severity[name],
+                    state="resolved",
+                    dimension=dimension,
+                    key=key,
+                    value=float(episode.get("v", 0.0)),
+                    samples=0,
+                    window_start=from_ms(start),
+                    window_end=from_ms(self.spec.end(start)),
+                    fired_at=now,
+                    message=(
+                        f"{name} for {dimension} {key}: resolved, no data since "
+                        f"{silent_since:%Y-%m-%d %H:%M} UTC "
+                        f"({self.rules.state.idle_s(dimension):g} s without events)"
+                    ),
+                    resolution="no_data",
+                )
+            )
+        return alerts
+
     @staticmethod
     def late_dropped(state: Mapping[str, Any] | None) -> int:
         """How many deltas of this key came too late for any open window."""
@@ -686,4 +792,5 @@ class AlertEngine:
             window_end=from_ms(where.end_ms),
             fired_at=now,
             message=rule.message(where, check, resolved),
+            resolution="recovered" if resolved else None,
         )

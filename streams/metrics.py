@@ -33,6 +33,17 @@ END_TO_END_SECONDS = Histogram(
     ["topic"],
     buckets=LATENCY_BUCKETS,
 )
+TABLE_KEYS = Gauge(
+    "crmstream_table_keys",
+    "Keys this worker holds in a table (alert-state, conversations)",
+    ["table"],
+)
+TABLE_KEYS_EXPIRED = Counter(
+    "crmstream_table_keys_expired",
+    "Keys dropped from a table after going silent (alert-state) or waiting too long "
+    "for a reply (conversations: unanswered inbound turns)",
+    ["table"],
+)
 CONSUMER_LAG = Gauge(
     "crmstream_consumer_lag",
     "Messages on this worker's assigned partitions not yet processed",

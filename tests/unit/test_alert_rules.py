@@ -578,3 +578,47 @@ def test_update_many_is_update_for_each_delta_in_turn() -> None:
         one_by_one.alerts, key=lambda a: (a.window_end, a.state)
     )
     assert states == {key: one_by_one.state("agent", key) for key in states}
+
+
+# -- Idle keys ---------------------------------------------------------------------------
+
+
+def test_a_silent_key_is_resolved_as_no_data_with_its_episode_id() -> None:
+    engine = engine_for(LOW_RATINGS, windows={"size": "1m"})
+    feed = Feed(engine)
+    (fired,) = feed.ratings("a1", T0_MS, 0.1, 0.2)
+    state = feed.state("agent", "a1")
+    idle = engine.idle_ms("agent")
+    last = AlertEngine.last_event_ms(state)
+    assert last is not None
+    assert engine.expire(state, "agent", "a1", last + idle - 1, NOW) is None
+    (resolved,) = engine.expire(state, "agent", "a1", last + idle, NOW) or []
+    assert (resolved.alert_id, resolved.state, resolved.resolution) == (
+        fired.alert_id,
+        "resolved",
+        "no_data",
+    )
+    assert resolved.value == fired.value and "no data since" in resolved.message
+    # A key with nothing firing expires without any alert.
+    feed.ratings("a2", T0_MS, 0.9, 0.9)
+    assert engine.expire(feed.state("agent", "a2"), "agent", "a2", last + idle, NOW) == []
+
+
+def test_normal_resolutions_say_recovered() -> None:
+    feed = Feed(engine_for(LOW_RATINGS))
+    feed.ratings("a1", T0_MS, 0.1, 0.2)
+    resolved = feed.ratings("a1", T0_MS + 2 * MIN, 0.9, 0.9)
+    assert [(a.state, a.resolution) for a in resolved] == [("resolved", "recovered")]
+
+
+def test_idle_times_are_configured_per_dimension_and_outlast_the_windows() -> None:
+    rules = parse_rules(
+        {"windows": {"size": "10m", "grace": "2m"}, "state": {"idle": {"customer": "1h"}}}
+    )
+    engine = AlertEngine(rules)
+    assert engine.idle_ms("customer") == 3_600_000
+    assert engine.idle_ms("agent") == 7 * 86_400_000  # the default
+    with pytest.raises(AlertRulesError, match=r"state\.idle\.customer: .*window size plus grace"):
+        parse_rules(
+            {"windows": {"size": "10m", "grace": "2m"}, "state": {"idle": {"customer": "11m"}}}
+        )

@@ -35,6 +35,7 @@ MODULES = [
     "models.evaluate",
     "streams.aggregates",
     "streams.alert_rules",
+    "streams.expiry",
     "crmstream.infra.worker",
     "streams.kafka",
     "streams.topics",
