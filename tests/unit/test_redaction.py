@@ -487,6 +487,36 @@ def test_a_possible_number_that_the_words_call_a_phone(text: str, expected: str)
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A person's number with no other word to say what it numbers: their phone.
+        ("sure, my number 6123 4578, text first", "sure, my number [PHONE], text first"),
+        ("Her number is 5550147.", "Her number is [PHONE]."),
+        ("our no. 2345 6789 is the shop", "our no. [PHONE] is the shop"),
+        ("their number is 85291234567 (HK)", "their number is [PHONE] (HK)"),
+        ("我的号码是 2345 6789，白天打", "我的号码是 [PHONE]，白天打"),
+        ("他号码：61234578", "他号码：[PHONE]"),
+    ],
+)
+def test_a_persons_number_is_a_phone(text: str, expected: str) -> None:
+    assert redacted(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my order number 5550147",
+        "my number in the queue is 5550147",
+        "my member number is 5550147",
+        "我的会员号码是5550147",
+        "the number 5550147 is on the box",
+    ],
+)
+def test_a_number_that_names_something_else_is_not_a_persons_phone(text: str) -> None:
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "my order is 5550147",
@@ -649,6 +679,20 @@ def test_fifteen_digits_a_few_words_after_imei_are_the_imei(template: str) -> No
     assert REDACTOR.redact(text) == Redaction(text, {})
 
 
+@pytest.mark.parametrize(
+    "template",
+    [
+        "IMEI1: {a} IMEI2: {b}",
+        "imei2 {a}; imei1 {b}",
+        "dual SIM: IMEI1={a}, IMEI2={b}",
+        "SN1: {a}, order2 #{b}",
+    ],
+)
+def test_a_keyword_with_a_glued_index_still_names_the_number(template: str) -> None:
+    text = template.format(a=luhn_complete("35391608274106"), b=luhn_complete("86753091234567"))
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
 def test_a_card_a_few_words_after_imei_is_still_a_card() -> None:
     amex = luhn_complete("37828224631000")
     for text in (
@@ -665,9 +709,41 @@ def test_a_card_word_glued_to_the_number(word: str) -> None:
     assert redacted(f"my {word}{CARD_16}") == f"my {word}[CARD]"
 
 
-@pytest.mark.parametrize("prefix", ["INV", "SN", "discard", "ORDER"])
+@pytest.mark.parametrize("prefix", ["INV", "SN", "discard", "ORDER", "REF/", "inv-", "PO_"])
 def test_another_word_glued_to_a_luhn_valid_number_makes_an_identifier(prefix: str) -> None:
     text = f"{prefix}{CARD_16}"
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Quote Ref/4155550132 when you call",
+        "file REF/2026/4155550132 again",
+        "PO-2026-13912345678 已付款",
+        "claim_20260105_4155550132",
+    ],
+)
+def test_a_word_glued_by_a_dash_or_slash_makes_an_identifier(text: str) -> None:
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mobile13912345678微信同号", "mobile[PHONE]微信同号"),
+        ("Tel4155550132 after 6pm", "Tel[PHONE] after 6pm"),
+        ("cellphone13912345678", "cellphone[PHONE]"),
+        ("WhatsApp/13912345678 请回电", "WhatsApp/[PHONE] 请回电"),
+        ("Tel-020-7946-0958 (office)", "Tel-[PHONE] (office)"),
+    ],
+)
+def test_a_phone_word_glued_to_a_number_names_a_phone(text: str, expected: str) -> None:
+    assert redacted(text) == expected
+
+
+@pytest.mark.parametrize("text", ["hotel4155550132", "SN13912345678", "motel-4155550132"])
+def test_a_word_that_ends_like_a_phone_word_is_not_one(text: str) -> None:
     assert REDACTOR.redact(text) == Redaction(text, {})
 
 
@@ -695,6 +771,20 @@ def test_cn_id_found(value: str) -> None:
 
 def test_cn_id_with_spaces_found() -> None:
     assert redacted("ID 110105 19491231 002X ok") == "ID [CN_ID] ok"
+
+
+@pytest.mark.parametrize(
+    ("region", "birth", "sequence"),
+    [("110105", "19491231", "002"), ("330102", "19880715", "441"), ("520103", "20040229", "118")],
+)
+def test_cn_id_in_groups_of_four_found(region: str, birth: str, sequence: str) -> None:
+    valid = make_cn_id(region, birth, sequence)
+    grouped = f"{valid[:6]} {valid[6:10]} {valid[10:14]} {valid[14:]}"
+    assert redacted(f"身份证号码{grouped}，分开写的") == "身份证号码[CN_ID]，分开写的"
+    assert redacted(f"ID: {grouped}.") == "ID: [CN_ID]."
+    # The check character still decides.
+    wrong = grouped[:-1] + ("1" if grouped[-1] != "1" else "2")
+    assert "CN_ID" not in REDACTOR.redact(f"身份证号码{wrong}").counts
 
 
 def test_cn_id_not_found() -> None:
