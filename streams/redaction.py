@@ -78,10 +78,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
+from itertools import chain
 from typing import Final
 
 import phonenumbers
@@ -179,6 +180,11 @@ _WINDOW_CONTEXT: Final = 4
 _MIN_PHONE_DIGITS: Final = 7
 _MIN_INTERNATIONAL_DIGITS: Final = 10  # country code included, for unassigned "+" numbers
 _CN_MOBILE_SHAPE: Final = re.compile(r"1[3-9][0-9]{9}")
+# A date set apart by spaces (or the ends) inside such a run: "2026/01/05 13812345678".
+_DATE_IN_STRETCH: Final = re.compile(
+    r"(?<![^ ])(?:(?:19|20)[0-9]{2}([-/.])[0-9]{1,2}\1[0-9]{1,2}"
+    r"|[0-9]{1,2}([-/.])[0-9]{1,2}\2(?:19|20)[0-9]{2})(?![^ ])"
+)
 _NOT_A_PHONE_STRETCH: Final = re.compile(
     r"(?:19|20)[0-9]{2}([-/.])[0-9]{1,2}\1[0-9]{1,2}(?: [0-9]{1,2})?"
     r"|[0-9]{1,2}([-/.])[0-9]{1,2}\2(?:19|20)[0-9]{2}(?: [0-9]{1,2})?"
@@ -818,16 +824,16 @@ def _windows(masked: str, pos: int, endpos: int) -> list[_Window]:
     plain digit runs glued to a letter ("SF1402837465921") or following an
     identifier keyword ("订单号1234567890"), and stretches that are just a date or
     an IP address, are dropped here (phonenumbers or :func:`_plausible_phone` would
-    reject them anyway, only later). Stretches whose context overlaps are merged,
+    reject them anyway, only later), as are dates set apart inside a stretch
+    (:func:`_stretches`). Stretches whose context overlaps are merged,
     and each window keeps a few characters of context for the matcher's checks.
     """
     windows: list[_Window] = []
-    for match in _PHONE_WINDOW.finditer(masked, pos, endpos):
-        value = match.group()
+    for start, end, floor, ceiling in _stretches(masked, pos, endpos):
+        value = masked[start:end]
         digits = _count_digits(value)
         if digits < _MIN_PHONE_DIGITS:
             continue
-        start, end = match.start(), match.end()
         phone_word = (
             start > 0
             and (masked[start - 1] in "-_/" or _is_ascii_letter(masked[start - 1]))
@@ -842,8 +848,8 @@ def _windows(masked: str, pos: int, endpos: int) -> list[_Window]:
         if _NOT_A_PHONE_STRETCH.fullmatch(value):
             continue
         # No context before a glued phone word: the matcher drops a number after a letter.
-        lo = start if phone_word else max(0, start - _WINDOW_CONTEXT)
-        hi = min(len(masked), end + _WINDOW_CONTEXT)
+        lo = start if phone_word else max(floor, start - _WINDOW_CONTEXT)
+        hi = min(ceiling, end + _WINDOW_CONTEXT)
         cn_mobile = _CN_MOBILE_SHAPE.fullmatch(_NON_DIGITS.sub("", value)) is not None
         if windows and lo <= windows[-1].hi:
             prev = windows[-1]
@@ -853,6 +859,48 @@ def _windows(masked: str, pos: int, endpos: int) -> list[_Window]:
         else:
             windows.append(_Window(lo, hi, start, end, digits, cn_mobile))
     return windows
+
+
+def _stretches(masked: str, pos: int, endpos: int) -> Iterator[tuple[int, int, int, int]]:
+    """The runs of digits and phone separators in ``masked[pos:endpos]``, each as ``(start,
+    end, floor, ceiling)``: its bounds and how far its context may reach.
+
+    A date set apart by a space inside a run is cut out of it, with the context of the
+    pieces either side kept off its digits: "2026/01/05 13812345678" holds a phone number
+    that the matcher, reading the run whole as a date, would not find.
+
+    >>> [masked[a:b] for masked in ["on 2026/01/05 13812345678"] for a, b, *_ in
+    ...  _stretches(masked, 0, len(masked))]
+    ['13812345678']
+    """
+    for match in _PHONE_WINDOW.finditer(masked, pos, endpos):
+        start, end = match.start(), match.end()
+        value = match.group()
+        if " " not in value or (dates := _DATE_IN_STRETCH.search(value)) is None:
+            yield start, end, 0, len(masked)
+            continue
+        floor = 0
+        piece = start
+        for found in chain([dates], _DATE_IN_STRETCH.finditer(value, dates.end())):
+            if found.start():
+                yield _digit_bounds(
+                    masked, piece, start + found.start(), floor, start + found.start()
+                )
+            floor = piece = start + found.end()
+        if piece < end:
+            yield _digit_bounds(masked, piece, end, floor, len(masked))
+
+
+def _digit_bounds(
+    masked: str, start: int, end: int, floor: int, ceiling: int
+) -> tuple[int, int, int, int]:
+    """``masked[start:end]`` trimmed to its first and last digit, with ``floor`` and
+    ``ceiling`` (an empty span when it holds no digit)."""
+    while start < end and not masked[start].isdigit():
+        start += 1
+    while end > start and not masked[end - 1].isdigit():
+        end -= 1
+    return start, end, floor, ceiling
 
 
 def _digits_outside(window: str, matches: dict[tuple[int, int], None]) -> int:

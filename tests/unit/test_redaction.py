@@ -487,6 +487,21 @@ def test_a_possible_number_that_the_words_call_a_phone(text: str, expected: str)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("来电 2026/01/05 13912345678", "来电 2026/01/05 [PHONE]"),
+        ("13912345678 2026/01/05 打过", "[PHONE] 2026/01/05 打过"),
+        ("called 2026.01.05 4155550132 twice", "called 2026.01.05 [PHONE] twice"),
+        ("05/01/2026 4155550132 and 06/01/2026", "05/01/2026 [PHONE] and 06/01/2026"),
+        ("on 2026/1/5 (415) 555-0132", "on 2026/1/5 [PHONE]"),
+        ("2026/01/05 2026/01/06", "2026/01/05 2026/01/06"),
+    ],
+)
+def test_a_date_next_to_a_phone_hides_neither(text: str, expected: str) -> None:
+    assert redacted(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         # A person's number with no other word to say what it numbers: their phone.
         ("sure, my number 6123 4578, text first", "sure, my number [PHONE], text first"),
         ("Her number is 5550147.", "Her number is [PHONE]."),
