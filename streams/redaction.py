@@ -17,18 +17,20 @@ placeholder naming its type (``[EMAIL]``, ``[PHONE]``, ...):
     written without ``+`` (``(852) 6123 4578``, ``852-6123 4578``; Hong Kong, Macau
     and Taiwan whatever the regions), Chinese landlines with an extension after
     a dash (``0769-2783 1190-12``) and service numbers written with separators
-    (``400-569-1172``). A number of the right length that is not valid (a local
-    number without its area code, an unassigned or fictional range) is taken when it
-    is written like a phone number: with a bracketed area or country code
-    (``(555) 555-0193``), or with words that say it is one ("phone on file
-    555-0119", "call me at ...", "... is my phone number", "with the country code").
+    (``400-569-1172``), also with a phone word glued to them (``mobile13185432202``).
+    A number of the right length that is not valid (a local number without its area
+    code, an unassigned or fictional range) is taken when it is written like a phone
+    number: with a bracketed area or country code (``(555) 555-0193``), or with words
+    that say it is one ("phone on file 555-0119", "call me at ...", "my number ...",
+    "我的号码是", "... is my phone number", "with the country code").
 ``CARD``
     13-19 digit payment card numbers, plain or grouped with single spaces or
     dashes, that pass the Luhn check and start like a card (2-series 22-27, 3-6).
 ``CN_ID``
-    18-character resident identity numbers (GB 11643-1999 check character and a
-    real birth date not after today nor more than 120 years before it, today read
-    when checked, not at import).
+    18-character resident identity numbers, whole or in groups with single spaces
+    (``440106 20010604 3693``, ``440106 2001 0604 3693``), with the GB 11643-1999
+    check character and a real birth date not after today nor more than 120 years
+    before it (today read when checked, not at import).
 ``IBAN``
     with or without spaces, any case, the length known for its country and a
     valid checksum (schwifty, with a plain ISO 7064 mod-97 fallback).
@@ -45,16 +47,18 @@ untouched in the output.
 Numbers that are not personal data are left alone: dates, times, prices,
 percentages, version numbers, years, short numbers, and order, invoice or
 tracking numbers (letter-prefixed ones such as ``SF1234567890`` by the detectors
-themselves; purely numeric ones when a keyword such as "order no.", "IMEI" or
-"运单号" comes right before them, a plain run of digits also in a list after one
-or a few words after it: "parcels 9123456780 and 9876543210", "the order number
-for the kettle is 9123456780", "the IMEI of my phone is ..."; in Chinese, a noun
-and 号 name the number of a thing: "户号", "学生证号", "燃气卡号", "宽带账号", not
-"电话号", "手机号", "我的号"). A name only makes an identifier of what is
-personal data anyway when it names a thing: a Luhn-valid card number is a card
-and an 11-digit Chinese mobile a phone even when called an account, member or
-membership number ("账号", "会员号", "交易卡号"), and a number written with a
-bracketed area code or called a phone after it is a phone whatever precedes it.
+themselves, or glued to a word by a dash or a slash: ``INV-20260105``,
+``REF/2025/118832``; purely numeric ones when a keyword such as "order no.", "IMEI"
+(also numbered, "IMEI1") or "运单号" comes right before them, a plain run of digits
+also in a list after one or a few words after it: "parcels 9123456780 and
+9876543210", "the order number for the kettle is 9123456780", "the IMEI of my phone
+is ..."; in Chinese, a noun and 号 name the number of a thing: "户号", "学生证号",
+"燃气卡号", "宽带账号", not "电话号", "手机号", "我的号"). A name only makes an
+identifier of what is personal data anyway when it names a thing: a Luhn-valid
+card number is a card and an 11-digit Chinese mobile a phone even when called an
+account, member or membership number ("账号", "会员号", "交易卡号"), and a number
+written with a bracketed area code or called a phone after it is a phone whatever
+precedes it.
 The name of a thing also keeps an 18-digit number that reads as a resident ID
 ("订单号", "保单号").
 
@@ -74,10 +78,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
+from itertools import chain
 from typing import Final
 
 import phonenumbers
@@ -133,9 +138,14 @@ _IBAN: Final = re.compile(
 _IBAN_START: Final = re.compile(r"[0-9][0-9](?<=[A-Za-z]{2}[0-9]{2})")
 
 # --------------------------------------------------------------------------- CN_ID
+# Written whole or in groups with single spaces: region, birth date, sequence and check
+# ("440106 20010604 3693"), or the birth date split too, as a card is written ("440106
+# 2001 0604 3693").
 _CN_ID: Final = re.compile(
-    r"(?<![0-9A-Za-z])[1-8][0-9]{5}( ?)(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-    r"\1[0-9]{3}[0-9Xx](?![0-9A-Za-z])"
+    r"(?<![0-9A-Za-z])[1-8][0-9]{5}"
+    r"(?:( ?)(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])\1"
+    r"| (?:19|20)[0-9]{2} (?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]) )"
+    r"[0-9]{3}[0-9Xx](?![0-9A-Za-z])"
 )
 _CN_ID_WEIGHTS: Final[tuple[int, ...]] = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CN_ID_CHECK: Final = "10X98765432"
@@ -152,7 +162,7 @@ _CN_ID_LAYOUT: Final = re.compile(
 # "+" (a phone), nor glued to an identifier ("INV-...", "INV4..."; checked with
 # _CARD_WORD_GLUED after the match, as a card keyword may be glued to it).
 _CARD: Final = re.compile(
-    r"(?<![0-9+])(?<![0-9A-Za-z][-_])"
+    r"(?<![0-9+])(?<![0-9A-Za-z][-_/])"
     r"(?:(?:2[2-7]|[3-6][0-9])[0-9]{11,17}"
     r"|(?:2[2-7]|[3-6][0-9])[0-9]{2}([ -])[0-9]{3,6}(?:\1[0-9]{3,6}){1,3})"
     r"(?![0-9A-Za-z])"
@@ -170,6 +180,11 @@ _WINDOW_CONTEXT: Final = 4
 _MIN_PHONE_DIGITS: Final = 7
 _MIN_INTERNATIONAL_DIGITS: Final = 10  # country code included, for unassigned "+" numbers
 _CN_MOBILE_SHAPE: Final = re.compile(r"1[3-9][0-9]{9}")
+# A date set apart by spaces (or the ends) inside such a run: "2026/01/05 13812345678".
+_DATE_IN_STRETCH: Final = re.compile(
+    r"(?<![^ ])(?:(?:19|20)[0-9]{2}([-/.])[0-9]{1,2}\1[0-9]{1,2}"
+    r"|[0-9]{1,2}([-/.])[0-9]{1,2}\2(?:19|20)[0-9]{2})(?![^ ])"
+)
 _NOT_A_PHONE_STRETCH: Final = re.compile(
     r"(?:19|20)[0-9]{2}([-/.])[0-9]{1,2}\1[0-9]{1,2}(?: [0-9]{1,2})?"
     r"|[0-9]{1,2}([-/.])[0-9]{1,2}\2(?:19|20)[0-9]{2}(?: [0-9]{1,2})?"
@@ -181,12 +196,15 @@ _NOT_A_PHONE_STRETCH: Final = re.compile(
 # word characters, so "手机IMEI 35..." would not start a word at "IMEI".
 _WORD_START: Final = r"(?<![A-Za-z0-9])"
 _WORD_END: Final = r"(?![A-Za-z0-9])"
+# A single digit glued to a keyword numbers one of several things ("IMEI1: ... IMEI2: ..."),
+# it does not start the number.
+_INDEX: Final = r"[1-9]?"
 # Identifiers of things, never of a person: they hide any number, a Chinese mobile and
 # a card included (a carrier's name before a number makes it a parcel number).
 _THING_WORDS: Final = (
     rf"{_WORD_START}(?:orders?|tracking|invoices?|inv|waybills?|awb|tickets?|ref|reference|"
     r"transactions?|txn|serial|sku|sn|s/n|po|routing|upc|ean|isbn|imei|meid|iccid|(?<!in )cases?|"
-    rf"parcels?|packages?|shipments?|consignments?|dhl|ups|fedex|usps|tnt){_WORD_END}"
+    rf"parcels?|packages?|shipments?|consignments?|dhl|ups|fedex|usps|tnt){_INDEX}{_WORD_END}"
     r"|订单|訂單|运单|運單|单号|單號|快递|快遞|物流|包裹|发票|發票|工单|工單|流水|交易|"
     r"序列号|序列號|保单|保單|合同|税号|稅號|顺丰|順豐|中通|圆通|圓通|申通|韵达|韻達"
 )
@@ -232,7 +250,7 @@ _MOBILE_ID_CONTEXT: Final = re.compile(
 # the words says it is a card.
 _IMEI_DIGITS: Final = 15
 _IMEI_CONTEXT: Final = re.compile(
-    rf"{_WORD_START}imei{_WORD_END}(?:\s+(?!(?:card|credit|debit|bank|visa|mastercard|amex|"
+    rf"{_WORD_START}imei{_INDEX}{_WORD_END}(?:\s+(?!(?:card|credit|debit|bank|visa|mastercard|amex|"
     r"payment|account)(?![A-Za-z]))[A-Za-z']+){1,5}"
     rf"\s+(?:is|was){_WORD_END}\s*:?\s*$",
     re.IGNORECASE,
@@ -270,13 +288,17 @@ _DIGITS_ID_CONTEXT: Final = re.compile(
 # For such a number phonenumbers' "possible" leniency (the right length for the region) is
 # enough, as for a "+" number: a local number without its area code, or one in an unassigned
 # or fictional range, is taken. A statement after the number also outweighs an identifier
-# keyword before it ("account number 5035550576 is my phone number").
+# keyword before it ("account number 5035550576 is my phone number"). A person's number
+# with no other word to say what it numbers is their phone number: "my number 5613 8299",
+# "her number is ...", "我的号码是" (not "my order number", "我的会员号码").
 _PHONE_CUE_BEFORE: Final = re.compile(
     rf"(?:{_WORD_START}(?:phone|telephone|tel|mobile|cell|cellphone|landline|fax|whatsapp|call|"
-    rf"reach|dial|contact){_WORD_END}\.?(?:\s+(?:me|us|him|her|them|on|at|is|was|file|record|"
+    rf"reach|dial|contact|(?:my|our|his|her|their)\s+(?:number|no|nr|num))"
+    rf"{_WORD_END}\.?(?:\s+(?:me|us|him|her|them|on|at|is|was|file|record|"
     rf"my|the|our|his|their|no|nr|num|number){_WORD_END}\.?){{0,4}}"
     r"|(?:电话|電話|手机|手機|座机|座機|固话|固話|分机|分機|传真|傳真|热线|熱線|联系方式|聯繫方式|"
-    r"联系|联络|聯繫|聯絡|致电|致電|拨打|撥打|打|来电|來電)(?:号码|號碼|号|號)?(?:是|为|為)?)"
+    r"联系|联络|聯繫|聯絡|致电|致電|拨打|撥打|打|来电|來電|(?:我|他|她|我们|我們)的?(?:号码|號碼))"
+    r"(?:号码|號碼|号|號)?(?:是|为|為)?)"
     r"\s*[:#]?\s*[(\[+]?$",
     re.IGNORECASE,
 )
@@ -302,7 +324,18 @@ _AMOUNT_AFTER: Final = re.compile(
     r"\s*(?:元|块|萬|万|美元|欧元|英镑|(?:rmb|cny|usd|eur|gbp|yuan|dollars?|euros?|pounds?)\b)",
     re.IGNORECASE,
 )
-_GLUED_BEFORE: Final = re.compile(r"[A-Za-z][-_]$")
+# A word glued to a number by a dash, an underscore or a slash makes an identifier of it,
+# also of the numbers glued after it the same way ("INV-20260105", "REF/2025/118832",
+# "PO-2026-4155550132"), unless it is a phone word (:data:`_PHONE_WORD_GLUED`).
+_GLUED_BEFORE: Final = re.compile(r"[A-Za-z][-_/](?:[0-9]+[-_/])*$")
+_GLUED_BEFORE_LOOKBACK: Final = 24
+# A phone word glued to a number names it as a phone number, as the same word with a space
+# would: "mobile13185432202", "Tel-020 7946 0958", "WhatsApp/13812345678".
+_PHONE_WORD_GLUED: Final = re.compile(
+    r"(?<![A-Za-z])(?:tel|phone|telephone|mobile|mob|cell|cellphone|landline|fax|whatsapp)[-_/]?$",
+    re.IGNORECASE,
+)
+_GLUED_LOOKBACK: Final = 10  # the longest phone word and its separator
 _DATE_INSIDE: Final = re.compile(
     r"(?:19|20)[0-9]{2}([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12][0-9]|3[01])(?![0-9])"
     r"|(?<![0-9])(?:0?[1-9]|[12][0-9]|3[01])([-/.])(?:0?[1-9]|1[0-2]|[12][0-9]|3[01])\2(?:19|20)[0-9]{2}"
@@ -791,26 +824,32 @@ def _windows(masked: str, pos: int, endpos: int) -> list[_Window]:
     plain digit runs glued to a letter ("SF1402837465921") or following an
     identifier keyword ("订单号1234567890"), and stretches that are just a date or
     an IP address, are dropped here (phonenumbers or :func:`_plausible_phone` would
-    reject them anyway, only later). Stretches whose context overlaps are merged,
+    reject them anyway, only later), as are dates set apart inside a stretch
+    (:func:`_stretches`). Stretches whose context overlaps are merged,
     and each window keeps a few characters of context for the matcher's checks.
     """
     windows: list[_Window] = []
-    for match in _PHONE_WINDOW.finditer(masked, pos, endpos):
-        value = match.group()
+    for start, end, floor, ceiling in _stretches(masked, pos, endpos):
+        value = masked[start:end]
         digits = _count_digits(value)
         if digits < _MIN_PHONE_DIGITS:
             continue
-        start, end = match.start(), match.end()
+        phone_word = (
+            start > 0
+            and (masked[start - 1] in "-_/" or _is_ascii_letter(masked[start - 1]))
+            and _phone_word_glued(masked, start)
+        )
         if digits == len(value) and (
-            (start > 0 and _is_ascii_letter(masked[start - 1]))
+            (start > 0 and _is_ascii_letter(masked[start - 1]) and not phone_word)
             or (end < len(masked) and _is_ascii_letter(masked[end]))
             or _identifier_before(masked, start, end)
         ):
             continue
         if _NOT_A_PHONE_STRETCH.fullmatch(value):
             continue
-        lo = max(0, start - _WINDOW_CONTEXT)
-        hi = min(len(masked), end + _WINDOW_CONTEXT)
+        # No context before a glued phone word: the matcher drops a number after a letter.
+        lo = start if phone_word else max(floor, start - _WINDOW_CONTEXT)
+        hi = min(ceiling, end + _WINDOW_CONTEXT)
         cn_mobile = _CN_MOBILE_SHAPE.fullmatch(_NON_DIGITS.sub("", value)) is not None
         if windows and lo <= windows[-1].hi:
             prev = windows[-1]
@@ -820,6 +859,48 @@ def _windows(masked: str, pos: int, endpos: int) -> list[_Window]:
         else:
             windows.append(_Window(lo, hi, start, end, digits, cn_mobile))
     return windows
+
+
+def _stretches(masked: str, pos: int, endpos: int) -> Iterator[tuple[int, int, int, int]]:
+    """The runs of digits and phone separators in ``masked[pos:endpos]``, each as ``(start,
+    end, floor, ceiling)``: its bounds and how far its context may reach.
+
+    A date set apart by a space inside a run is cut out of it, with the context of the
+    pieces either side kept off its digits: "2026/01/05 13812345678" holds a phone number
+    that the matcher, reading the run whole as a date, would not find.
+
+    >>> [masked[a:b] for masked in ["on 2026/01/05 13812345678"] for a, b, *_ in
+    ...  _stretches(masked, 0, len(masked))]
+    ['13812345678']
+    """
+    for match in _PHONE_WINDOW.finditer(masked, pos, endpos):
+        start, end = match.start(), match.end()
+        value = match.group()
+        if " " not in value or (dates := _DATE_IN_STRETCH.search(value)) is None:
+            yield start, end, 0, len(masked)
+            continue
+        floor = 0
+        piece = start
+        for found in chain([dates], _DATE_IN_STRETCH.finditer(value, dates.end())):
+            if found.start():
+                yield _digit_bounds(
+                    masked, piece, start + found.start(), floor, start + found.start()
+                )
+            floor = piece = start + found.end()
+        if piece < end:
+            yield _digit_bounds(masked, piece, end, floor, len(masked))
+
+
+def _digit_bounds(
+    masked: str, start: int, end: int, floor: int, ceiling: int
+) -> tuple[int, int, int, int]:
+    """``masked[start:end]`` trimmed to its first and last digit, with ``floor`` and
+    ``ceiling`` (an empty span when it holds no digit)."""
+    while start < end and not masked[start].isdigit():
+        start += 1
+    while end > start and not masked[end - 1].isdigit():
+        end -= 1
+    return start, end, floor, ceiling
 
 
 def _digits_outside(window: str, matches: dict[tuple[int, int], None]) -> int:
@@ -840,7 +921,7 @@ def _phone_cued(text: str, first: int, last: int) -> bool:
 
 def _plausible_phone(text: str, start: int, end: int) -> bool:
     """Reject matches that read as dates, IP addresses, amounts or identifiers."""
-    if (start and _is_ascii_letter(text[start - 1])) or (
+    if (start and _is_ascii_letter(text[start - 1]) and not _phone_word_glued(text, start)) or (
         end < len(text) and _is_ascii_letter(text[end])
     ):
         return False  # glued to a word, as in "abc8005001234" (POSSIBLE matches allow it)
@@ -850,11 +931,22 @@ def _plausible_phone(text: str, start: int, end: int) -> bool:
         return False
     if not raw.startswith(("+", "(+", "[+")) and _DATE_WHOLE.fullmatch(_NON_DIGITS.sub("", raw)):
         return False
-    if _GLUED_BEFORE.search(text, max(0, start - 2), start):
+    if _GLUED_BEFORE.search(text, max(0, start - _GLUED_BEFORE_LOOKBACK), start) and not (
+        _phone_word_glued(text, start)
+    ):
         return False
     if _identifier_before(text, start, end):
         return False
     return _AMOUNT_AFTER.match(text, end) is None
+
+
+def _phone_word_glued(text: str, start: int) -> bool:
+    """Whether a phone word is glued to the number at ``start`` (:data:`_PHONE_WORD_GLUED`).
+
+    >>> _phone_word_glued("mobile13185432202", 6), _phone_word_glued("REF/2025", 4)
+    (True, False)
+    """
+    return _PHONE_WORD_GLUED.search(text, max(0, start - _GLUED_LOOKBACK), start) is not None
 
 
 def _identifier_before(text: str, start: int, end: int) -> bool:

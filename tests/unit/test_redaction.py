@@ -23,6 +23,11 @@ CORPUS = Path(__file__).parent / "data" / "pii_corpus.jsonl"
 # Written by someone who had not seen the project's corpus nor the redaction rules: the
 # figures on it say how the rules do on messages they were not tuned on.
 INDEPENDENT_CORPUS = Path(__file__).parent / "data" / "pii_independent.jsonl"
+# Written by a second such writer, who had not seen the code nor the other two corpora; kept
+# as a holdout: its mistakes were fixed by general rules, never by rules for its strings.
+HOLDOUT_CORPUS = Path(__file__).parent / "data" / "pii_holdout.jsonl"
+ALL_CORPORA = [CORPUS, INDEPENDENT_CORPUS, HOLDOUT_CORPUS]
+BLIND_CORPORA = [INDEPENDENT_CORPUS, HOLDOUT_CORPUS]
 REDACTOR = Redactor()
 
 # A valid address in the sense of RFC 5321/5322: a dot-atom local part, host
@@ -145,10 +150,12 @@ def test_corpus_scores_count_each_kind_of_mistake() -> None:
     assert len(mistakes) == 3
 
 
-def check_corpus_scores(
-    path: Path, prefix: str, record_property: Callable[[str, object], None]
+@pytest.mark.parametrize("path", ALL_CORPORA, ids=lambda path: path.stem)
+def test_corpus_recall_and_precision(
+    path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     """Print and record the per-type figures on the corpus at ``path``; assert the acceptance."""
+    prefix = path.stem
     rows = load_corpus(path)
     scores, mistakes = corpus_scores(rows, REDACTOR.redact_many(r["text"] for r in rows))
     total = Score(
@@ -178,19 +185,10 @@ def check_corpus_scores(
         assert score.precision >= MIN_PRECISION, (kind, mistakes)
 
 
-def test_corpus_recall_and_precision(record_property: Callable[[str, object], None]) -> None:
-    check_corpus_scores(CORPUS, "pii", record_property)
-
-
-def test_independent_corpus_recall_and_precision(
-    record_property: Callable[[str, object], None],
-) -> None:
-    check_corpus_scores(INDEPENDENT_CORPUS, "pii_independent", record_property)
-
-
-def test_independent_corpus_is_consistent() -> None:
-    rows = load_corpus(INDEPENDENT_CORPUS)
-    assert len(rows) >= 400
+@pytest.mark.parametrize("path", BLIND_CORPORA, ids=lambda path: path.stem)
+def test_blind_corpus_is_consistent(path: Path) -> None:
+    rows = load_corpus(path)
+    assert len(rows) >= 350
     assert {row["lang"] for row in rows} == {"en", "zh"}
     assert len({row["id"] for row in rows}) == len(rows)
     for row in rows:
@@ -199,7 +197,7 @@ def test_independent_corpus_is_consistent() -> None:
             assert row["text"].count(item["value"]) == 1, (row["id"], item["value"])
 
 
-@pytest.mark.parametrize("path", [CORPUS, INDEPENDENT_CORPUS], ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", ALL_CORPORA, ids=lambda path: path.stem)
 def test_corpus_texts_without_pii_come_back_unchanged(path: Path) -> None:
     for row in load_corpus(path):
         if not row["pii"]:
@@ -487,6 +485,51 @@ def test_a_possible_number_that_the_words_call_a_phone(text: str, expected: str)
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("来电 2026/01/05 13912345678", "来电 2026/01/05 [PHONE]"),
+        ("13912345678 2026/01/05 打过", "[PHONE] 2026/01/05 打过"),
+        ("called 2026.01.05 4155550132 twice", "called 2026.01.05 [PHONE] twice"),
+        ("05/01/2026 4155550132 and 06/01/2026", "05/01/2026 [PHONE] and 06/01/2026"),
+        ("on 2026/1/5 (415) 555-0132", "on 2026/1/5 [PHONE]"),
+        ("2026/01/05 2026/01/06", "2026/01/05 2026/01/06"),
+    ],
+)
+def test_a_date_next_to_a_phone_hides_neither(text: str, expected: str) -> None:
+    assert redacted(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A person's number with no other word to say what it numbers: their phone.
+        ("sure, my number 6123 4578, text first", "sure, my number [PHONE], text first"),
+        ("Her number is 5550147.", "Her number is [PHONE]."),
+        ("our no. 2345 6789 is the shop", "our no. [PHONE] is the shop"),
+        ("their number is 85291234567 (HK)", "their number is [PHONE] (HK)"),
+        ("我的号码是 2345 6789，白天打", "我的号码是 [PHONE]，白天打"),
+        ("他号码：61234578", "他号码：[PHONE]"),
+    ],
+)
+def test_a_persons_number_is_a_phone(text: str, expected: str) -> None:
+    assert redacted(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my order number 5550147",
+        "my number in the queue is 5550147",
+        "my member number is 5550147",
+        "我的会员号码是5550147",
+        "the number 5550147 is on the box",
+    ],
+)
+def test_a_number_that_names_something_else_is_not_a_persons_phone(text: str) -> None:
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "my order is 5550147",
@@ -649,6 +692,20 @@ def test_fifteen_digits_a_few_words_after_imei_are_the_imei(template: str) -> No
     assert REDACTOR.redact(text) == Redaction(text, {})
 
 
+@pytest.mark.parametrize(
+    "template",
+    [
+        "IMEI1: {a} IMEI2: {b}",
+        "imei2 {a}; imei1 {b}",
+        "dual SIM: IMEI1={a}, IMEI2={b}",
+        "SN1: {a}, order2 #{b}",
+    ],
+)
+def test_a_keyword_with_a_glued_index_still_names_the_number(template: str) -> None:
+    text = template.format(a=luhn_complete("35391608274106"), b=luhn_complete("86753091234567"))
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
 def test_a_card_a_few_words_after_imei_is_still_a_card() -> None:
     amex = luhn_complete("37828224631000")
     for text in (
@@ -665,9 +722,41 @@ def test_a_card_word_glued_to_the_number(word: str) -> None:
     assert redacted(f"my {word}{CARD_16}") == f"my {word}[CARD]"
 
 
-@pytest.mark.parametrize("prefix", ["INV", "SN", "discard", "ORDER"])
+@pytest.mark.parametrize("prefix", ["INV", "SN", "discard", "ORDER", "REF/", "inv-", "PO_"])
 def test_another_word_glued_to_a_luhn_valid_number_makes_an_identifier(prefix: str) -> None:
     text = f"{prefix}{CARD_16}"
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Quote Ref/4155550132 when you call",
+        "file REF/2026/4155550132 again",
+        "PO-2026-13912345678 已付款",
+        "claim_20260105_4155550132",
+    ],
+)
+def test_a_word_glued_by_a_dash_or_slash_makes_an_identifier(text: str) -> None:
+    assert REDACTOR.redact(text) == Redaction(text, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mobile13912345678微信同号", "mobile[PHONE]微信同号"),
+        ("Tel4155550132 after 6pm", "Tel[PHONE] after 6pm"),
+        ("cellphone13912345678", "cellphone[PHONE]"),
+        ("WhatsApp/13912345678 请回电", "WhatsApp/[PHONE] 请回电"),
+        ("Tel-020-7946-0958 (office)", "Tel-[PHONE] (office)"),
+    ],
+)
+def test_a_phone_word_glued_to_a_number_names_a_phone(text: str, expected: str) -> None:
+    assert redacted(text) == expected
+
+
+@pytest.mark.parametrize("text", ["hotel4155550132", "SN13912345678", "motel-4155550132"])
+def test_a_word_that_ends_like_a_phone_word_is_not_one(text: str) -> None:
     assert REDACTOR.redact(text) == Redaction(text, {})
 
 
@@ -695,6 +784,20 @@ def test_cn_id_found(value: str) -> None:
 
 def test_cn_id_with_spaces_found() -> None:
     assert redacted("ID 110105 19491231 002X ok") == "ID [CN_ID] ok"
+
+
+@pytest.mark.parametrize(
+    ("region", "birth", "sequence"),
+    [("110105", "19491231", "002"), ("330102", "19880715", "441"), ("520103", "20040229", "118")],
+)
+def test_cn_id_in_groups_of_four_found(region: str, birth: str, sequence: str) -> None:
+    valid = make_cn_id(region, birth, sequence)
+    grouped = f"{valid[:6]} {valid[6:10]} {valid[10:14]} {valid[14:]}"
+    assert redacted(f"身份证号码{grouped}，分开写的") == "身份证号码[CN_ID]，分开写的"
+    assert redacted(f"ID: {grouped}.") == "ID: [CN_ID]."
+    # The check character still decides.
+    wrong = grouped[:-1] + ("1" if grouped[-1] != "1" else "2")
+    assert "CN_ID" not in REDACTOR.redact(f"身份证号码{wrong}").counts
 
 
 def test_cn_id_not_found() -> None:
@@ -889,7 +992,7 @@ def test_redact_many_keeps_order() -> None:
     assert REDACTOR.redact_many(iter(())) == []
 
 
-@pytest.mark.parametrize("path", [CORPUS, INDEPENDENT_CORPUS], ids=lambda path: path.stem)
+@pytest.mark.parametrize("path", ALL_CORPORA, ids=lambda path: path.stem)
 def test_idempotent_on_the_corpus(path: Path) -> None:
     for row in load_corpus(path):
         once = REDACTOR.redact(row["text"])
