@@ -437,7 +437,7 @@ class StateConfig(_Config):
     no longer waits for its reply (it is dropped and counted).
     """
 
-    idle: dict[Dimension, Duration] = Field(default_factory=lambda: dict(DEFAULT_IDLE))
+    idle: dict[Dimension, Duration] = Field(default_factory=dict)  # missing: DEFAULT_IDLE
     unanswered_turn_max_age: Duration = Field(86400.0, gt=0)
 
     def idle_s(self, dimension: Dimension) -> float:
@@ -456,7 +456,7 @@ class AlertRules(_Config):
         # A key dropped while one of its windows is still open would lose that window.
         spec = self.windows.spec()
         least = (spec.size_ms + spec.grace_ms) / 1000
-        for dimension in DEFAULT_IDLE:
+        for dimension in self.state.idle:  # the defaults stretch to the windows (idle_ms)
             if self.state.idle_s(dimension) < least:
                 raise _FieldError(
                     ["state", "idle", dimension],
@@ -689,8 +689,12 @@ class AlertEngine:
         }
 
     def idle_ms(self, dimension: Dimension) -> int:
-        """How long a key of ``dimension`` may stay silent before its state is dropped."""
-        return int(self.rules.state.idle_s(dimension) * 1000)
+        """How long a key of ``dimension`` may stay silent before its state is dropped.
+
+        Never less than a window and its grace, so no open window is dropped.
+        """
+        least = self.spec.size_ms + self.spec.grace_ms
+        return max(int(self.rules.state.idle_s(dimension) * 1000), least)
 
     @staticmethod
     def last_event_ms(state: Mapping[str, Any] | None) -> int | None:

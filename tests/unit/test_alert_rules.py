@@ -618,6 +618,9 @@ def test_idle_times_are_configured_per_dimension_and_outlast_the_windows() -> No
     engine = AlertEngine(rules)
     assert engine.idle_ms("customer") == 3_600_000
     assert engine.idle_ms("agent") == 7 * 86_400_000  # the default
+    # A default shorter than the windows stretches to them.
+    week_long = AlertEngine(parse_rules({"windows": {"size": "14d"}}))
+    assert week_long.idle_ms("customer") == 14 * 86_400_000
     with pytest.raises(AlertRulesError, match=r"state\.idle\.customer: .*window size plus grace"):
         parse_rules(
             {"windows": {"size": "10m", "grace": "2m"}, "state": {"idle": {"customer": "11m"}}}
