@@ -182,3 +182,67 @@ def test_slow_first_replies_of_one_agent_raise_a_response_time_alert(
         assert alerts[0]["samples"] >= 4
     finally:
         worker.stop()
+
+
+SILENT_RULES = (
+    RULES
+    + """
+state:
+  idle: {agent: 2h}
+  unanswered_turn_max_age: 1h
+"""
+)
+
+
+def test_an_alert_whose_key_goes_silent_is_resolved_as_no_data(
+    scoped: Settings, tmp_path: Path
+) -> None:
+    """The incident's agent goes off shift while its alert fires: nothing of it arrives any
+    more. Two hours of event time later its state is dropped and the alert resolved as
+    ``no_data`` (same alert id); the questions its customers asked stop waiting after one."""
+    rules = tmp_path / "alerts.yml"
+    rules.write_text(SILENT_RULES)
+    generator = EventGenerator(seed=1, agents=3, customers=200, start=T0, incidents=[INCIDENT])
+    events = list(generator.events(5000))
+    worker = start_scoped_worker(
+        scoped, tmp_path / "worker.log", CRMSTREAM_ALERT_RULES_FILE=str(rules)
+    )
+    silent_since: datetime | None = None
+    try:
+        for chunk in chunks(events):
+            if silent_since is not None:
+                chunk = [e for e in chunk if e.value.get("agent_id") != INCIDENT.agent_id]
+            send_events(scoped, chunk)
+            wait_until(lambda: caught_up(scoped), timeout_s=120, what="the worker catching up")
+            if silent_since is None and any(a["state"] == "firing" for a in agent_alerts(scoped)):
+                silent_since = datetime.fromisoformat(chunk[-1].value["occurred_at"])
+        assert silent_since is not None, "the alert never fired"
+        assert datetime.fromisoformat(events[-1].value["occurred_at"]) > silent_since + 3 * (
+            timedelta(hours=1)
+        ), "the stream must run on well past the idle time"
+
+        alerts = [a for a in agent_alerts(scoped) if a["key"] == INCIDENT.agent_id]
+        assert [(a["state"], a.get("resolution")) for a in alerts] == [
+            ("firing", None),
+            ("resolved", "no_data"),
+        ]
+        assert_matches_contract(alerts, "alert")
+        assert alerts[0]["alert_id"] == alerts[1]["alert_id"]
+        assert "no data since" in alerts[1]["message"]
+
+        client = create_client(scoped)
+        try:
+            alias = scoped.index_name(ALERTS_ALIAS)
+            client.indices.refresh(index=alias)
+            hits = client.search(
+                index=alias, query={"ids": {"values": [f"{alerts[1]['alert_id']}:resolved"]}}
+            )["hits"]["hits"]
+        finally:
+            client.close()
+        assert [hit["_source"]["resolution"] for hit in hits] == ["no_data"]
+        assert (worker.metric("crmstream_table_keys_expired_total", table="alert-state") or 0) >= 1
+        assert (
+            worker.metric("crmstream_table_keys_expired_total", table="conversations") or 0
+        ) >= 1
+    finally:
+        worker.stop()
