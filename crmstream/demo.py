@@ -102,7 +102,14 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
                 *encode_events(settings, events),
                 *((topic, None, m) for m in MALFORMED_SAMPLES),
             ]
-            asyncio.run(produce(settings, messages, on_sent=lambda n: bar.advance(sending, n)))
+            # The first half, then the second once the worker scores with a snapshot
+            # the learner made from the first: the stream itself shows the models learning
+            # (the whole stream is indexed in seconds, before the first snapshot).
+            half = len(messages) // 2
+            advance = lambda n: bar.advance(sending, n)  # noqa: E731
+            asyncio.run(produce(settings, messages[:half], on_sent=advance))
+            wait_for_a_learned_model(worker, timeout_s=min(60.0, timeout_s))
+            asyncio.run(produce(settings, messages[half:], on_sent=advance))
             deadline = time.monotonic() + timeout_s
             indexed = 0
             dead_letters = 0
@@ -138,6 +145,16 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
     print_model_view(model_view(settings, communication_ids), summary.indexed)
     print_next_steps(settings)
     return summary
+
+
+def wait_for_a_learned_model(worker: WorkerProcess, timeout_s: float) -> bool:
+    """Wait until the worker scores with a snapshot the learner published (version > 0)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and worker.alive:
+        if (worker.metric("crmstream_model_version", role="scorer") or 0) > 0:
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def print_model_view(view: dict[str, Any], indexed: int) -> None:

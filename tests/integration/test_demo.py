@@ -40,3 +40,5 @@ def test_demo_streams_generated_events_and_prints_a_summary(
     assert re.search(r"dead letters \(crm.deadletter\)\s*│\s*3", output), output
     assert "worker stopped (exit code 0)" in output
     assert "top needs" in output
+    # The second half of the stream is scored with what the learner learned from the first.
+    assert summary_number(output, "newest model version used") > 0
