@@ -219,9 +219,10 @@ _THING_WEAK_WORDS: Final = (
 _PERSON_WORDS: Final = r"会员|會員|编号|編號"
 _PERSON_WEAK_WORDS: Final = rf"{_WORD_START}(?:member|membership|loyalty|account){_WORD_END}"
 _MARK_WORDS: Final = rf"{_WORD_START}(?:no|nos|nr|num|number|numbers|id|code|ref){_WORD_END}\.?"
-_ID_MARK: Final = rf"(?:{_MARK_WORDS}|[#№]|单号|编号|号码|代码|卡号|号|號|码|碼)"
+_MARKS: Final = rf"{_MARK_WORDS}|[#№]|单号|编号|号码|代码|号|號|码|碼"
 # For a card, "卡号" (card number) names what it is: "交易卡号6216..." is a card.
-_CARD_ID_MARK: Final = rf"(?:{_MARK_WORDS}|[#№]|单号|编号|号码|代码|号|號|码|碼)"
+_CARD_ID_MARK: Final = rf"(?:{_MARKS})"
+_ID_MARK: Final = rf"(?:卡号|{_MARKS})"
 _ID_REST: Final = rf"\s*(?:{_WORD_START}(?:is|was|are|were){_WORD_END}|[=:为是])?\s*[#№]?\s*"
 # Further numbers of a list after the first ("parcels 9881... and 9881...").
 _ID_LIST: Final = r"(?:[0-9][0-9 -]{4,}[0-9]\s*(?:[,、&/]|和|及|与|and)\s*)*"
