@@ -50,6 +50,7 @@ from streams.app import (
 )
 from streams.expiry import IdleKeys
 from streams.kafka import partition_for
+from streams.offsets import delivered_batches
 from streams.search_index import create_async_client
 from streams.sinks import AlertSink, KafkaPublisher, Outgoing, packed, unpacked
 
@@ -136,8 +137,8 @@ def _delta_key(delta: Delta) -> str:
 async def track_conversations(stream: Any) -> None:
     allow_batch_table_writes()
     publisher = KafkaPublisher(app)
-    async for events in stream.take_events(
-        settings.batch_max_events, within=settings.batch_max_wait_s
+    async for events in delivered_batches(
+        stream, settings.batch_max_events, settings.batch_max_wait_s
     ):
         deltas: list[Delta] = []
         grouped = _grouped(events, Turn.from_dict, lambda t: t.conversation_id)
@@ -174,8 +175,8 @@ async def evaluate_alerts(stream: Any) -> None:
     es = create_async_client(settings)
     sink = AlertSink(settings, KafkaPublisher(app), es)
     try:
-        async for events in stream.take_events(
-            settings.batch_max_events, within=settings.batch_max_wait_s
+        async for events in delivered_batches(
+            stream, settings.batch_max_events, settings.batch_max_wait_s
         ):
             now = datetime.now(UTC)
             alerts: list[Alert] = []

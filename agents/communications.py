@@ -22,6 +22,7 @@ from schemas.events import ScoredCommunication
 from streams import metrics
 from streams.aggregates import deltas_from_communications
 from streams.app import alert_engine, app, communications_topic, edge, live_model, settings
+from streams.offsets import delivered_batches
 from streams.pipeline import Accepted, Incoming, score_batch
 from streams.search_index import create_async_client
 from streams.sinks import CommunicationSink, KafkaPublisher, Outgoing
@@ -63,8 +64,8 @@ async def score_communications(stream: Any) -> None:
     topic = communications_topic.get_topic_name()
     processing = metrics.PROCESSING_SECONDS.labels("score_communications")
     try:
-        async for events in stream.take_events(
-            settings.batch_max_events, within=settings.batch_max_wait_s
+        async for events in delivered_batches(
+            stream, settings.batch_max_events, settings.batch_max_wait_s
         ):
             started = time.perf_counter()
             messages = [incoming(e) for e in events]

@@ -18,6 +18,7 @@ from schemas.events import FeedbackEvent
 from streams import metrics
 from streams.aggregates import deltas_from_feedback
 from streams.app import alert_engine, app, edge, feedback_topic, labels_topic, settings
+from streams.offsets import delivered_batches
 from streams.pipeline import BatchResult, Incoming
 from streams.search_index import create_async_client
 from streams.sinks import DeadLetterSink, KafkaPublisher
@@ -34,8 +35,8 @@ async def check_and_forward(stream: Any, topic_name: str, kind: str, check: Chec
     training_topic = settings.topic_name(TRAINING)
     processing = metrics.PROCESSING_SECONDS.labels(f"check_{kind}")
     try:
-        async for events in stream.take_events(
-            settings.batch_max_events, within=settings.batch_max_wait_s
+        async for events in delivered_batches(
+            stream, settings.batch_max_events, settings.batch_max_wait_s
         ):
             started = time.perf_counter()
             messages = [incoming(e) for e in events]

@@ -9,18 +9,35 @@ from typing import Any
 
 import faust
 from faust.sensors.prometheus import PrometheusMonitor, setup_prometheus_sensors
-from faust.types import TableT
+from faust.types import ConsumerT, TableT
 
 from config.settings import get_settings
 from streams import topics
 from streams.alert_rules import AlertEngine, load_rules
 from streams.kafka import broker_url, faust_credentials
 from streams.model_sync import LiveModel
+from streams.offsets import DeliveredOffsetsConsumer
 from streams.pipeline import Edge, EdgeConfig
 
 settings = get_settings()
 
-app = faust.App(
+
+class App(faust.App):
+    """Faust's app, committing an input offset only once its batch is delivered
+    (:mod:`streams.offsets`)."""
+
+    def _new_consumer(self) -> ConsumerT:
+        return DeliveredOffsetsConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=self.transport.loop,
+        )
+
+
+app = App(
     settings.app_id,
     broker=broker_url(settings),
     broker_credentials=faust_credentials(settings),

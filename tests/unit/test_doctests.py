@@ -41,6 +41,7 @@ MODULES = [
     "streams.topics",
     "streams.sinks",
     "streams.training",
+    "streams.offsets",
 ]
 
 

@@ -1,0 +1,138 @@
+"""Input offsets become committable only once an agent has delivered their batch.
+
+Faust marks a message as done ("acked") in two situations where crmstream has not
+delivered it anywhere, and then commits its offset:
+
+- a message fetched before a rebalance and reaching the stream after it (an older
+  consumer-group generation) or while flow is suspended is *skipped*, and Faust
+  acks skipped messages "so that the lag does not grow";
+- :meth:`faust.Stream.take_events` acks a batch in a ``finally`` block, so a batch
+  whose agent raised (or whose generator was closed) counts as done.
+
+The message is read again after the rebalance, but its offset may already be
+committed: if the worker dies before the second reading is delivered (``kill -9``
+in the fault tests), the event is lost. Faust's ``_new_offset`` also tolerates
+one missing offset at the head of the acked ones (upstream issue
+faust-streaming/faust#606), which is exactly what steps over a skipped message.
+
+Faust also mistakes the messages it fetched just before seeking a newly assigned
+partition for a gap (see :meth:`DeliveredOffsetsConsumer.perform_seek`).
+
+So here an agent reads its input through :func:`delivered_batches`, which marks a
+batch as delivered when the agent asks for the next one (its sinks have
+returned), and :class:`DeliveredOffsetsConsumer` counts only delivered messages
+as done. A message acked without having been delivered is remembered as
+*refused*: no commit goes past it until a delivered copy of it is acked (after
+the rebalance's seek, the partition is read again from its committed offset).
+At worst a partition's commits wait, visible as lag; an event is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence, Set
+from typing import Any
+
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP, EventT, Message
+
+__all__ = ["DeliveredOffsetsConsumer", "capped_offset", "delivered_batches"]
+
+log = logging.getLogger(__name__)
+
+# Messages whose batch an agent has delivered. Weak: a message is forgotten with
+# its last reference (Faust acks it right after the agent asks for the next batch).
+_delivered: weakref.WeakSet[Message] = weakref.WeakSet()
+
+
+async def delivered_batches(
+    stream: Any, max_events: int, within: float
+) -> AsyncIterator[Sequence[EventT[Any]]]:
+    """``stream.take_events(max_events, within)`` of a Faust stream, marking each batch as delivered
+    when the agent comes back for the next one (never when its body raised)."""
+    async for events in stream.take_events(max_events, within=within):
+        yield events
+        _delivered.update(event.message for event in events)
+
+
+def capped_offset(new: int | None, committed: int | None, refused: Set[int]) -> int | None:
+    """The offset to commit: Faust's ``new`` one, but never past a refused message.
+
+    ``committed`` is the partition's committed offset (the next one to read),
+    ``refused`` the offsets of messages acked without being delivered.
+
+    >>> capped_offset(120, 100, set())
+    120
+    >>> capped_offset(120, 100, {104, 110})  # messages 100..103 are done; 104 is not
+    104
+    >>> capped_offset(120, 104, {104}) is None  # nothing new to commit until 104 is done
+    True
+    >>> capped_offset(None, 100, {104}) is None
+    True
+    """
+    if new is None:
+        return None
+    blocking = [offset for offset in refused if offset < new]
+    if blocking:
+        new = min(blocking)
+    return new if committed is None or new > committed else None
+
+
+class DeliveredOffsetsConsumer(AIOKafkaConsumer):
+    """Faust's Kafka consumer, committing only offsets of delivered messages."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refused: defaultdict[TP, set[int]] = defaultdict(set)
+
+    def ack(self, message: Message) -> bool:
+        if message in _delivered or not self.app.topics.acks_enabled_for(message.topic):
+            self._refused[message.tp].discard(message.offset)
+            return super().ack(message)
+        if not message.acked:
+            # Done with this copy (a rebalance must not wait for it), but its offset
+            # stays uncommitted until a delivered copy of it is acked.
+            message.acked = True
+            self._unacked_messages.discard(message)
+            self._refused[message.tp].add(message.offset)
+            log.info(
+                "not committing %s[%d]@%d: acked without being delivered (read again)",
+                message.topic,
+                message.partition,
+                message.offset,
+            )
+        return False
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        # Faust sets each partition's read offset to its committed offset (the *next* one
+        # to read) and then takes it for the *last* one read. Messages fetched just before
+        # the seek (Faust resumes the partitions first, faust-streaming/faust#216) then
+        # look like a gap over everything read already: a gap counts as done, and is
+        # added to the acked offsets again, so commits crawl one offset per commit for
+        # thousands of commits. Forgetting the read offset starts the count afresh; the
+        # copies read again after the seek are dropped as already read.
+        for tp in self.assignment():
+            if self.app.topics.acks_enabled_for(tp.topic):
+                self._read_offset[tp] = None
+
+    def _new_offset(self, tp: TP) -> int | None:
+        committed = self._committed_offset[tp]
+        refused = self._refused[tp]
+        if committed is not None:
+            # Done since (read again and delivered, here or by the partition's last owner).
+            refused.difference_update([offset for offset in refused if offset < committed])
+        acked = self._acked[tp]
+        acked[:] = sorted(set(acked))  # a duplicate would end Faust's run of offsets early
+        acked_before = list(acked)
+        new = super()._new_offset(tp)  # forgets the acked offsets below ``new``
+        capped = capped_offset(new, committed, refused)
+        if new is not None and capped != new:
+            # Stopped at a refused message: what lies beyond it is still to commit later.
+            stop = min(offset for offset in refused if offset < new)
+            kept = sorted({o for o in (*acked_before, *self._acked[tp]) if o >= stop})
+            self._acked[tp][:] = kept
+            self._acked_index[tp].update(kept)
+        return capped

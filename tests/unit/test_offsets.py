@@ -1,0 +1,146 @@
+"""Input offsets: committable only once their batch is delivered (streams.offsets).
+
+These drive Faust's own consumer bookkeeping (acks, committed offsets, the
+offset it would commit next) without a broker: the loss they guard against
+happens in that bookkeeping, before anything is sent to Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP, Message
+
+from streams import offsets
+from streams.app import app, communications_topic
+from streams.offsets import DeliveredOffsetsConsumer
+
+TOPIC = communications_topic.get_topic_name()
+PARTITION = TP(TOPIC, 3)
+
+
+def message(offset: int) -> Message:
+    return Message(
+        TOPIC, PARTITION.partition, offset, 0.0, 0, None, b"k", b"{}", None, tp=PARTITION
+    )
+
+
+def delivered(*messages: Message) -> None:
+    """What :func:`streams.offsets.delivered_batches` does once an agent's batch is done."""
+    offsets._delivered.update(messages)
+
+
+@pytest.fixture
+def consumer() -> Iterator[Any]:
+    instance = app.consumer
+    assert isinstance(instance, DeliveredOffsetsConsumer)
+    # What the conductor records when the worker subscribes the agents' topics.
+    app.topics.acking_topics.add(TOPIC)
+    instance._committed_offset[PARTITION] = 100
+    yield instance
+    app.topics.acking_topics.discard(TOPIC)
+    for table in (instance._acked, instance._acked_index, instance._gap, instance._refused):
+        table.pop(PARTITION, None)
+    instance._committed_offset.pop(PARTITION, None)
+
+
+def test_the_app_uses_the_delivered_offsets_consumer() -> None:
+    assert isinstance(app.consumer, DeliveredOffsetsConsumer)
+
+
+def test_delivered_messages_are_committed(consumer: Any) -> None:
+    batch = [message(offset) for offset in range(100, 110)]
+    delivered(*batch)
+    for m in batch:
+        consumer.ack(m)
+    assert consumer._new_offset(PARTITION) == 110
+
+
+def test_a_message_acked_without_delivery_is_never_stepped_over(consumer: Any) -> None:
+    # Message 100 reached the stream after a rebalance and was skipped (Faust acks it);
+    # 101.. are read again and delivered.
+    skipped = message(100)
+    consumer.ack(skipped)
+    later = [message(offset) for offset in range(101, 110)]
+    delivered(*later)
+    for m in later:
+        consumer.ack(m)
+    assert skipped.acked  # a rebalance does not wait for it
+    # Faust's own bookkeeping commits past it (faust-streaming#606) ...
+    acked = list(consumer._acked[PARTITION])
+    assert AIOKafkaConsumer._new_offset(consumer, PARTITION) == 110
+    consumer._acked[PARTITION][:], consumer._acked_index[PARTITION] = acked, set(acked)
+    # ... this consumer does not, and keeps 101.. for later, however often it is asked.
+    assert consumer._new_offset(PARTITION) is None
+    assert consumer._new_offset(PARTITION) is None
+    more = [message(offset) for offset in range(110, 115)]
+    delivered(*more)
+    for m in more:
+        consumer.ack(m)
+    assert consumer._new_offset(PARTITION) is None
+    # Once a delivered copy of 100 is acked, everything up to 115 is committable.
+    copy = message(100)
+    delivered(copy)
+    consumer.ack(copy)
+    assert consumer._new_offset(PARTITION) == 115
+
+
+def test_commits_stop_at_an_undelivered_message_in_the_middle(consumer: Any) -> None:
+    batch = [message(offset) for offset in range(100, 110)]
+    delivered(*batch[:5], *batch[6:])
+    for m in batch:
+        consumer.ack(m)
+    assert consumer._new_offset(PARTITION) == 105
+    consumer._committed_offset[PARTITION] = 105
+    assert consumer._new_offset(PARTITION) is None
+    copy = message(105)
+    delivered(copy)
+    consumer.ack(copy)
+    assert consumer._new_offset(PARTITION) == 110
+
+
+def test_delivered_batches_marks_a_batch_only_when_the_next_one_is_asked_for() -> None:
+    batches = [[Event(message(1)), Event(message(2))], [Event(message(3))]]
+    seen: list[bool] = []
+
+    async def agent() -> None:
+        async for events in offsets.delivered_batches(FakeStream(batches), 500, 0.1):
+            seen.append(all(e.message in offsets._delivered for e in events))
+            if events[0].message.offset == 3:
+                break  # the agent stops (or raises) before asking for more
+
+    asyncio.run(agent())
+    assert seen == [False, False]
+    assert batches[0][0].message in offsets._delivered
+    assert batches[1][0].message not in offsets._delivered
+
+
+class Event:
+    def __init__(self, message: Message) -> None:
+        self.message = message
+
+
+class FakeStream:
+    """Only the ``take_events`` that :func:`delivered_batches` calls."""
+
+    def __init__(self, batches: list[list[Event]]) -> None:
+        self.batches = batches
+
+    async def take_events(self, max_events: int, within: float) -> Any:
+        for batch in self.batches:
+            yield batch
+
+
+def test_duplicate_acks_are_committed_in_one_go(consumer: Any) -> None:
+    # Faust adds the offsets of a gap to the acked ones even when they were acked
+    # already; with duplicates its run of consecutive offsets ended after one or two.
+    batch = [message(offset) for offset in range(100, 110)]
+    delivered(*batch)
+    for m in batch:
+        consumer.ack(m)
+    consumer._acked[PARTITION].extend(range(100, 110))
+    assert consumer._new_offset(PARTITION) == 110
