@@ -425,13 +425,16 @@ def evaluate(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             language_col=language_col,
         )
-    table = Table("task", "metric", "online", "batch", "online - batch", "test rows")
+    table = Table(
+        "task", "metric", "online", "batch", "batch tuned", "online - batch tuned", "test rows"
+    )
     for name, figures in metrics["tasks"].items():
         for metric in figures["online"]:
             online, batch = figures["online"][metric], figures["batch"][metric]
+            tuned = figures["batch_tuned"][metric]
             table.add_row(
-                name, metric, f"{online:.4f}", f"{batch:.4f}", f"{online - batch:+.4f}",
-                str(figures["n_test"]),
+                name, metric, f"{online:.4f}", f"{batch:.4f}", f"{tuned:.4f}",
+                f"{online - tuned:+.4f}", str(figures["n_test"]),
             )  # fmt: skip
     console.print(table)
     console.print(f"report: {out / 'report.md'}")

@@ -6,10 +6,13 @@ import csv
 import json
 import random
 from pathlib import Path
+from typing import ClassVar
 
 import orjson
 import pytest
 
+import models.evaluate
+from models.baselines import TUNED_ALPHA, TUNED_C, TunedTextClassifier
 from models.emerging import EmergingNeeds
 from models.evaluate import bootstrap, detect_satisfaction, order_rows, parse_time, run_evaluation
 from models.features import Example
@@ -88,17 +91,31 @@ def test_run_evaluation_writes_metrics_report_and_curves(tmp_path: Path) -> None
     expected_n_test = {"need": n_need - int(n_need * 0.8), "sentiment": 294 - int(294 * 0.8)}
     assert len(with_text) == 294
     for task, entry in saved["tasks"].items():
-        assert set(entry) == {"online", "batch", "n_test"}
+        assert set(entry) == {"online", "batch", "batch_tuned", "batch_tuned_choice", "n_test"}
         assert entry["n_test"] == expected_n_test[task]
-        for side in ("online", "batch"):
+        choice = entry["batch_tuned_choice"]
+        assert choice["C"] in TUNED_C
+        # The cross-validation saw the training part: every labelled row but the test ones.
+        n_labelled = n_need if task == "need" else len(with_text)
+        assert choice["cv_rows"] == n_labelled - entry["n_test"]
+        for side in ("online", "batch", "batch_tuned"):
             assert set(entry[side]) == {"accuracy", "macro_f1"}
             assert 0.0 <= entry[side]["macro_f1"] <= 1.0
             assert 0.0 <= entry[side]["accuracy"] <= 1.0
         # The synthetic topics are easy: both learners must get them.
         assert entry["online"]["accuracy"] > 0.85
         assert entry["batch"]["accuracy"] > 0.85
+        assert entry["batch_tuned"]["accuracy"] > 0.85
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "| need |" in report and "| sentiment |" in report
+    assert "| online | batch | batch tuned | online - batch | online - batch tuned |" in report
+    for entry in saved["tasks"].values():
+        for metric, tuned in entry["batch_tuned"].items():
+            online = entry["online"][metric]
+            assert f"| {metric} | {online:.4f} |" in report
+            assert f"| {tuned:.4f} |" in report and f"| {online - tuned:+.4f} |" in report
+    assert report.count("- Batch tuned: scikit-learn TF-IDF (sublinear tf) of word 1-2-grams") == 2
+    assert "character 2-5-grams within words + LinearSVC, C=" in report
     assert "by `tweet_created`" in report
     assert "300" in report and "without text (skipped): 6" in report
     for task in ("need", "sentiment"):
@@ -126,9 +143,14 @@ def test_numeric_satisfaction_from_jsonl_is_scored_by_mae(tmp_path: Path) -> Non
     )
     assert set(metrics["tasks"]) == {"satisfaction"}
     entry = metrics["tasks"]["satisfaction"]
-    assert set(entry) == {"online", "batch", "n_test"}
+    assert set(entry) == {"online", "batch", "batch_tuned", "batch_tuned_choice", "n_test"}
     assert set(entry["online"]) == {"mae"} and set(entry["batch"]) == {"mae"}
+    assert set(entry["batch_tuned"]) == {"mae"}
+    assert entry["batch_tuned_choice"]["alpha"] in TUNED_ALPHA
+    assert entry["batch_tuned_choice"]["cv_rows"] == 196 - entry["n_test"]  # 4 of 200 without text
     assert entry["online"]["mae"] < 0.2 and entry["batch"]["mae"] < 0.2
+    assert entry["batch_tuned"]["mae"] < 0.2
+    assert "+ Ridge, alpha=" in (out / "report.md").read_text(encoding="utf-8")
     assert (out / "satisfaction_learning_curve.png").read_bytes().startswith(PNG)
     assert "shuffled (seed 3)" in (out / "report.md").read_text(encoding="utf-8")
 
@@ -213,3 +235,54 @@ def test_bootstrap_returns_trained_models(tmp_path: Path) -> None:
     assert satisfaction.version == len(with_text) == models["keywords"].version
     assert models["urgency"].version == sum(1 for r in with_text if r["priority"])
     assert need.predict_one(Example("my suitcase is lost")).label == "Lost Luggage"
+
+
+class RecordingTuned(TunedTextClassifier):
+    """The tuned baseline, remembering the texts it was fitted on and asked about."""
+
+    fitted: ClassVar[list[list[str]]] = []
+    predicted: ClassVar[list[list[str]]] = []
+
+    def fit(self, xs, ys):  # type: ignore[no-untyped-def]
+        RecordingTuned.fitted.append([x.text for x in xs])
+        return super().fit(xs, ys)
+
+    def predict(self, xs):  # type: ignore[no-untyped-def]
+        RecordingTuned.predicted.append([x.text for x in xs])
+        return super().predict(xs)
+
+
+def test_the_tuned_baseline_never_sees_the_test_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tuned model is fitted (and its C cross-validated) on the first 80% of the
+    stream only, and the test part changes nothing about the C it chooses."""
+    rows = [r for r in synthetic_rows(400, seed=5) if r["text"]]
+    for i, row in enumerate(rows):
+        row["text"] += f" n{i}"  # every text unique, to tell the parts apart
+    monkeypatch.setattr(models.evaluate, "TunedTextClassifier", RecordingTuned)
+    choices = []
+    for variant in ("as is", "test part relabelled"):
+        source = tmp_path / f"{variant}.csv"
+        changed = [dict(r) for r in rows]
+        if variant != "as is":
+            for row in changed[int(len(changed) * 0.8) :]:  # the sentiment test part
+                row["airline_sentiment"] = "positive"
+        write_csv(source, changed)
+        RecordingTuned.fitted, RecordingTuned.predicted = [], []
+        metrics = run_evaluation(
+            source,
+            text_col="text",
+            need_col=None,
+            satisfaction_col="airline_sentiment",
+            satisfaction_scale=None,
+            time_col=None,
+            shuffle_seed=None,
+            out=tmp_path / variant,
+        )
+        texts = [r["text"] for r in changed]
+        cut = int(len(texts) * 0.8)
+        assert RecordingTuned.fitted == [texts[:cut]]
+        assert RecordingTuned.predicted == [texts[cut:]]
+        choices.append(metrics["tasks"]["sentiment"]["batch_tuned_choice"])
+    assert choices[0] == choices[1]
