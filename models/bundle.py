@@ -403,6 +403,9 @@ def _softmax_learn(model: Any, x: Mapping[Any, float], y: Any) -> None:
             # gradient but the sign of a zero, which a subtraction from w then ignores.
             for i, xi in items:
                 weights[i] -= xi * loss
+        elif l2 == 0:  # the same, at another rate (the need model's class balancing)
+            for i, xi in items:
+                weights[i] -= rate * (xi * loss)
         else:
             get = weights.get
             for i, xi in items:

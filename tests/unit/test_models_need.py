@@ -90,3 +90,45 @@ def test_prequential_accuracy_on_synthetic_stream() -> None:
 def test_empty_labels_are_refused(label: str | None) -> None:
     with pytest.raises(ValueError, match="need label"):
         NeedClassifier().learn_one(Example("hello"), label)
+
+
+def test_rare_needs_are_learned_with_a_larger_step() -> None:
+    """Class balancing: the step of an example of need y is (n / (k * n_y)) ** 0.5."""
+    model = NeedClassifier()
+    for _ in range(9):
+        model.learn_one(Example("where is my parcel"), "delivery")
+    assert model.classifier.optimizers["delivery"].learning_rate == 1.0  # one class: n = n_y
+    model.learn_one(Example("charged twice"), "billing")
+    # 10 examples, 2 needs, 1 billing: (10 / 2) ** 0.5 for every class's step.
+    rate = 5.0**0.5
+    assert {o.learning_rate for o in model.classifier.optimizers.values()} == {rate}
+    model.learn_one(Example("where is my parcel"), "delivery")
+    assert model.classifier.optimizers["billing"].learning_rate == (11 / 20) ** 0.5
+    unbalanced = NeedClassifier(balance=0.0)
+    unbalanced.learn_many([Example("parcel"), Example("charged")], ["delivery", "billing"])
+    assert {o.learning_rate for o in unbalanced.classifier.optimizers.values()} == {1.0}
+
+
+def test_balancing_lifts_a_rare_need() -> None:
+    """A need 1 in 12 times, its texts close to the frequent one's: balanced, the model
+    finds more of it (recall) in the second half of the stream."""
+    rng = random.Random(3)
+    shared = ["my", "order", "problem", "today", "please", "help", "account", "again"]
+    data = []
+    for _ in range(1500):
+        label = "billing" if rng.random() < 1 / 12 else "delivery"
+        # "charged" says billing, but not always: some delivery texts hold it too.
+        charged = rng.random() < (0.8 if label == "billing" else 0.1)
+        words = rng.sample(shared, 4) + (["charged"] if charged else [])
+        data.append((Example(" ".join(words)), label))
+    recalls = []
+    for balance in (0.0, 0.5):
+        model = NeedClassifier(balance=balance)
+        found = rare = 0
+        for i, (x, label) in enumerate(data):
+            if i >= 750 and label == "billing":
+                rare += 1
+                found += model.predict_one(x).label == "billing"
+            model.learn_one(x, label)
+        recalls.append(found / rare)
+    assert recalls[1] > recalls[0], recalls
