@@ -24,7 +24,11 @@ returned), and :class:`DeliveredOffsetsConsumer` counts only delivered messages
 as done. A message acked without having been delivered is remembered as
 *refused*: no commit goes past it until a delivered copy of it is acked (after
 the rebalance's seek, the partition is read again from its committed offset).
-At worst a partition's commits wait, visible as lag; an event is never lost.
+At worst a partition's commits wait, visible as lag.
+
+Not covered: a message Faust drops before it reaches any stream, right at the
+committed offset, is still stepped over by Faust's one-offset tolerance, kept
+because a transaction marker there looks the same.
 """
 
 from __future__ import annotations
