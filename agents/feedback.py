@@ -1,7 +1,9 @@
 """``crm.feedback``, ``crm.labels`` → edge checks → ``crm.training``; bad ones → ``crm.deadletter``.
 
 Valid feedback and labels are what the online models learn from: they go to
-the learner, which joins them to the communications they refer to.
+the learner, which joins them to the communications they refer to. Ratings are
+also indexed in ``crm-feedback`` (comments redacted) for analysts and for
+``crmstream similar``, which suggests replies from conversations rated well.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from streams.app import alert_engine, app, edge, feedback_topic, labels_topic, s
 from streams.offsets import delivered_batches
 from streams.pipeline import BatchResult, Incoming
 from streams.search_index import create_async_client
-from streams.sinks import DeadLetterSink, KafkaPublisher
+from streams.sinks import DeadLetterSink, FeedbackSink, KafkaPublisher
 from streams.topics import TRAINING
 
 Check = Callable[[Sequence[Incoming], datetime], BatchResult[Any]]
@@ -32,6 +34,7 @@ async def check_and_forward(stream: Any, topic_name: str, kind: str, check: Chec
     publisher = KafkaPublisher(app)
     es = create_async_client(settings)
     dead_letters = DeadLetterSink(settings, publisher, es, edge.redactor)
+    ratings_index = FeedbackSink(settings, es)
     training_topic = settings.topic_name(TRAINING)
     processing = metrics.PROCESSING_SECONDS.labels(f"check_{kind}")
     try:
@@ -52,6 +55,7 @@ async def check_and_forward(stream: Any, topic_name: str, kind: str, check: Chec
                 publisher.publish(training_topic, training_messages(kind, result.accepted)),
                 publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
                 dead_letters.deliver(result.dead),
+                ratings_index.deliver(ratings),
             )
             observe_end_to_end(topic_name, events)
             processing.observe(time.perf_counter() - started)

@@ -35,10 +35,12 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "config" / "elasticsearch"
 COMMUNICATIONS_ALIAS = "crm-communications"
 ALERTS_ALIAS = "crm-alerts"
 DEADLETTER_ALIAS = "crm-deadletter"
+FEEDBACK_ALIAS = "crm-feedback"
 TEMPLATE_FILES = {
     COMMUNICATIONS_ALIAS: "communications.json",
     ALERTS_ALIAS: "alerts.json",
     DEADLETTER_ALIAS: "deadletter.json",
+    FEEDBACK_ALIAS: "feedback.json",
 }
 
 # Item statuses worth another try: too many requests and server-side trouble.
@@ -97,6 +99,15 @@ def communications_index(settings: Settings, occurred_at: datetime) -> str:
     """
     month = f"{occurred_at.year:04d}.{occurred_at.month:02d}"
     return f"{settings.index_name(COMMUNICATIONS_ALIAS)}-{month}"
+
+
+def feedback_index(settings: Settings, occurred_at: datetime) -> str:
+    """Ratings by the month they were given (event time, like communications).
+
+    >>> feedback_index(Settings(namespace="ns"), datetime(2026, 3, 1))
+    'ns-crm-feedback-2026.03'
+    """
+    return f"{settings.index_name(FEEDBACK_ALIAS)}-{occurred_at.year:04d}.{occurred_at.month:02d}"
 
 
 def alerts_index(settings: Settings, window_start: datetime) -> str:

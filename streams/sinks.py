@@ -29,7 +29,7 @@ from tenacity import (
 
 from config.settings import Settings
 from models.tokenize import tokenize
-from schemas.events import Alert, DeadLetter, ScoredCommunication
+from schemas.events import Alert, DeadLetter, FeedbackEvent, ScoredCommunication
 from streams import metrics
 from streams.kafka import partition_for
 from streams.pipeline import Accepted, BatchResult, dead_letter
@@ -41,6 +41,7 @@ from streams.search_index import (
     bulk_index,
     communications_index,
     deadletter_index,
+    feedback_index,
 )
 from streams.topics import ALERTS, DEADLETTER, SCORED
 
@@ -224,6 +225,47 @@ class CommunicationSink:
         metrics.DOCUMENTS_INDEXED.labels(COMMUNICATIONS_ALIAS).inc(len(kept))
         await self.publisher.publish(self.scored_topic, kept)
         await self.dead_letters.deliver(dead)
+
+
+def feedback_document(feedback: FeedbackEvent) -> dict[str, Any]:
+    """A rating as indexed: the event (its comment already cleaned and redacted at the
+    edge) plus ``rating``, the score on 0 (worst) to 1 (best) whatever its scale.
+
+    >>> from datetime import datetime, UTC
+    >>> event = FeedbackEvent(event_id="f1", occurred_at=datetime(2026, 1, 5, tzinfo=UTC),
+    ...     customer_id="c1", kind="nps", score=9, scale={"min": 0, "max": 10})
+    >>> doc = feedback_document(event)
+    >>> doc["rating"], doc["kind"], "comment" in doc
+    (0.9, 'nps', True)
+    """
+    document = feedback.model_dump(mode="json", exclude_none=True)
+    document["rating"] = feedback.normalized_score()
+    return document
+
+
+class FeedbackSink:
+    """Indexes ratings in ``crm-feedback`` (the ``event_id`` as document id: replays overwrite).
+
+    The index is the searchable copy: the learner gets every rating from
+    ``crm.training`` whatever happens here, so a rejected document is logged, as
+    for alerts, not dead-lettered.
+    """
+
+    def __init__(self, settings: Settings, es: AsyncElasticsearch) -> None:
+        self.settings = settings
+        self.es = es
+
+    async def deliver(self, ratings: Sequence[FeedbackEvent]) -> None:
+        requests = [
+            IndexRequest(
+                feedback_index(self.settings, r.occurred_at), r.event_id, feedback_document(r)
+            )
+            for r in ratings
+        ]
+        if not requests:
+            return
+        for rejection in await bulk_index(self.es, requests):
+            log.error("rating %s not indexed: %s", rejection.request.id, rejection.reason)
 
 
 class AlertSink:

@@ -1,4 +1,5 @@
-"""No raw PII value from the hand-checked corpus reaches Elasticsearch or the scored topic."""
+"""No raw PII value from the hand-checked corpus reaches Elasticsearch or the scored topic:
+not in communications, not in feedback comments (``crm-feedback``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import orjson
 
 from config.settings import Settings
 from crmstream.infra import WorkerProcess
-from streams.topics import COMMUNICATIONS, SCORED
+from streams.search_index import FEEDBACK_ALIAS, create_client
+from streams.topics import COMMUNICATIONS, FEEDBACK, SCORED
 from tests.integration.support import indexed, read_topic, send_raw, wait_until
 
 CORPUS = Path(__file__).resolve().parents[1] / "unit" / "data" / "pii_corpus.jsonl"
@@ -34,9 +36,26 @@ def test_raw_pii_is_found_nowhere_downstream(settings: Settings, worker: WorkerP
         if event["channel"] == "email":
             event["subject"] = entry["text"]  # subjects are redacted too
         events.append(event)
+    ratings = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": "2026-02-01T10:05:00Z",
+            "customer_id": f"pii-{number}",
+            "kind": "review",
+            "score": 2,
+            "scale": {"min": 1, "max": 5},
+            "comment": entry["text"],
+        }
+        for number, entry in enumerate(entries)
+    ]
     send_raw(settings, COMMUNICATIONS, [orjson.dumps(e) for e in events])
+    send_raw(settings, FEEDBACK, [orjson.dumps(r) for r in ratings])
     ids = [e["event_id"] for e in events]
     wait_until(lambda: len(indexed(settings, ids)) == len(ids), what="the corpus indexed")
+    rating_ids = [r["event_id"] for r in ratings]
+    comments = wait_until(
+        lambda: _indexed_ratings(settings, rating_ids), what="the corpus as feedback comments"
+    )
 
     documents = [orjson.dumps(docs[0]).decode() for docs in indexed(settings, ids).values()]
     wanted = set(ids)
@@ -49,6 +68,27 @@ def test_raw_pii_is_found_nowhere_downstream(settings: Settings, worker: WorkerP
         orjson.dumps(r).decode() for r in read_topic(settings, SCORED) if r["event_id"] in wanted
     ]
     assert len(documents) == len(scored) == len(ids)
-    leaks = sorted({v for v in values for text in documents + scored if v in text})
+    leaks = sorted({v for v in values for text in documents + scored + comments if v in text})
     assert leaks == [], f"raw PII downstream: {leaks[:10]}"
     assert sum('"pii":{' in d and '"pii":{}' not in d for d in documents) >= len(values) // 3
+
+
+def _indexed_ratings(settings: Settings, event_ids: list[str]) -> list[str]:
+    """The indexed feedback documents (as JSON) once all of them are there, else none."""
+    client = create_client(settings)
+    alias = settings.index_name(FEEDBACK_ALIAS)
+    try:
+        if not client.indices.exists_alias(name=alias):
+            return []
+        client.indices.refresh(index=alias)
+        response = client.search(
+            index=alias, query={"ids": {"values": event_ids}}, size=len(event_ids)
+        )
+        hits = response["hits"]["hits"]
+        return (
+            [orjson.dumps(h["_source"]).decode() for h in hits]
+            if len(hits) == len(event_ids)
+            else []
+        )
+    finally:
+        client.close()

@@ -46,13 +46,17 @@ def test_all_templates_follow_the_namespace_and_are_strict() -> None:
         assert template["template"]["mappings"]["dynamic"] == "strict"
 
 
-def test_alert_and_dead_letter_fields_are_mapped() -> None:
-    from schemas.events import Alert, DeadLetter
-    from streams.search_index import ALERTS_ALIAS, DEADLETTER_ALIAS, index_template
+def test_alert_dead_letter_and_feedback_fields_are_mapped() -> None:
+    from schemas.events import Alert, DeadLetter, FeedbackEvent
+    from streams.search_index import ALERTS_ALIAS, DEADLETTER_ALIAS, FEEDBACK_ALIAS, index_template
 
-    for alias, model in ((ALERTS_ALIAS, Alert), (DEADLETTER_ALIAS, DeadLetter)):
+    for alias, model, extra in (
+        (ALERTS_ALIAS, Alert, set()),
+        (DEADLETTER_ALIAS, DeadLetter, set()),
+        (FEEDBACK_ALIAS, FeedbackEvent, {"rating"}),
+    ):
         properties = index_template(Settings(), alias)["template"]["mappings"]["properties"]
-        assert set(model.model_fields) <= set(properties), alias
+        assert set(model.model_fields) | extra <= set(properties), alias
 
 
 def test_indexed_dead_letters_are_redacted_but_the_topic_keeps_the_bytes() -> None:
