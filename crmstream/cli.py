@@ -6,8 +6,10 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import orjson
 import typer
@@ -16,6 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from config.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
 
 app = typer.Typer(help="Real-time intelligence from customer communications.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The event contracts as JSON Schema.", no_args_is_help=True)
@@ -243,6 +248,27 @@ def progress_bar() -> Progress:
 # -- search -------------------------------------------------------------------------
 
 
+@contextmanager
+def _reading_index(settings: Settings, alias: str) -> Iterator[Elasticsearch]:
+    """A client for a command that reads ``alias``; its expected failures as one line."""
+    from elastic_transport import ConnectionError as TransportConnectionError
+    from elasticsearch import NotFoundError
+
+    from streams.search_index import create_client
+
+    client = create_client(settings)
+    try:
+        yield client
+    except NotFoundError:
+        errors.print(f"nothing indexed yet in {alias}")
+        raise typer.Exit(1) from None
+    except TransportConnectionError:
+        errors.print("Elasticsearch is not reachable; try: crmstream infra up")
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+
+
 @app.command("search")
 def search_command(
     query: Annotated[str, typer.Argument(help='Words, "phrases", -excluded, field:value.')] = "",
@@ -263,11 +289,8 @@ def search_command(
     """Search the indexed communications (English and Chinese)."""
     from datetime import UTC, datetime
 
-    from elastic_transport import ConnectionError as TransportConnectionError
-    from elasticsearch import NotFoundError
-
     from crmstream.search import SearchFilters, parse_since, render_json, render_table, search
-    from streams.search_index import COMMUNICATIONS_ALIAS, create_client
+    from streams.search_index import COMMUNICATIONS_ALIAS
 
     try:
         since_at = parse_since(since, datetime.now(UTC)) if since else None
@@ -279,21 +302,62 @@ def search_command(
     )  # fmt: skip
     settings = get_settings()
     alias = settings.index_name(COMMUNICATIONS_ALIAS)
-    client = create_client(settings)
-    try:
+    with _reading_index(settings, alias) as client:
         result = search(client, alias, query, filters, size=size)
-    except NotFoundError:
-        errors.print(f"nothing indexed yet in {alias}")
-        raise typer.Exit(1) from None
-    except TransportConnectionError:
-        errors.print("Elasticsearch is not reachable; try: crmstream infra up")
-        raise typer.Exit(1) from None
-    finally:
-        client.close()
     if as_json:
         sys.stdout.write(render_json(result) + "\n")
     else:
         render_table(result, console)
+
+
+@app.command("similar")
+def similar_command(
+    event_id: Annotated[str, typer.Argument(help="The communication's event id.")],
+    size: Annotated[int, typer.Option(min=1, max=100, help="How many similar ones.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Earlier communications like this one, and a reply that worked for one of them."""
+    from crmstream.similar import CommunicationNotFound, find_similar, render_json, render_table
+    from streams.search_index import COMMUNICATIONS_ALIAS, FEEDBACK_ALIAS
+
+    settings = get_settings()
+    alias = settings.index_name(COMMUNICATIONS_ALIAS)
+    with _reading_index(settings, alias) as client:
+        try:
+            result = find_similar(
+                client, alias, settings.index_name(FEEDBACK_ALIAS), event_id, size=size
+            )
+        except CommunicationNotFound as error:
+            errors.print(str(error))
+            raise typer.Exit(1) from None
+    if as_json:
+        sys.stdout.write(render_json(result) + "\n")
+    else:
+        render_table(result, console)
+
+
+@app.command("eval-similar")
+def eval_similar(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON Lines.")],
+    text_col: Annotated[str, typer.Option(help="Column with the text.")],
+    label_col: Annotated[str, typer.Option(help="Column with the label to compare.")],
+    time_col: Annotated[
+        str | None, typer.Option(help="Column with the time (else file order).")
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="Zone of times without one.")] = "UTC",
+    top: Annotated[int, typer.Option(min=1, max=50, help="Similar ones per message.")] = 5,
+    sample: Annotated[int, typer.Option(min=1, help="Messages asked, drawn at random.")] = 1000,
+) -> None:
+    """How often a message's similar earlier ones share its label, against chance."""
+    from crmstream.similar import evaluate_similarity, render_report
+
+    with progress_bar() as bar:
+        bar.add_task("indexing and asking", total=None)
+        figures = evaluate_similarity(
+            get_settings(), file, text_col=text_col, label_col=label_col, time_col=time_col,
+            timezone=timezone, top=top, sample=sample,
+        )  # fmt: skip
+    render_report(figures, console, top=top)
 
 
 # -- schemas ------------------------------------------------------------------------

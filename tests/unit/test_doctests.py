@@ -18,6 +18,7 @@ MODULES = [
     "streams.normalize",
     "streams.redaction",
     "crmstream.search",
+    "crmstream.similar",
     "models.bundle",
     "models.snapshots",
     "streams.language",
