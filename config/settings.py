@@ -133,6 +133,13 @@ class Settings(BaseSettings):
     prometheus_url: str = "http://127.0.0.1:9090"
     alertmanager_url: str = "http://127.0.0.1:9093"
 
+    # The ops page (`crmstream ops`): where it listens, how often it refreshes, and how
+    # long resolved alerts stay listed (hours of processing time).
+    ops_web_host: str = "127.0.0.1"
+    ops_web_port: int = Field(6068, ge=1, le=65535)
+    ops_refresh_s: float = Field(2.0, gt=0)
+    ops_resolved_hours: float = Field(6.0, gt=0)
+
     # Worker
     worker_web_host: str = "127.0.0.1"
     worker_web_port: int = Field(6066, ge=1, le=65535)

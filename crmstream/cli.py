@@ -89,8 +89,10 @@ def up() -> None:
 def down() -> None:
     """Stop the local servers crmstream started; leaves no process behind."""
     from crmstream.infra import servers
+    from crmstream.infra.servers import OpsPageServer
 
-    for server in reversed(servers(get_settings())):
+    settings = get_settings()
+    for server in [OpsPageServer(settings), *reversed(servers(settings))]:
         if server.managed and server.stop():
             console.print(f"stopped {server.name}")
 
@@ -167,6 +169,19 @@ def worker() -> None:
     language.preload()
     tune_garbage_collector()  # everything imported so far lives as long as the process
     Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
+
+
+@app.command()
+def ops() -> None:
+    """Serve the live ops page on CRMSTREAM_OPS_WEB_HOST:CRMSTREAM_OPS_WEB_PORT."""
+    from crmstream.ops.server import serve
+
+    settings = get_settings()
+    _configure_logging(settings)
+    # One search per panel and refresh: Elasticsearch's request log would drown the rest.
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    console.print(f"ops page: http://{settings.ops_web_host}:{settings.ops_web_port}/")
+    serve(settings)
 
 
 @app.command()

@@ -20,6 +20,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from config.settings import Settings, redact_url
+from config.settings import Settings, is_loopback_host, redact_url
 from crmstream.infra.errors import InfraError
 from crmstream.infra.fetch import maven_fetch
 
@@ -518,6 +519,49 @@ class AlertmanagerServer(LocalServer):
 
     def healthy(self) -> bool:
         return _http_ok(f"{self.settings.alertmanager_url}/-/ready")
+
+
+class OpsPageServer(LocalServer):
+    """``crmstream ops`` in the background (the demo leaves it running; ``infra down`` stops it).
+
+    It runs the code of the checkout that started it (``PYTHONPATH``), with this
+    server's settings in its environment.
+    """
+
+    name = "ops"
+    startup_timeout_s = 60.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.ops_web_host}:{self.settings.ops_web_port}/"
+
+    @property
+    def address(self) -> str:
+        return self.url
+
+    @property
+    def managed(self) -> bool:
+        return is_loopback_host(self.settings.ops_web_host)
+
+    def healthy(self) -> bool:
+        return _http_ok(f"{self.url}healthz")
+
+    def fetch(self) -> None:
+        """Nothing to fetch: the page and plotly.js come with the Python packages."""
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        s = self.settings
+        env = {
+            "PYTHONPATH": str(CONFIG_DIR.parent),
+            "CRMSTREAM_NAMESPACE": s.namespace,
+            "CRMSTREAM_ELASTICSEARCH_URL": s.elasticsearch_url,
+            "CRMSTREAM_PROMETHEUS_URL": s.prometheus_url,
+            "CRMSTREAM_OPS_WEB_HOST": s.ops_web_host,
+            "CRMSTREAM_OPS_WEB_PORT": str(s.ops_web_port),
+            "CRMSTREAM_OPS_REFRESH_S": str(s.ops_refresh_s),
+            "CRMSTREAM_OPS_RESOLVED_HOURS": str(s.ops_resolved_hours),
+        }
+        return [sys.executable, "-m", "crmstream", "ops"], env
 
 
 def servers(settings: Settings) -> list[LocalServer]:

@@ -19,6 +19,7 @@ MODULES = [
     "streams.redaction",
     "crmstream.search",
     "crmstream.similar",
+    "crmstream.ops.data",
     "models.bundle",
     "models.snapshots",
     "streams.language",

@@ -1,0 +1,299 @@
+"""``crmstream ops``: the live ops page, an aiohttp server on loopback.
+
+Routes:
+
+- ``/`` the page; ``/static/…`` its script and style, and ``/static/plotly.min.js``
+  served from the installed ``plotly`` package (nothing from a CDN: the page
+  works offline);
+- ``/api/snapshot`` everything the page shows, as JSON;
+- ``/api/stream`` the same snapshot as server-sent events, every
+  ``CRMSTREAM_OPS_REFRESH_S`` seconds (the page updates without a reload);
+- ``/communications?field=…&value=…&from=…&to=…`` the communications behind an alert;
+- ``/healthz``.
+
+All data comes from Elasticsearch and Prometheus (never from a worker's memory),
+so the page shows the same with any number of workers. One snapshot is computed
+at a time and shared by every open page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import importlib.resources
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+from elasticsearch import AsyncElasticsearch
+
+from config.settings import Settings
+from crmstream.ops import data
+from streams.search_index import (
+    ALERTS_ALIAS,
+    COMMUNICATIONS_ALIAS,
+    DEADLETTER_ALIAS,
+    create_async_client,
+)
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_FILES = {"ops.js": "text/javascript", "ops.css": "text/css"}
+COMMUNICATIONS_SHOWN = 200
+
+Fetch = Callable[[], Awaitable[Any]]
+
+
+def plotly_js() -> bytes:
+    """plotly.js as the ``plotly`` Python package ships it."""
+    return (importlib.resources.files("plotly") / "package_data" / "plotly.min.js").read_bytes()
+
+
+class Snapshots:
+    """Builds the page's snapshot from Elasticsearch and Prometheus, at most once per
+    ``max_age_s`` however many pages are open; a source that fails is reported on the
+    page (``errors``) and the rest is still shown."""
+
+    def __init__(self, settings: Settings, es: AsyncElasticsearch, http: aiohttp.ClientSession):
+        self.settings = settings
+        self.es = es
+        self.http = http
+        self.max_age_s = settings.ops_refresh_s
+        self._lock = asyncio.Lock()
+        self._cached: tuple[float, dict[str, Any]] | None = None
+
+    async def get(self) -> dict[str, Any]:
+        async with self._lock:
+            if self._cached is None or time.monotonic() - self._cached[0] >= self.max_age_s:
+                self._cached = (time.monotonic(), await self.build())
+            return self._cached[1]
+
+    async def build(self) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        errors: list[str] = []
+
+        async def guarded(name: str, fetch: Fetch) -> Any:
+            try:
+                return await fetch()
+            except Exception as error:  # one source down must not blank the page
+                log.warning("ops page: %s unavailable: %s", name, error)
+                errors.append(f"{name}: {type(error).__name__}: {error}")
+                return None
+
+        alerts, charts, dead, models = await asyncio.gather(
+            guarded("alerts (Elasticsearch)", lambda: self.alerts(now)),
+            guarded("communications (Elasticsearch)", self.charts),
+            guarded("dead letters (Elasticsearch)", lambda: self.dead_letters(now)),
+            guarded("model health (Prometheus)", lambda: self.models(now)),
+        )
+        return {
+            "generated_at": now.isoformat(),
+            "namespace": self.settings.namespace,
+            "resolved_hours": self.settings.ops_resolved_hours,
+            "alerts": alerts,
+            "charts": charts,
+            "dead_letters": dead,
+            "models": models,
+            "errors": errors,
+        }
+
+    def _alias(self, base: str) -> str:
+        return self.settings.index_name(base)
+
+    async def _search(self, base: str, body: dict[str, Any]) -> Any:
+        # A namespace without the index yet (no worker ever ran) is empty, not an error.
+        response = await self.es.options(ignore_status=404).search(
+            index=self._alias(base), ignore_unavailable=True, allow_no_indices=True, **body
+        )
+        return response.body
+
+    async def alerts(self, now: datetime) -> dict[str, Any]:
+        firing = await self._search(ALERTS_ALIAS, data.firing_alerts_query())
+        records = [hit["_source"] for hit in firing.get("hits", {}).get("hits", [])]
+        ids = [r["alert_id"] for r in records]
+        endings: list[dict[str, Any]] = []
+        if ids:
+            resolved = await self._search(ALERTS_ALIAS, data.resolutions_query(ids))
+            endings = [hit["_source"] for hit in resolved["hits"]["hits"]]
+        since = now - timedelta(hours=self.settings.ops_resolved_hours)
+        active, done = data.pair_alerts(records, endings, resolved_since=since)
+        return {"firing": [a.as_json() for a in active], "resolved": [a.as_json() for a in done]}
+
+    async def charts(self) -> dict[str, Any] | None:
+        extent = await self._search(COMMUNICATIONS_ALIAS, data.extent_query())
+        found = extent.get("aggregations", {})
+        if found.get("newest", {}).get("value_as_string") is None:
+            return None
+        oldest, newest = (
+            datetime.fromisoformat(found[k]["value_as_string"]) for k in ("oldest", "newest")
+        )
+        start, end, interval = data.chart_range(oldest, newest)
+        response = await self._search(COMMUNICATIONS_ALIAS, data.charts_query(start, end, interval))
+        return {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "interval_s": interval.total_seconds(),
+            **data.shape_charts(response["aggregations"]),
+        }
+
+    async def dead_letters(self, now: datetime) -> list[dict[str, Any]]:
+        response = await self._search(
+            DEADLETTER_ALIAS, data.dead_letters_query(now - timedelta(hours=24))
+        )
+        if "aggregations" not in response:
+            return []
+        return data.shape_dead_letters(response["aggregations"])
+
+    async def models(self, now: datetime) -> dict[str, Any]:
+        names = list(data.MODEL_INSTANT_QUERIES)
+        vectors = await asyncio.gather(
+            *(self._prometheus("query", {"query": data.MODEL_INSTANT_QUERIES[n]}) for n in names)
+        )
+        accuracy = await self._prometheus("query_range", data.accuracy_range_params(now))
+        return data.shape_models(dict(zip(names, vectors, strict=True)), accuracy)
+
+    async def _prometheus(self, endpoint: str, params: dict[str, str]) -> Any:
+        url = f"{self.settings.prometheus_url.rstrip('/')}/api/v1/{endpoint}"
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with self.http.get(url, params=params, timeout=timeout) as response:
+            response.raise_for_status()
+            body = await response.json()
+        return body["data"]["result"]
+
+
+def _json(body: Any) -> web.Response:
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+SNAPSHOTS = web.AppKey("snapshots", Snapshots)
+SETTINGS = web.AppKey("settings", Settings)
+ES = web.AppKey("es", AsyncElasticsearch)
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(
+        text=(STATIC_DIR / "index.html").read_text(), content_type="text/html", charset="utf-8"
+    )
+
+
+async def static(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name == "plotly.min.js":
+        return web.Response(body=plotly_js(), content_type="text/javascript", charset="utf-8")
+    if name not in STATIC_FILES:
+        raise web.HTTPNotFound()
+    return web.Response(
+        body=(STATIC_DIR / name).read_bytes(), content_type=STATIC_FILES[name], charset="utf-8"
+    )
+
+
+async def snapshot(request: web.Request) -> web.Response:
+    return _json(await request.app[SNAPSHOTS].get())
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one ``snapshot`` event per refresh, until the page goes away."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    snapshots = request.app[SNAPSHOTS]
+    refresh = request.app[SETTINGS].ops_refresh_s
+    try:
+        while True:
+            body = orjson.dumps(await snapshots.get())
+            await response.write(b"event: snapshot\ndata: " + body + b"\n\n")
+            await asyncio.sleep(refresh)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return response
+
+
+async def communications(request: web.Request) -> web.Response:
+    """The communications behind an alert, as a plain page (with the search for Kibana)."""
+    query = request.rel_url.query
+    try:
+        field, value, start, end = (query[k] for k in ("field", "value", "from", "to"))
+        body = data.communications_query(field, value, start, end, COMMUNICATIONS_SHOWN)
+    except (KeyError, ValueError) as error:
+        raise web.HTTPBadRequest(text=f"bad search: {error}") from None
+    settings = request.app[SETTINGS]
+    response = await request.app[ES].search(index=settings.index_name(COMMUNICATIONS_ALIAS), **body)
+    hits = [hit["_source"] for hit in response["hits"]["hits"]]
+    total = response["hits"]["total"]["value"]
+    return web.Response(
+        text=communications_page(field, value, start, end, hits, total),
+        content_type="text/html",
+        charset="utf-8",
+    )
+
+
+def communications_page(
+    field: str, value: str, start: str, end: str, hits: list[dict[str, Any]], total: int
+) -> str:
+    """The HTML of :func:`communications` (every value escaped)."""
+    e = html.escape
+    columns = ("occurred_at", "channel", "agent_id", "customer_id", "need", "satisfaction", "text")
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{e(str(hit.get(c, '')))}</td>" for c in columns) + "</tr>"
+        for hit in hits
+    )
+    header = "".join(f"<th>{e(c)}</th>" for c in columns)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{e(value)}: communications</title>"
+        '<link rel="stylesheet" href="/static/ops.css"></head><body>'
+        f"<h1>Communications with {e(field)} = {e(value)}</h1>"
+        f"<p>{e(start)} to {e(end)} (event time): {total} found"
+        f"{f', the first {len(hits)} shown' if total > len(hits) else ''}.</p>"
+        f'<p>In Kibana (data view crm-communications): <code id="kql">'
+        f"{e(data.kql(field, value, start, end))}</code></p>"
+        f'<table class="grid" id="communications"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+        '<p><a href="/">back to the ops page</a></p></body></html>'
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The ops application; it opens its clients on start-up and closes them on clean-up."""
+    app = web.Application()
+    app[SETTINGS] = settings
+
+    async def clients(app: web.Application) -> Any:
+        es = create_async_client(settings)
+        async with aiohttp.ClientSession() as http:
+            app[ES] = es
+            app[SNAPSHOTS] = Snapshots(settings, es, http)
+            yield
+            await es.close()
+
+    app.cleanup_ctx.append(clients)
+    app.router.add_get("/", index)
+    app.router.add_get("/static/{name}", static)
+    app.router.add_get("/api/snapshot", snapshot)
+    app.router.add_get("/api/stream", stream)
+    app.router.add_get("/communications", communications)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Serve the ops page until interrupted."""
+    web.run_app(
+        create_app(settings),
+        host=settings.ops_web_host,
+        port=settings.ops_web_port,
+        print=lambda _: None,
+        shutdown_timeout=2.0,
+    )
