@@ -2,7 +2,8 @@
 
 Brings the local servers up, starts a worker, produces generated events (plus a
 few malformed ones, to show the dead-letter path), waits until Elasticsearch has
-every communication, prints a summary and stops the worker. The servers keep
+every communication, prints a summary, stops the worker and starts the live ops
+page (``crmstream ops``) in the background. The servers and the page keep
 running so the results can be searched; ``crmstream infra down`` stops them.
 """
 
@@ -143,8 +144,24 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
         console.print(f"worker stopped (exit code {code})")
     print_summary(summary, seed)
     print_model_view(model_view(settings, communication_ids), summary.indexed)
+    start_ops_page(settings)
     print_next_steps(settings)
     return summary
+
+
+def start_ops_page(settings: Settings) -> None:
+    """Leave the live ops page running beside the servers (``infra down`` stops it)."""
+    from crmstream.infra.servers import OpsPageServer
+
+    page = OpsPageServer(settings)
+    try:
+        with console.status("starting the ops page ..."):
+            started = page.start()
+    except InfraError as error:
+        console.print(f"[yellow]ops page not started:[/yellow] {error}")
+        return
+    how = "running" if started else "already running"
+    console.print(f"[green]✓[/green] ops page {how}: {page.url}", soft_wrap=True)
 
 
 def wait_for_a_learned_model(worker: WorkerProcess, timeout_s: float) -> bool:
@@ -196,4 +213,6 @@ def print_next_steps(settings: Settings) -> None:
     console.print(f'  {command} search "退款" --max-satisfaction 0.5')
     url = f"{redact_url(settings.elasticsearch_url)}/{alias}/_search?q=text:refund&size=3&pretty"
     console.print(f"  curl -s '{url}'", soft_wrap=True)
-    console.print(f"Servers are still running; stop them with: {command} infra down")
+    console.print(
+        f"Servers and the ops page are still running; stop them with: {command} infra down"
+    )

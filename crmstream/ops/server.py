@@ -157,7 +157,9 @@ class Snapshots:
             *(self._prometheus("query", {"query": data.MODEL_INSTANT_QUERIES[n]}) for n in names)
         )
         accuracy = await self._prometheus("query_range", data.accuracy_range_params(now))
-        return data.shape_models(dict(zip(names, vectors, strict=True)), accuracy)
+        models = data.shape_models(dict(zip(names, vectors, strict=True)), accuracy)
+        models["accuracy_range"] = [(now - data.ACCURACY_RANGE).isoformat(), now.isoformat()]
+        return models
 
     async def _prometheus(self, endpoint: str, params: dict[str, str]) -> Any:
         url = f"{self.settings.prometheus_url.rstrip('/')}/api/v1/{endpoint}"

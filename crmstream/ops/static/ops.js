@@ -23,7 +23,19 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function fmt(value, digits = 2) {
-  return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+  if (value === null || value === undefined) return "–";
+  return Number.isInteger(value) ? String(value) : Number(value).toFixed(digits);
+}
+
+// An empty chart says so instead of drawing bare axes.
+function emptyLayout(layout, empty, text) {
+  if (!empty) return layout;
+  return {
+    ...layout,
+    xaxis: { visible: false }, yaxis: { visible: false },
+    annotations: [{ text, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5,
+      font: { size: 14, color: "#6b7280" } }],
+  };
 }
 
 function when(iso) {
@@ -122,7 +134,7 @@ function renderModels(models, charts) {
   const add = (name, value) => rows.push(el("dt", {}, name), el("dd", {}, value));
   if (models) {
     const versions = Object.entries(models.versions).map(([m, v]) => `${m} v${v}`).join(", ");
-    add("versions in use", versions || "no snapshot yet");
+    add("versions in use", versions || "no worker reporting to Prometheus");
     for (const q of models.quality) add(`${q.model} ${q.metric}`, fmt(q.value, 3));
     add("drift events", String(models.events.drift));
     add("emerging-need events", String(models.events.emerging_need));
@@ -134,8 +146,14 @@ function renderModels(models, charts) {
   summary.replaceChildren(...rows);
   const lines = models ? Object.entries(models.accuracy) : [];
   Plotly.react("chart-accuracy", lines.map(([model, s]) => ({
-    x: s.t, y: s.v, name: `${model} rolling accuracy`, type: "scatter", mode: "lines",
-  })), { ...LAYOUT, yaxis: { range: [0, 1], title: "accuracy" } }, PLOT_CONFIG);
+    x: s.t, y: s.v, name: `${model} rolling accuracy`, type: "scatter", mode: "lines+markers",
+    marker: { size: 4 },
+  })), emptyLayout({
+    ...LAYOUT,
+    xaxis: { type: "date", range: models ? models.accuracy_range : undefined },
+    yaxis: { range: [0, 1], title: "accuracy" },
+  },
+    lines.length === 0, "no accuracy reported yet"), PLOT_CONFIG);
 }
 
 function renderDeadLetters(rows) {
@@ -145,7 +163,8 @@ function renderDeadLetters(rows) {
       type: "bar", marker: { color: "#c9a227" } },
     { x: reasons.map((r) => r.reason), y: reasons.map((r) => r.recent), name: "last 24 h",
       type: "bar", marker: { color: "#b3261e" } },
-  ], { ...LAYOUT, barmode: "group" }, PLOT_CONFIG);
+  ], emptyLayout({ ...LAYOUT, barmode: "group" }, reasons.length === 0, "no dead letters"),
+  PLOT_CONFIG);
 }
 
 function render(snapshot) {
