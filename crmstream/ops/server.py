@@ -213,7 +213,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             body = orjson.dumps(await snapshots.get())
             await response.write(b"event: snapshot\ndata: " + body + b"\n\n")
             await asyncio.sleep(refresh)
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:  # the page went away
         pass
     return response
 

@@ -150,6 +150,11 @@ def check_firing(page: Page, artifacts: Path) -> Path:
     path = artifacts / "ops-page.png"
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 0
+    # Per agent and per need a click away (per channel is the default).
+    for split, key in (("agent", "agent-003"), ("need", "refund"), ("channel", "email")):
+        page.click(f'#split-tabs button[data-split="{split}"]')
+        legend = page.locator("#chart-satisfaction .legendtext").all_text_contents()
+        assert key in legend, (split, legend)
     return path
 
 
