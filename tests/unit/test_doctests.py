@@ -38,6 +38,8 @@ MODULES = [
     "streams.alert_rules",
     "streams.expiry",
     "crmstream.infra.worker",
+    "crmstream.infra.security",
+    "streams.access",
     "streams.kafka",
     "streams.topics",
     "streams.sinks",
