@@ -110,6 +110,52 @@ def up(secured: SecuredOption = False) -> None:
     console.print(f"infra up took {time.monotonic() - started:.1f}s")
 
 
+@infra_app.command("certs")
+def certs(
+    directory: Annotated[Path, typer.Argument(help="Where to write them (created, 0700).")],
+    host: Annotated[
+        list[str], typer.Option("--host", help="A name or address the servers answer on (repeat).")
+    ],
+    owner: Annotated[
+        int | None, typer.Option(help="User id to own the files (the servers' in containers).")
+    ] = None,
+) -> None:
+    """A CA, a server certificate and Kafka's keystore for servers run elsewhere (compose).
+
+    The keystore's password comes from $KAFKA_KEYSTORE_PASSWORD, which the broker reads
+    too. Existing files are kept.
+    """
+    import os
+
+    from crmstream.infra.errors import InfraError
+    from crmstream.infra.security import KAFKA_KEYSTORE_PASSWORD_ENV, TlsFiles, ensure_tls_files
+
+    password = os.environ.get(KAFKA_KEYSTORE_PASSWORD_ENV)
+    if not password:
+        raise InfraError(f"set {KAFKA_KEYSTORE_PASSWORD_ENV}: Kafka's keystore needs a password")
+    files = TlsFiles(directory)
+    ensure_tls_files(files, password, host, owner=owner)
+    console.print(
+        f"CA {files.ca_cert}; server certificate for {', '.join(host)}: {files.server_cert}"
+    )
+
+
+@infra_app.command("role")
+def role() -> None:
+    """The body of an Elasticsearch create-API-key request with crmstream's least privileges.
+
+    Its own indices and aliases (this namespace's) and the templates, nothing else: POST it
+    to ``/_security/api_key`` and give crmstream the answer's ``encoded`` value as
+    CRMSTREAM_ELASTICSEARCH_API_KEY.
+    """
+    from crmstream.infra.security import crmstream_role
+
+    settings = get_settings()
+    name = f"crmstream-{settings.namespace or 'default'}"
+    body = {"name": name, "role_descriptors": {"crmstream": crmstream_role(settings)}}
+    print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+
+
 @infra_app.command("down")
 def down(secured: SecuredOption = False) -> None:
     """Stop the local servers crmstream started; leaves no process behind."""

@@ -30,6 +30,7 @@ from crmstream.infra.security import (
     ensure_tls_files,
     env_file_text,
     kafka_admin_settings,
+    kafka_secret_environment,
     kafka_security_properties,
     load_or_create_secrets,
     local_hosts,
@@ -45,7 +46,7 @@ def prepare_secrets(settings: Settings) -> tuple[TlsFiles, Secrets]:
     """This set-up's passwords and certificates, generated on first use."""
     tls = tls_files(settings)
     generated = load_or_create_secrets(tls)
-    ensure_tls_files(tls, generated, local_hosts(settings))
+    ensure_tls_files(tls, generated.keystore_password, local_hosts(settings))
     return tls, generated
 
 
@@ -60,8 +61,15 @@ class SecuredKafkaServer(KafkaServer):
     """Kafka with clients on SASL_SSL (SCRAM-SHA-512) and the controller on mutual TLS."""
 
     def listener_properties(self, host: str, port: int, controller_port: int) -> dict[str, str]:
-        tls, generated = prepare_secrets(self.settings)
-        return kafka_security_properties(host, port, controller_port, tls, generated)
+        tls, _ = prepare_secrets(self.settings)
+        return kafka_security_properties(
+            host, port, controller_port, tls.kafka_keystore, tls.ca_cert
+        )
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        args, env = super().command()
+        _, generated = prepare_secrets(self.settings)
+        return args, {**env, **kafka_secret_environment(generated)}
 
     def format_arguments(self) -> list[str]:
         _, generated = prepare_secrets(self.settings)

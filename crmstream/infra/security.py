@@ -238,21 +238,33 @@ def scram_user_arguments(secrets_: Secrets) -> list[str]:
     ]
 
 
+#: The environment variables the broker reads its passwords from (Kafka's
+#: EnvVarConfigProvider): server.properties itself holds no secret.
+KAFKA_ADMIN_PASSWORD_ENV = "KAFKA_ADMIN_PASSWORD"
+KAFKA_KEYSTORE_PASSWORD_ENV = "KAFKA_KEYSTORE_PASSWORD"
+ENV_CONFIG_PROVIDER = "org.apache.kafka.common.config.provider.EnvVarConfigProvider"
+
+
 def kafka_security_properties(
-    host: str, port: int, controller_port: int, tls: TlsFiles, secrets_: Secrets
+    host: str, port: int, controller_port: int, keystore: Path, ca_cert: Path
 ) -> dict[str, str]:
     """Broker properties: clients on SASL_SSL (SCRAM), the controller on mutual TLS.
 
-    >>> p = kafka_security_properties("127.0.0.1", 9192, 10192, TlsFiles(Path("/s")),
-    ...                               Secrets("a", "c", "e", "d", "k"))
-    >>> p["listeners"], p["listener.security.protocol.map"]
-    ('SASL_SSL://127.0.0.1:9192,CONTROLLER://127.0.0.1:10192', 'SASL_SSL:SASL_SSL,CONTROLLER:SSL')
+    Passwords are references to the broker's environment (:func:`kafka_secret_environment`).
+
+    >>> p = kafka_security_properties("127.0.0.1", 9192, 10192, Path("/k.p12"), Path("/ca.crt"))
+    >>> p["listeners"], p["listener.security.protocol.map"], p["ssl.keystore.password"]
+    ('SASL_SSL://127.0.0.1:9192,CONTROLLER://127.0.0.1:10192', \
+'SASL_SSL:SASL_SSL,CONTROLLER:SSL', '${env:KAFKA_KEYSTORE_PASSWORD}')
     """
     jaas = (
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
-        f'username="{KAFKA_ADMIN_USER}" password="{secrets_.kafka_admin_password}";'
+        f'username="{KAFKA_ADMIN_USER}" password="${{env:{KAFKA_ADMIN_PASSWORD_ENV}}}";'
     )
+    keystore_password = f"${{env:{KAFKA_KEYSTORE_PASSWORD_ENV}}}"
     return {
+        "config.providers": "env",
+        "config.providers.env.class": ENV_CONFIG_PROVIDER,
         "listeners": f"SASL_SSL://{host}:{port},CONTROLLER://{host}:{controller_port}",
         "advertised.listeners": f"SASL_SSL://{host}:{port}",
         "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SSL",
@@ -263,12 +275,20 @@ def kafka_security_properties(
         # The controller listener takes only peers with a certificate from our CA.
         "listener.name.controller.ssl.client.auth": "required",
         "ssl.keystore.type": "PKCS12",
-        "ssl.keystore.location": str(tls.kafka_keystore),
-        "ssl.keystore.password": secrets_.keystore_password,
-        "ssl.key.password": secrets_.keystore_password,
+        "ssl.keystore.location": str(keystore),
+        "ssl.keystore.password": keystore_password,
+        "ssl.key.password": keystore_password,
         "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": str(tls.ca_cert),
+        "ssl.truststore.location": str(ca_cert),
         "ssl.endpoint.identification.algorithm": "https",
+    }
+
+
+def kafka_secret_environment(secrets_: Secrets) -> dict[str, str]:
+    """The broker's passwords, for its process environment only."""
+    return {
+        KAFKA_ADMIN_PASSWORD_ENV: secrets_.kafka_admin_password,
+        KAFKA_KEYSTORE_PASSWORD_ENV: secrets_.keystore_password,
     }
 
 
@@ -479,10 +499,17 @@ def load_or_create_secrets(tls: TlsFiles) -> Secrets:
     return generated
 
 
-def ensure_tls_files(tls: TlsFiles, secrets_: Secrets, hosts: list[str]) -> None:
-    """Generate the CA, the server certificate and Kafka's keystore once."""
+def ensure_tls_files(
+    tls: TlsFiles, keystore_password: str, hosts: list[str], *, owner: int | None = None
+) -> None:
+    """Generate the CA, the server certificate and Kafka's keystore once.
+
+    ``owner``: a user id to hand the files to (servers in containers run as their own).
+    """
     if tls.kafka_keystore.exists():
         return
+    tls.directory.mkdir(parents=True, exist_ok=True)
+    tls.directory.chmod(0o700)
     now = datetime.now(UTC)
     ca_key, ca_cert = make_ca(now)
     key, certificate = issue_server_certificate(
@@ -497,9 +524,11 @@ def ensure_tls_files(tls: TlsFiles, secrets_: Secrets, hosts: list[str]) -> None
     tls.ca_cert.chmod(0o644)  # public: clients read it
     write_private(tls.server_key, key_pem(key))
     write_private(tls.server_cert, certificate_pem(certificate))
-    write_private(
-        tls.kafka_keystore, kafka_keystore(key, certificate, ca_cert, secrets_.keystore_password)
-    )
+    write_private(tls.kafka_keystore, kafka_keystore(key, certificate, ca_cert, keystore_password))
+    if owner is not None:
+        for path in (tls.directory, tls.ca_key, tls.ca_cert, tls.server_key, tls.server_cert):
+            os.chown(path, owner, -1)
+        os.chown(tls.kafka_keystore, owner, -1)
 
 
 def local_hosts(settings: Settings) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import stat
@@ -34,6 +35,7 @@ from crmstream.infra.security import (
     env_file_text,
     issue_server_certificate,
     kafka_keystore,
+    kafka_secret_environment,
     kafka_security_properties,
     key_pem,
     load_or_create_secrets,
@@ -136,12 +138,14 @@ def test_secret_files_are_private_and_generated_once(tmp_path: Path) -> None:
     assert load_or_create_secrets(tls) == first
     assert len(set(first.values())) == len(first.values())  # every password its own
     assert all(len(value) >= 32 for value in first.values())
-    ensure_tls_files(tls, first, ["localhost", "127.0.0.1"])
+    ensure_tls_files(tls, first.keystore_password, ["localhost", "127.0.0.1"])
     assert stat.S_IMODE(tls.directory.stat().st_mode) == 0o700
     for path in (tls.secrets_file, tls.ca_key, tls.server_key, tls.kafka_keystore):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     keystore = tls.kafka_keystore.read_bytes()
-    ensure_tls_files(tls, first, ["localhost"])  # once: an existing set-up keeps its certificates
+    ensure_tls_files(
+        tls, first.keystore_password, ["localhost"]
+    )  # once: an existing set-up keeps its certificates
     assert tls.kafka_keystore.read_bytes() == keystore
 
 
@@ -156,17 +160,27 @@ def test_write_private_narrows_an_existing_file(tmp_path: Path) -> None:
 SECRETS = Secrets("admin-pw", "client-pw", "elastic-pw", "es-client-pw", "store-pw")
 
 
-def test_kafka_listens_for_clients_on_sasl_ssl_only() -> None:
-    properties = kafka_security_properties("127.0.0.1", 9192, 10192, TlsFiles(Path("/s")), SECRETS)
-    assert "PLAINTEXT" not in properties["listener.security.protocol.map"].replace(
-        "SASL_SSL", ""
-    ).replace("SSL", "")
+def test_kafka_listens_for_clients_on_sasl_ssl_only_with_no_secret_in_its_properties() -> None:
+    properties = kafka_security_properties(
+        "127.0.0.1", 9192, 10192, Path("/s/kafka.p12"), Path("/s/ca.crt")
+    )
+    protocols = dict(p.split(":") for p in properties["listener.security.protocol.map"].split(","))
+    assert protocols == {"SASL_SSL": "SASL_SSL", "CONTROLLER": "SSL"}
     assert properties["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
     assert properties["inter.broker.listener.name"] == "SASL_SSL"
     assert properties["listener.name.controller.ssl.client.auth"] == "required"
     jaas = properties["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
-    assert f'username="{KAFKA_ADMIN_USER}" password="admin-pw"' in jaas
+    assert f'username="{KAFKA_ADMIN_USER}" password="${{env:KAFKA_ADMIN_PASSWORD}}"' in jaas
     assert properties["ssl.endpoint.identification.algorithm"] == "https"
+    environment = kafka_secret_environment(SECRETS)
+    assert environment == {
+        "KAFKA_ADMIN_PASSWORD": "admin-pw",
+        "KAFKA_KEYSTORE_PASSWORD": "store-pw",
+    }
+    text = "".join(f"{k}={v}" for k, v in properties.items())
+    assert not any(secret in text for secret in SECRETS.values())
+    for name in environment:  # every secret the broker needs is referenced
+        assert f"${{env:{name}}}" in text
 
 
 def test_scram_users_are_created_at_format_time() -> None:
@@ -279,3 +293,103 @@ def test_missing_privileges_lists_only_what_is_false() -> None:
     assert missing_privileges(answer) == ["ns-crm-*: manage"]
     answer["index"]["ns-crm-*"]["manage"] = True  # type: ignore[index]
     assert missing_privileges(answer) == []
+
+
+def test_certs_command_writes_certificates_for_servers_run_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from crmstream.cli import app
+
+    out = tmp_path / "tls"
+    runner = CliRunner()
+    refused = runner.invoke(app, ["infra", "certs", str(out), "--host", "kafka"])
+    assert refused.exit_code != 0 and not out.exists()  # no keystore password, no files
+
+    monkeypatch.setenv("KAFKA_KEYSTORE_PASSWORD", "store-pw")
+    args = ["infra", "certs", str(out), "--host", "kafka", "--host", "elasticsearch"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    tls = TlsFiles(out)
+    cert = x509.load_pem_x509_certificate(tls.server_cert.read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["kafka", "elasticsearch"]
+    _, stored, _ = pkcs12.load_key_and_certificates(tls.kafka_keystore.read_bytes(), b"store-pw")
+    assert stored == cert
+    assert stat.S_IMODE(tls.server_key.stat().st_mode) == 0o600
+    assert runner.invoke(app, args).exit_code == 0  # again: the same files are kept
+    assert x509.load_pem_x509_certificate(tls.server_cert.read_bytes()) == cert
+
+
+def test_role_command_prints_an_api_key_request_with_the_least_privileges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from config.settings import get_settings
+    from crmstream.cli import app
+
+    monkeypatch.setenv("CRMSTREAM_NAMESPACE", "blue")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["infra", "role"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body == {
+        "name": "crmstream-blue",
+        "role_descriptors": {"crmstream": crmstream_role(Settings(namespace="blue"))},
+    }
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def properties_file(path: Path) -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+
+
+def test_compose_kafka_has_the_same_security_as_the_local_secured_one() -> None:
+    compose = properties_file(REPOSITORY / "config" / "kafka" / "secured.properties")
+    local = kafka_security_properties(
+        "kafka", 9093, 9095, Path("/etc/kafka/tls/kafka.p12"), Path("/etc/kafka/tls/ca.crt")
+    )
+    for key, value in local.items():
+        if key.startswith("listener.name.sasl_ssl."):  # per listener there: internal, external
+            for listener in ("internal", "external"):
+                assert compose[key.replace("sasl_ssl", listener)] == value
+        elif "listener" not in key or key.startswith("listener.name.controller."):
+            assert compose[key] == value, key
+    assert compose["inter.broker.listener.name"] == "INTERNAL"
+    protocols = dict(p.split(":") for p in compose["listener.security.protocol.map"].split(","))
+    assert protocols == {"INTERNAL": "SASL_SSL", "EXTERNAL": "SASL_SSL", "CONTROLLER": "SSL"}
+    client = properties_file(REPOSITORY / "config" / "kafka" / "client.properties")
+    assert client["security.protocol"] == "SASL_SSL" and client["sasl.mechanism"] == "SCRAM-SHA-512"
+
+
+def test_compose_is_secured_with_secrets_from_the_environment_only() -> None:
+    compose = yaml.safe_load((REPOSITORY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    worker = services["worker"]["environment"]
+    assert worker["CRMSTREAM_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert worker["CRMSTREAM_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert worker["CRMSTREAM_ELASTICSEARCH_URL"].startswith("https://")
+    assert worker["CRMSTREAM_KAFKA_SSL_CAFILE"] == worker["CRMSTREAM_ELASTICSEARCH_CA_CERTS"]
+    es = services["elasticsearch"]["environment"]
+    assert (
+        es["xpack.security.enabled"] == "true" and es["xpack.security.http.ssl.enabled"] == "true"
+    )
+    for service in services.values():
+        for key, value in (service.get("environment") or {}).items():
+            if any(word in key for word in ("PASSWORD", "API_KEY", "TOKEN", "SIGNING_KEY")):
+                assert str(value).startswith("${") and ":?" in str(value), key
+    # The generated certificates are mounted, read-only, where they are used.
+    for name in ("kafka", "elasticsearch", "kibana", "worker"):
+        assert any(v.startswith("tls:") and v.endswith(":ro") for v in services[name]["volumes"])
+    assert services["tls-setup"]["command"][:3] == ["crmstream", "infra", "certs"]
