@@ -36,7 +36,6 @@ import yaml
 from config.settings import Settings, redact_url
 from crmstream.infra.errors import InfraError
 from crmstream.infra.fetch import maven_fetch
-from crmstream.infra.security import write_private
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 # Elasticsearch refuses to run as root; when we are root it runs as this user.
@@ -255,10 +254,7 @@ class KafkaServer(LocalServer):
             **self.extra_properties,
         }
         server_properties = self.home / "server.properties"
-        # 0600: the secured variant's properties hold its passwords.
-        write_private(
-            server_properties, "".join(f"{k}={v}\n" for k, v in properties.items()).encode()
-        )
+        server_properties.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
         log4j = self.home / "log4j2.properties"
         log4j.write_text(
             "rootLogger.level = INFO\nrootLogger.appenderRef.file.ref = file\n"

@@ -59,9 +59,8 @@ def run_crmstream(
         [sys.executable, "-m", "crmstream", *args],
         env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
-    (log_dir / f"{'-'.join(args[:2])}-{uuid.uuid4().hex[:6]}.out").write_text(
-        result.stdout + result.stderr
-    )
+    what = "-".join(arg for arg in args[:2] if arg.isalnum())
+    (log_dir / f"{what}-{uuid.uuid4().hex[:6]}.out").write_text(result.stdout + result.stderr)
     return result
 
 
@@ -265,6 +264,13 @@ def failed_starts(secured_stack: SecuredStack) -> dict[str, FailedStart]:
             "worker", **overrides, CRMSTREAM_WORKER_WEB_PORT=str(free_port())
         )
         found[name] = FailedStart(result.returncode, result.stdout + result.stderr)
+    # The learner (its own process in production) checks Kafka the same way.
+    learner = secured_stack.crmstream(
+        "learner", **cases["kafka_password"], CRMSTREAM_LEARNER_WEB_PORT=str(free_port())
+    )
+    found["learner_kafka_password"] = FailedStart(
+        learner.returncode, learner.stdout + learner.stderr
+    )
     return found
 
 
@@ -272,6 +278,7 @@ def failed_starts(secured_stack: SecuredStack) -> dict[str, FailedStart]:
     ("case", "setting", "reason"),
     [
         ("kafka_password", "CRMSTREAM_KAFKA_SASL_PASSWORD", "refused the SASL credentials"),
+        ("learner_kafka_password", "CRMSTREAM_KAFKA_SASL_PASSWORD", "refused the SASL credentials"),
         ("kafka_ca", "CRMSTREAM_KAFKA_SSL_CAFILE", "certificate was not accepted"),
         ("elasticsearch_password", "CRMSTREAM_ELASTICSEARCH_PASSWORD", "refused the credentials"),
         ("elasticsearch_ca", "CRMSTREAM_ELASTICSEARCH_CA_CERTS", "certificate was not accepted"),
@@ -282,7 +289,7 @@ def failed_starts(secured_stack: SecuredStack) -> dict[str, FailedStart]:
         ),
     ],
 )
-def test_a_wrong_setting_stops_the_worker_with_one_line_naming_it(
+def test_a_wrong_setting_stops_the_component_with_one_line_naming_it(
     failed_starts: dict[str, FailedStart], case: str, setting: str, reason: str
 ) -> None:
     failed = failed_starts[case]
@@ -307,8 +314,15 @@ def test_no_secret_appears_in_any_log_or_output(
     try:
         bad = [b"not json at all", b'{"event_id": "x", "channel": "fax"}']
         send_raw(settings, COMMUNICATIONS, bad)
-        good = list(EventGenerator(seed=77).events(20))
-        send_events(settings, good)
+        # Good events through the replay command (its output is scanned too).
+        rows = secured_stack.state_dir / "rows.jsonl"
+        ids = [f"replayed-{n}" for n in range(5)]
+        rows.write_text("".join(json.dumps({"id": i, "msg": f"refund {i}"}) + "\n" for i in ids))
+        replay = secured_stack.crmstream(
+            "replay", str(rows), "--map", "event_id=id", "--map", "text=msg",
+            "--set", "customer_id=c1", "--set", "channel=chat", "--set", "direction=inbound",
+        )  # fmt: skip
+        assert replay.returncode == 0, replay.stdout + replay.stderr
         wait_until(
             lambda: (
                 {b.decode() for b in bad}
@@ -316,6 +330,7 @@ def test_no_secret_appears_in_any_log_or_output(
             ),
             what="the dead letters",
         )
+        wait_until(lambda: len(indexed(settings, ids)) == len(ids), what="the replayed events")
         pages = [worker.metrics() or "", worker.metrics(learner=True) or ""]
     finally:
         assert worker.stop() == 0
@@ -344,8 +359,8 @@ def test_no_secret_appears_in_any_log_or_output(
     for path in log_files:
         outputs[str(path)] = path.read_text(errors="replace")
     # What was scanned: every failing start, the worker's log with its dead letters.
-    assert len(failed_starts) == 5
-    assert sum("not starting:" in text for text in outputs.values()) >= 5
+    assert len(failed_starts) == 6
+    assert sum("not starting:" in text for text in outputs.values()) >= 6
     assert len(letters) >= 2
 
     tls = tls_files(settings)
