@@ -39,6 +39,7 @@ MODULES = [
     "streams.expiry",
     "crmstream.infra.worker",
     "crmstream.infra.security",
+    "crmstream.demo",
     "streams.access",
     "streams.kafka",
     "streams.topics",
