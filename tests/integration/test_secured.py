@@ -17,6 +17,8 @@ import stat
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,6 +99,16 @@ def bundle_version(worker: WorkerProcess) -> float:
     return worker.metric("crmstream_model_version", role="scorer", model="bundle") or 0.0
 
 
+def ready(worker: WorkerProcess) -> bool:
+    """/readyz answers 200 (its Elasticsearch check works with least-privilege credentials)."""
+    url = worker.metrics_url.replace("/metrics", "/readyz")
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def settings_from(env: dict[str, str]) -> Settings:
     prefix = "CRMSTREAM_"
     return Settings.model_validate({k.removeprefix(prefix).lower(): v for k, v in env.items()})
@@ -160,6 +172,7 @@ def test_events_flow_through_secured_kafka_and_elasticsearch(
             wait_until(lambda: alerts_case.caught_up(settings), timeout_s=120, what="catching up")
             if any(a["state"] == "firing" for a in alerts_case.agent_alerts(settings)):
                 break
+        wait_until(lambda: ready(worker), timeout_s=60, what="/readyz 200")
         (firing,) = [a for a in alerts_case.agent_alerts(settings) if a["state"] == "firing"]
         assert firing["key"] == "agent-003"
 
