@@ -1,4 +1,4 @@
-"""The secured local variant: a CA and server certificates, SCRAM users, an API key.
+"""The secured local variant: a CA and server certificates, SCRAM users, crmstream's role.
 
 ``crmstream infra up --secured`` (or ``CRMSTREAM_LOCAL_SECURITY=true``) runs Kafka
 with a ``SASL_SSL`` listener (SCRAM-SHA-512, users created when the node is
@@ -8,10 +8,12 @@ is generated at set-up into the state folder, never into the repository:
 - ``secrets/`` (0700): the CA, the server certificate and key, Kafka's keystore,
   and ``secrets.json`` (0600) with the generated passwords;
 - ``crmstream.env`` (0600): the ``CRMSTREAM_*`` variables a client needs (Kafka
-  user and password, the CA, an Elasticsearch API key with crmstream's least
-  privileges). Source it (``set -a; . crmstream.env; set +a``) and run crmstream.
+  user and password, the CA, the Elasticsearch user holding crmstream's role with
+  its least privileges). Source it (``set -a; . crmstream.env; set +a``) and run
+  crmstream.
 
-The builders here are pure (unit-tested); file and network work is kept apart.
+The builders here are pure (unit-tested); the file writing is in the last section,
+the servers and network calls in :mod:`crmstream.infra.secured`.
 """
 
 from __future__ import annotations
@@ -465,7 +467,7 @@ def kafka_admin_settings(settings: Settings, tls: TlsFiles, secrets_: Secrets) -
 
 
 def elasticsearch_admin_settings(settings: Settings, tls: TlsFiles, secrets_: Secrets) -> Settings:
-    """The ``elastic`` superuser, for health checks and creating crmstream's API key."""
+    """The ``elastic`` superuser, for the health checks."""
     return settings.model_copy(
         update={
             "elasticsearch_api_key": None,
