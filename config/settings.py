@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     table_memory_mb: int = Field(64, ge=8)
 
     # Local servers
+    # True: `crmstream infra up` runs the secured variant (Kafka SASL_SSL with SCRAM,
+    # Elasticsearch with security and TLS; see crmstream/infra/security.py).
+    local_security: bool = False
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     state_dir: Path = Field(default_factory=_default_state_dir)
     kafka_version: str = "4.1.1"

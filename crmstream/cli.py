@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -40,7 +41,7 @@ def main() -> None:
     try:
         app()
     except InfraError as error:
-        errors.print(f"[red]error:[/red] {error}")
+        errors.print(f"[red]error:[/red] {escape(str(error))}")
         sys.exit(1)
 
 
@@ -73,35 +74,104 @@ def infra_up(settings: Settings) -> None:
             else "already running, reused"
         )
         console.print(f"[green]✓[/green] {server.name} {server.address}: {what}")
+    if settings.local_security:
+        from crmstream.infra.secured import provision_client
+
+        path = provision_client(settings)
+        console.print(f"client settings (secrets, mode 0600): {path}")
+        console.print(f"use them with: set -a; . {path}; set +a")
+
+
+SecuredOption = Annotated[
+    bool,
+    typer.Option(
+        "--secured",
+        help="The secured variant (Kafka SASL_SSL + SCRAM, Elasticsearch TLS + API key) "
+        "on its own ports and state folder.",
+    ),
+]
+
+
+def infra_settings(secured: bool) -> Settings:
+    """The settings ``infra`` works with: as configured, or the ``--secured`` variant."""
+    from crmstream.infra.security import secured_variant
+
+    settings = get_settings()
+    return secured_variant(settings) if secured and not settings.local_security else settings
 
 
 @infra_app.command("up")
-def up() -> None:
+def up(secured: SecuredOption = False) -> None:
     """Fetch (once, into the cache) and start the local servers; wait until healthy."""
-    settings = get_settings()
+    settings = infra_settings(secured)
     started = time.monotonic()
     infra_up(settings)
     console.print(status_table(settings))
     console.print(f"infra up took {time.monotonic() - started:.1f}s")
 
 
+@infra_app.command("certs")
+def certs(
+    directory: Annotated[Path, typer.Argument(help="Where to write them (created, 0700).")],
+    host: Annotated[
+        list[str], typer.Option("--host", help="A name or address the servers answer on (repeat).")
+    ],
+    owner: Annotated[
+        int | None, typer.Option(help="User id to own the files (the servers' in containers).")
+    ] = None,
+) -> None:
+    """A CA, a server certificate and Kafka's keystore for servers run elsewhere (compose).
+
+    The keystore's password comes from $KAFKA_KEYSTORE_PASSWORD, which the broker reads
+    too. Existing files are kept.
+    """
+    import os
+
+    from crmstream.infra.errors import InfraError
+    from crmstream.infra.security import KAFKA_KEYSTORE_PASSWORD_ENV, TlsFiles, ensure_tls_files
+
+    password = os.environ.get(KAFKA_KEYSTORE_PASSWORD_ENV)
+    if not password:
+        raise InfraError(f"set {KAFKA_KEYSTORE_PASSWORD_ENV}: Kafka's keystore needs a password")
+    files = TlsFiles(directory)
+    ensure_tls_files(files, password, host, owner=owner)
+    console.print(
+        f"CA {files.ca_cert}; server certificate for {', '.join(host)}: {files.server_cert}"
+    )
+
+
+@infra_app.command("role")
+def role() -> None:
+    """The body of an Elasticsearch create-API-key request with crmstream's least privileges.
+
+    Its own indices and aliases (this namespace's) and the templates, nothing else: POST it
+    to ``/_security/api_key`` and give crmstream the answer's ``encoded`` value as
+    CRMSTREAM_ELASTICSEARCH_API_KEY.
+    """
+    from crmstream.infra.security import crmstream_role
+
+    settings = get_settings()
+    name = f"crmstream-{settings.namespace or 'default'}"
+    body = {"name": name, "role_descriptors": {"crmstream": crmstream_role(settings)}}
+    print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+
+
 @infra_app.command("down")
-def down() -> None:
+def down(secured: SecuredOption = False) -> None:
     """Stop the local servers crmstream started; leaves no process behind."""
     from crmstream.infra import servers
     from crmstream.infra.servers import OpsPageServer
 
-    settings = get_settings()
+    settings = infra_settings(secured)
     for server in [OpsPageServer(settings), *reversed(servers(settings))]:
         if server.managed and server.stop():
             console.print(f"stopped {server.name}")
 
 
 @infra_app.command("status")
-def status() -> None:
+def status(secured: SecuredOption = False) -> None:
     """Print each server, its address and health."""
-    settings = get_settings()
-    table = status_table(settings)
+    table = status_table(infra_settings(secured))
     console.print(table)
 
 
@@ -109,10 +179,16 @@ def status() -> None:
 
 
 async def prepare_cluster(settings: Settings, *, wait_s: float = 120.0) -> None:
-    """Create missing topics and install index templates (both idempotent)."""
+    """Check our credentials, create missing topics and install index templates (idempotent).
+
+    A refused credential or certificate raises :class:`streams.access.AccessError` at once.
+    """
+    from streams.access import check_elasticsearch_access, check_kafka_access
     from streams.search_index import create_client, install_templates
     from streams.topics import TopicSetupError, ensure_topics
 
+    await check_kafka_access(settings)
+    await asyncio.to_thread(check_elasticsearch_access, settings)
     deadline = time.monotonic() + wait_s
     while True:
         try:
@@ -142,14 +218,15 @@ def _configure_logging(settings: Settings) -> None:
 @app.command()
 def worker() -> None:
     """Run the stream worker (Faust): consume, enrich, index, publish."""
+    from streams.access import AccessError
     from streams.topics import TopicSetupError
 
     settings = get_settings()
     _configure_logging(settings)
     try:
         asyncio.run(prepare_cluster(settings))
-    except TopicSetupError as error:
-        # One line that names the topic, the broker's error and the setting; no traceback.
+    except (TopicSetupError, AccessError) as error:
+        # One line that names what is wrong and the setting to fix; no traceback.
         logging.getLogger("crmstream.worker").critical("not starting: %s", error)
         raise typer.Exit(1) from None
     (settings.state_dir / "worker").mkdir(parents=True, exist_ok=True)
@@ -194,11 +271,17 @@ def learner(
     ] = None,
 ) -> None:
     """Run the learner: learn from crm.training, publish model snapshots on crm.models."""
+    from streams.access import AccessError, check_kafka_access
     from streams.learner import run_learner
     from streams.runtime import tune_allocator, tune_garbage_collector
 
     settings = get_settings()
     _configure_logging(settings)
+    try:
+        asyncio.run(check_kafka_access(settings))  # the learner talks to Kafka only
+    except AccessError as error:
+        logging.getLogger("crmstream.learner").critical("not starting: %s", error)
+        raise typer.Exit(1) from None
     tune_allocator()
     tune_garbage_collector()
     asyncio.run(run_learner(settings, parent_pid=parent_pid))

@@ -204,6 +204,26 @@ def print_summary(summary: DemoSummary, seed: int) -> None:
     console.print(table)
 
 
+def curl_options(settings: Settings) -> str:
+    """curl's options for our Elasticsearch: its CA, and the user (curl asks the password).
+
+    >>> curl_options(Settings())
+    ''
+    >>> from pathlib import Path
+    >>> curl_options(Settings(elasticsearch_ca_certs=Path("/s/ca.crt"),
+    ...                       elasticsearch_username="crmstream", elasticsearch_password="pw"))
+    '--cacert /s/ca.crt -u crmstream '
+    """
+    options = ""
+    if settings.elasticsearch_ca_certs is not None:
+        options += f"--cacert {settings.elasticsearch_ca_certs} "
+    if settings.elasticsearch_username:
+        options += f"-u {settings.elasticsearch_username} "
+    elif settings.elasticsearch_api_key is not None:
+        options += '-H "Authorization: ApiKey $CRMSTREAM_ELASTICSEARCH_API_KEY" '
+    return options
+
+
 def print_next_steps(settings: Settings) -> None:
     alias = settings.index_name(COMMUNICATIONS_ALIAS)
     # As the user called us (e.g. .venv/bin/crmstream from `make demo`).
@@ -212,7 +232,7 @@ def print_next_steps(settings: Settings) -> None:
     console.print(f'  {command} search "refund" --channel email')
     console.print(f'  {command} search "退款" --max-satisfaction 0.5')
     url = f"{redact_url(settings.elasticsearch_url)}/{alias}/_search?q=text:refund&size=3&pretty"
-    console.print(f"  curl -s '{url}'", soft_wrap=True)
+    console.print(f"  curl -s {curl_options(settings)}'{url}'", soft_wrap=True)
     console.print(
         f"Servers and the ops page are still running; stop them with: {command} infra down"
     )

@@ -10,6 +10,9 @@
 #   KIBANA_WAIT_ATTEMPTS  how many times to poll /api/status (default 60)
 #   KIBANA_WAIT_SECONDS   pause between polls (default 5)
 #   SAVED_OBJECTS         the ndjson file (default: saved_objects.ndjson next to this script)
+#   KIBANA_USERNAME, KIBANA_PASSWORD  basic auth for a secured Kibana (optional; handed
+#                         to curl in a private config file, never on its command line)
+#   KIBANA_CA_CERT        CA file to verify an https:// KIBANA_URL (optional)
 #
 # overwrite=true makes the import idempotent: re-running replaces the objects.
 
@@ -30,10 +33,21 @@ fail() {
 [ -r "$SAVED_OBJECTS" ] || fail "cannot read $SAVED_OBJECTS"
 command -v curl >/dev/null 2>&1 || fail "curl is not installed"
 
+# Every curl call reads this config: credentials and CA, if any (0600, removed on exit).
+CURL_CONFIG=$(mktemp)
+trap 'rm -f "$CURL_CONFIG"' EXIT
+chmod 600 "$CURL_CONFIG"
+if [ -n "${KIBANA_USERNAME:-}" ]; then
+    printf 'user = "%s:%s"\n' "$KIBANA_USERNAME" "${KIBANA_PASSWORD:-}" >> "$CURL_CONFIG"
+fi
+if [ -n "${KIBANA_CA_CERT:-}" ]; then
+    printf 'cacert = "%s"\n' "$KIBANA_CA_CERT" >> "$CURL_CONFIG"
+fi
+
 # Kibana answers 503 ("Kibana server is not ready yet") while it starts and
 # migrates its indices; -f turns that into a failure, so wait for a 2xx.
 attempt=1
-while ! curl -fsS -o /dev/null --max-time 10 "$KIBANA_URL/api/status" 2>/dev/null; do
+while ! curl -K "$CURL_CONFIG" -fsS -o /dev/null --max-time 10 "$KIBANA_URL/api/status" 2>/dev/null; do
     if [ "$attempt" -ge "$ATTEMPTS" ]; then
         fail "Kibana at $KIBANA_URL not ready after $ATTEMPTS attempts"
     fi
@@ -43,7 +57,7 @@ while ! curl -fsS -o /dev/null --max-time 10 "$KIBANA_URL/api/status" 2>/dev/nul
 done
 echo "kibana-setup: Kibana at $KIBANA_URL is up"
 
-response=$(curl -sS --max-time 60 -w '\n%{http_code}' \
+response=$(curl -K "$CURL_CONFIG" -sS --max-time 60 -w '\n%{http_code}' \
     -X POST "$KIBANA_URL/api/saved_objects/_import?overwrite=true" \
     -H 'kbn-xsrf: true' \
     --form "file=@$SAVED_OBJECTS") || fail "import request to $KIBANA_URL failed"

@@ -89,6 +89,10 @@ class LocalServer(ABC):
 
     run_as_service_user = False
 
+    def probe_settings(self) -> Settings | None:
+        """The settings the health check connects with (None: nothing to connect with yet)."""
+        return self.settings
+
     # -- shared lifecycle ----------------------------------------------------------
     @property
     def pid_file(self) -> Path:
@@ -234,10 +238,8 @@ class KafkaServer(LocalServer):
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{host}:{controller_port}",
-            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{port}",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            **self.listener_properties(host, port, controller_port),
             "log.dirs": str(data),
             "offsets.topic.replication.factor": "1",
             "transaction.state.log.replication.factor": "1",
@@ -266,17 +268,33 @@ class KafkaServer(LocalServer):
         classpath = f"{self.libs}/*"
         if not (data / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-            subprocess.run(
+            formatted = subprocess.run(
                 [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-                 "-t", cluster_id, "-c", str(server_properties)],
-                check=True, capture_output=True,
+                 "-t", cluster_id, "-c", str(server_properties), *self.format_arguments()],
+                check=False, capture_output=True, text=True,
             )  # fmt: skip
+            if formatted.returncode != 0:
+                # Not the command line: it may carry the SCRAM passwords.
+                tail = "\n".join((formatted.stdout + formatted.stderr).splitlines()[-10:])
+                raise InfraError(f"formatting Kafka's storage in {data} failed:\n{tail}")
         heap = self.settings.kafka_heap
         return (
             [java, f"-Xms{heap}", f"-Xmx{heap}", f"-Dlog4j2.configurationFile={log4j}",
              "-cp", classpath, "kafka.Kafka", str(server_properties)],
             {},
         )  # fmt: skip
+
+    def listener_properties(self, host: str, port: int, controller_port: int) -> dict[str, str]:
+        """Listeners and their protocols (plaintext on loopback here)."""
+        return {
+            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        }
+
+    def format_arguments(self) -> list[str]:
+        """Extra ``StorageTool format`` arguments (the secured variant's SCRAM users)."""
+        return []
 
     def _java(self) -> str:
         if self.settings.kafka_java_home is not None:
@@ -293,10 +311,14 @@ class KafkaServer(LocalServer):
 
         from streams.kafka import client_options
 
+        probe_settings = self.probe_settings()
+        if probe_settings is None:
+            return False
+
         async def probe() -> bool:
             # A refused connection is the answer we are asking for, not an error to log.
             logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-            options = client_options(self.settings)
+            options = client_options(probe_settings)
             admin = AIOKafkaAdminClient(**options, request_timeout_ms=3000)
             try:
                 await asyncio.wait_for(admin.start(), 5)
@@ -366,22 +388,30 @@ class ElasticsearchServer(LocalServer):
             "discovery.type": "single-node",
             "path.data": str(self.home / "data"),
             "path.logs": str(self.home / "logs"),
-            # The integ-test-zip carries x-pack-security; a local node on loopback
-            # runs without it. Remote clusters use API keys or basic auth.
+            # The integ-test-zip carries x-pack-security; the plain local node runs
+            # without it, the secured variant turns it on (security_config).
             "xpack.security.enabled": False,
             "action.destructive_requires_name": True,
             # Small local disks must not flip indices read-only in the middle of a demo.
             "cluster.routing.allocation.disk.threshold_enabled": False,
+            **self.security_config(),
         }
         (self.distribution / "config" / "elasticsearch.yml").write_text(yaml.safe_dump(config))
         heap = self.settings.elasticsearch_heap
         env = {"ES_JAVA_HOME": str(java_home), "ES_JAVA_OPTS": f"-Xms{heap} -Xmx{heap}"}
         return [str(self.distribution / "bin" / "elasticsearch")], env
 
+    def security_config(self) -> dict[str, Any]:
+        """elasticsearch.yml's security settings (off for the plain local node)."""
+        return {}
+
     def healthy(self) -> bool:
         from streams.search_index import create_client
 
-        client = create_client(self.settings, request_timeout=3.0, retries=0)
+        probe_settings = self.probe_settings()
+        if probe_settings is None:
+            return False
+        client = create_client(probe_settings, request_timeout=3.0, retries=0)
         try:
             health: Any = client.cluster.health()
             return bool(health["status"] in ("green", "yellow"))
@@ -565,7 +595,15 @@ class OpsPageServer(LocalServer):
 
 
 def servers(settings: Settings) -> list[LocalServer]:
-    """The servers crmstream needs, in start order."""
+    """The servers crmstream needs, in start order.
+
+    With ``local_security`` only the secured Kafka and Elasticsearch: Prometheus and
+    Alertmanager hold no secrets and stay the plain ones.
+    """
+    if settings.local_security:
+        from crmstream.infra.secured import SecuredElasticsearchServer, SecuredKafkaServer
+
+        return [SecuredKafkaServer(settings), SecuredElasticsearchServer(settings)]
     return [
         KafkaServer(settings),
         ElasticsearchServer(settings),
