@@ -227,3 +227,17 @@ def test_a_model_pickled_before_the_naive_bayes_part_predicts_as_it_did() -> Non
     restored.learn_one(Example("terrible"), "negative")  # learns on, naive Bayes included
     assert restored.naive_bayes.documents == {"negative": 1}
     assert restored.predict_one(Example("terrible")).sentiment == "negative"
+
+
+def test_predict_score_is_the_prediction_s_score() -> None:
+    """The learner's health step compares predict_score: it must be predict_one's score."""
+    model = SatisfactionModel()
+    probes = [Example(t) for t in [*POSITIVE, *NEGATIVE, *NEUTRAL, "", "whatever 好吗"]]
+    assert [model.predict_score(x) for x in probes] == [0.5] * len(probes)
+    train(model)
+    for _ in range(5):
+        for text in POSITIVE:
+            model.learn_one(Example(text), 0.9)
+    scores = [model.predict_score(x) for x in probes]
+    assert scores == [model.predict_one(x).score for x in probes]
+    assert len(set(scores)) > 3
