@@ -393,7 +393,8 @@ class SatisfactionModel(BaseOnlineModel[Example, SatisfactionPrediction]):
             return SatisfactionPrediction(0.5, "neutral")
         terms = self.terms(x)
         features = self.tfidf.transform(terms)
-        score = self._score(self.word_features(x))
+        # (text without Han: its terms are its tokens, the same vector)
+        score = self._score(features if terms is x.tokens else self.word_features(x))
         logits = self.logits(terms, features)
         if logits:
             # The likeliest class: the first of the highest logits (softmax is monotonic).
@@ -437,7 +438,8 @@ class SatisfactionModel(BaseOnlineModel[Example, SatisfactionPrediction]):
             score = SENTIMENT_SCORES[label]
         else:
             self.n_scores += 1
-        self.levels.learn_one(self.tfidf.transform(x.tokens), self._level(score))
+        words = features if terms is x.tokens else self.word_features(x)
+        self.levels.learn_one(words, self._level(score))
 
     def _rate(self, label: str) -> float:
         """The sentiment's SGD step for an example of ``label`` (counted already)."""
