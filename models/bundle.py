@@ -302,7 +302,12 @@ class ModelBundle:
             tokens = record.get("tokens")
             if isinstance(tokens, list):
                 with_tokens(comment, map(str, tokens))
-            _, drift = self.health.step(self.satisfaction, comment, target)
+            # health.step(self.satisfaction, comment, target), predicting only the score
+            # it compares (the sentiment and its terms would go unread).
+            satisfaction = self.satisfaction
+            score = satisfaction.predict_score(comment)
+            drift = self.health.observe(satisfaction.name, target, score, satisfaction.version)
+            satisfaction.learn_one(comment, target)
             outcome.drift += [drift] if drift else []
         # The conversation the feedback closes says as much about satisfaction as the comment.
         closed = self.conversations.get(str(record.get("conversation_id")))

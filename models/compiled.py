@@ -12,6 +12,11 @@ arrays, and scores the batch with a few array operations:
 - per River :class:`~river.linear_model.SoftmaxRegression`, a term x class weight
   matrix with its classes in River's order (the order of its ``weights`` dict), so a
   sparse product gives every example's logits for every class at once;
+- the satisfaction model's naive Bayes as one more term x class matrix (each known term's
+  log-probability share, unknown terms 0) and a log prior per class, applied to the
+  batch's term presence and added, weighted, to the sentiment's logits; texts with Han
+  characters read their character n-grams too (:func:`models.satisfaction.satisfaction_terms`):
+  they make a second, smaller batch of their own for the sentiment;
 - the urgency model's rules and learned weights.
 
 It gives the answers :meth:`ModelBundle.score` gives, to the last bit in the common
@@ -60,11 +65,15 @@ from models.features import Example, OnlineTfidf
 from models.keywords import is_keyword_candidate
 from models.need import NeedPrediction
 from models.satisfaction import (
+    GRAM_MARK,
+    SatisfactionModel,
     SatisfactionPrediction,
     Sentiment,
     parse_sentiment,
+    satisfaction_terms,
     sentiment_of_score,
 )
+from models.tokenize import han_grams
 from models.urgency import (
     CUTS,
     LEVELS,
@@ -223,10 +232,15 @@ class _Batch:
 
     @classmethod
     def of(cls, examples: Sequence[Example], index: Mapping[str, int]) -> _Batch:
-        tokens = [x.tokens for x in examples]
+        """The batch of the examples' tokens."""
+        return cls.of_terms([x.tokens for x in examples], index)
+
+    @classmethod
+    def of_terms(cls, tokens: Sequence[Sequence[str]], index: Mapping[str, int]) -> _Batch:
+        """The batch of each example's terms (``tokens[i]``, example i's, in order)."""
         flat = list(itertools.chain.from_iterable(tokens))
         vocabulary = dict(zip(dict.fromkeys(flat), itertools.count()))
-        size, width = len(examples), max(1, len(vocabulary))
+        size, width = len(tokens), max(1, len(vocabulary))
         lengths = np.array([len(t) for t in tokens], dtype=np.intp)
         example = np.repeat(np.arange(size, dtype=np.intp), lengths)
         term = np.fromiter(map(vocabulary.__getitem__, flat), dtype=np.intp, count=len(flat))
@@ -348,6 +362,50 @@ def _contributions(batch: _Batch, x: Floats, weights: Floats, classes: Ints) -> 
     padded = np.concatenate([weights, np.zeros((weights.shape[0], 1))], axis=1)
     contributions: Floats = x * padded[batch.cols, classes[batch.rows]]
     return contributions
+
+
+@dataclass(frozen=True)
+class _NaiveBayes:
+    """The satisfaction model's naive Bayes log joint, weighted, as a matrix over the
+    terms (``models.satisfaction.OnlineNaiveBayes.log_joint`` times ``nb_weight``)."""
+
+    weight: float  # nb_weight
+    rows: Ints  # per scorer term id (and the unknown id last): its row of ``weights``
+    weights: Floats  # (NB terms + 1) x the softmax's classes; last row zeros (unknown)
+    prior: Floats  # per class: its log prior
+
+    @classmethod
+    def of(
+        cls, model: SatisfactionModel, labels: Sequence[Any], index: Mapping[str, int]
+    ) -> _NaiveBayes | None:
+        """None where the model adds no naive Bayes (no weight, or a class it never saw)."""
+        nb = model.naive_bayes
+        if not model.nb_weight or not labels or any(c not in nb.documents for c in labels):
+            return None
+        terms = list(nb.counts)
+        matrix = np.zeros((len(terms) + 1, len(labels)), dtype=np.float64)
+        for k, label in enumerate(labels):
+            counts = np.fromiter(
+                (per_class.get(label, 0) for per_class in nb.counts.values()), np.int64, len(terms)
+            )
+            distinct, position = np.unique(counts, return_inverse=True)
+            # OnlineNaiveBayes.term_weight (math.log), once per distinct count.
+            denominator = nb.log_denominator(label)
+            table = [nb.term_weight(int(d), denominator) for d in distinct]
+            matrix[: len(terms), k] = np.array(table, dtype=np.float64)[position]
+        rows = np.full(len(index) + 1, len(terms), dtype=np.intp)
+        rows[np.fromiter(map(index.__getitem__, terms), dtype=np.intp, count=len(terms))] = (
+            np.arange(len(terms), dtype=np.intp)
+        )
+        prior = np.array([nb.log_prior(label) for label in labels], dtype=np.float64)
+        return cls(model.nb_weight, rows, matrix, prior)
+
+    def logits(self, batch: _Batch, logits: Floats) -> Floats:
+        """``logits`` plus the weighted log joint of each example's distinct terms."""
+        present = batch.matrix(np.ones(len(batch.rows), dtype=np.float64))
+        joint = np.asarray(present @ self.weights[self.rows[batch.ids]], dtype=np.float64)
+        combined: Floats = logits + self.weight * (self.prior + joint)
+        return combined
 
 
 @dataclass(frozen=True)
@@ -512,6 +570,7 @@ class CompiledScorer:
     need_terms: int
     satisfaction_trained: bool
     sentiment: _Softmax
+    naive_bayes: _NaiveBayes | None  # added to the sentiment's logits (None: nothing)
     sentiments: tuple[Sentiment | None, ...]  # per sentiment class, its parsed sentiment
     levels: _Softmax
     level_values: Floats  # per level class, the score it stands for
@@ -533,6 +592,7 @@ class CompiledScorer:
                 itertools.chain(
                     *(tfidf.df for tfidf in tfidfs),
                     *(weights for model in softmaxes for weights in model.weights.values()),
+                    satisfaction.naive_bayes.counts,
                 )
             )
         )
@@ -547,6 +607,7 @@ class CompiledScorer:
             need_terms=need.n_terms,
             satisfaction_trained=bool(satisfaction.version),
             sentiment=sentiment,
+            naive_bayes=_NaiveBayes.of(satisfaction, sentiment.labels, index),
             sentiments=tuple(parse_sentiment(str(label)) for label in sentiment.labels),
             levels=levels,
             level_values=np.array(
@@ -611,7 +672,7 @@ class CompiledScorer:
         ``details`` adds the satisfaction terms and the urgency factors."""
         batch = _Batch.of(examples, self.index)
         need, confidence, top3, need_terms = self._need(batch)
-        satisfaction, sentiment, satisfaction_terms = self._satisfaction(batch, details)
+        satisfaction, sentiment, satisfaction_terms = self._satisfaction(batch, examples, details)
         contributions = self.urgency.contributions(batch, examples, need, satisfaction)
         urgency, level = self.urgency.scores(contributions)
         factors = None
@@ -661,7 +722,7 @@ class CompiledScorer:
         return [row[0] for row in names], top[:, 0].copy(), top3, terms
 
     def _satisfaction(
-        self, batch: _Batch, details: bool
+        self, batch: _Batch, examples: Sequence[Example], details: bool
     ) -> tuple[Floats, list[Sentiment], list[list[tuple[str, float]]] | None]:
         if not self.satisfaction_trained:
             neutral: list[Sentiment] = ["neutral"] * batch.size
@@ -669,6 +730,7 @@ class CompiledScorer:
             if details:
                 terms = [[] for _ in range(batch.size)]
             return np.full(batch.size, 0.5), neutral, terms
+        # The score model and the sentiment of a text without Han read its tokens: the batch.
         x = batch.tfidf(self.satisfaction_idf)
         matrix = batch.matrix(x)
         levels = self.levels.proba(matrix, self.levels.batch_weights(batch))
@@ -676,23 +738,50 @@ class CompiledScorer:
         for k in range(len(self.levels.labels)):  # levels in River's order, as the slow sum
             score += self.level_values[k] * levels[:, k]
         score = np.minimum(1.0, np.maximum(0.0, score))
+        if not self.sentiment.labels:
+            sentiments = [sentiment_of_score(s) for s in score.tolist()]
+            return score, sentiments, [[] for _ in range(batch.size)] if details else None
         weights = self.sentiment.batch_weights(batch)
-        if self.sentiment.labels:
-            best = np.argmax(self.sentiment.proba(matrix, weights), axis=1).tolist()
-            parsed = [self.sentiments[k] for k in best]
-        else:
-            parsed = [None] * batch.size
+        logits = self._sentiment_logits(batch, matrix, weights)
+        # A text with Han runs reads their n-grams too: those texts make a batch of their own.
+        grams = [han_grams(example.text) for example in examples]
+        han = [i for i, g in enumerate(grams) if g]
+        if han:
+            terms_of = [satisfaction_terms(examples[i], grams[i]) for i in han]
+            han_batch = _Batch.of_terms(terms_of, self.index)
+            han_x = han_batch.tfidf(self.satisfaction_idf)
+            han_weights = self.sentiment.batch_weights(han_batch)
+            logits[han] = self._sentiment_logits(han_batch, han_batch.matrix(han_x), han_weights)
+        # The first of the highest logits, as SatisfactionModel.predict_one.
+        best = np.argmax(logits, axis=1)
         sentiments = [
-            p or sentiment_of_score(s) for p, s in zip(parsed, score.tolist(), strict=True)
+            p or sentiment_of_score(s)
+            for p, s in zip(
+                [self.sentiments[k] for k in best.tolist()], score.tolist(), strict=True
+            )
         ]
         if not details:
             return score, sentiments, None
-        # The terms are those of the sentiment's class (none if it is no class).
+        # The terms are words of the sentiment's class (none if it is no class).
         column = {label: k for k, label in enumerate(self.sentiment.labels)}
         classes = np.array([column.get(s, -1) for s in sentiments], dtype=np.intp)
         contributions = _contributions(batch, x, weights, classes)
-        ranked = batch.top(contributions, contributions > 0, self.satisfaction_terms)
-        return score, sentiments, ranked.pairs()
+        pairs = batch.top(contributions, contributions > 0, self.satisfaction_terms).pairs()
+        if han:
+            contributions = _contributions(han_batch, han_x, han_weights, classes[han])
+            words = np.array([not t.startswith(GRAM_MARK) for t in han_batch.terms.tolist()])
+            keep = (contributions > 0) & words[han_batch.cols]
+            han_pairs = han_batch.top(contributions, keep, self.satisfaction_terms).pairs()
+            for i, found in zip(han, han_pairs, strict=True):
+                pairs[i] = found
+        return score, sentiments, pairs
+
+    def _sentiment_logits(self, batch: _Batch, matrix: sparse.csr_array, weights: Floats) -> Floats:
+        """SatisfactionModel.logits for each example: the softmax's, plus the naive Bayes'."""
+        logits: Floats = np.asarray(matrix @ weights, dtype=np.float64)
+        if self.naive_bayes is not None:
+            logits = self.naive_bayes.logits(batch, logits)
+        return logits
 
     def _keywords(self, batch: _Batch) -> list[list[str]]:
         candidate = self.keyword_candidates[batch.ids]

@@ -50,6 +50,7 @@ from typing import Any
 
 from river import linear_model, optim
 
+from models.balancing import balanced_rate, set_softmax_rate
 from models.features import Example, OnlineTfidf
 from models.protocol import BaseOnlineModel
 
@@ -151,17 +152,11 @@ class NeedClassifier(BaseOnlineModel[Example, NeedPrediction]):
 
     def _rate(self, label: str) -> float:
         """The SGD step for an example of ``label`` (counted already): see ``balance``."""
-        if not self.balance:
-            return self.learning_rate
-        counts = self._counts
-        share = sum(counts.values()) / (len(counts) * counts[label])
-        return float(self.learning_rate * share**self.balance)
+        return balanced_rate(self.learning_rate, self.balance, self._counts, label)
 
     def _set_rate(self, rate: float) -> None:
         """Every class's SGD step (a class new to the softmax copies ``optimizer``'s)."""
-        classifier = self.classifier
-        for optimizer in (classifier.optimizer, *classifier.optimizers.values()):
-            optimizer.lr.learning_rate = rate
+        set_softmax_rate(self.classifier, rate)
 
     def explain_one(self, x: Example) -> dict[str, float]:
         """Terms that pushed towards the predicted need: weight x tf-idf."""

@@ -59,6 +59,7 @@ __all__ = [
     "ENGLISH_STOPWORDS",
     "JIEBA_WORDS",
     "NUMBER",
+    "han_grams",
     "preload",
     "tokenize",
     "tokenize_many",
@@ -115,6 +116,14 @@ _TOKEN = re.compile(
     rf"|(?P<emoji>[{_EMOJI_CLASS}])"
 )
 _DIGITS = re.compile(r"\d+")
+_HAN_RUN = re.compile(rf"[{_HAN_CLASS}]+")
+# Every character NFKC folds into Han (tests/unit/test_tokenize.py checks them all): the
+# Han class, radicals, Hangzhou numerals, kanbun marks, enclosed and squared ideographs,
+# compatibility ideographs. Text without one has no Han n-gram, unfolded.
+_HAN_OR_COMPATIBLE = re.compile(
+    rf"[{_HAN_CLASS}\u2e80-\u2fdf\u3038-\u303a\u3190-\u319f\u3200-\u33ff"
+    r"\U0001f200-\U0001f2ff\U0002f800-\U0002fa1f]"
+)
 _CURLY_APOSTROPHE = "’"
 
 #: Han runs whose segmentation is remembered: chats repeat short phrases (好的, 谢谢,
@@ -148,6 +157,25 @@ def _segment(run: str) -> tuple[str, ...]:
 def preload() -> None:
     """Load jieba's dictionary now rather than on the first Chinese text."""
     _jieba_lcut()
+
+
+def han_grams(text: str) -> list[str]:
+    """The character 1- and 2-grams of each run of Han characters (NFKC-folded, as
+    :func:`tokenize` folds): what jieba's segmentation can miss in short, casual Chinese
+    (a misread word still shares its characters). Nothing for text without Han.
+
+    >>> han_grams("送餐很快, great!")
+    ['送', '餐', '很', '快', '送餐', '餐很', '很快']
+    >>> han_grams("no Chinese here")
+    []
+    """
+    if text.isascii() or not _HAN_OR_COMPATIBLE.search(text):
+        return []
+    grams: list[str] = []
+    for run in _HAN_RUN.findall(unicodedata.normalize("NFKC", text)):
+        grams += run
+        grams += [run[i : i + 2] for i in range(len(run) - 1)]
+    return grams
 
 
 def tokenize(text: str, language: str | None = None) -> list[str]:

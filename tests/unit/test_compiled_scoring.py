@@ -218,6 +218,23 @@ def test_the_comparison_catches_a_perturbed_scorer(
     assert caught > len(records) // 2
 
 
+def test_the_naive_bayes_part_is_scored_as_the_satisfaction_model_scores_it(
+    probes: list[dict[str, Any]],
+) -> None:
+    """With a heavy naive Bayes weight (it decides many sentiments), the compiled scorer
+    still says what the model says; without its naive Bayes matrix, it would not."""
+    bundle = train(ModelBundle(), generated(seed=7, count=1500))
+    bundle.satisfaction.nb_weight = 1.0
+    assert_all_same(bundle, probes)
+    scorer = CompiledScorer.from_bundle(bundle)
+    assert scorer.naive_bayes is not None
+    examples = [from_record(r) for r in probes[:BATCH]]
+    slow = [bundle.satisfaction.predict_one(x).sentiment for x in examples]
+    assert [s.satisfaction.sentiment for s in scorer.score_many(examples)] == slow
+    without = dataclasses.replace(scorer, naive_bayes=None).score_many(examples)
+    assert sum(s.satisfaction.sentiment != y for s, y in zip(without, slow, strict=True)) > 10
+
+
 def test_compiling_leaves_the_bundle_alone(trained: ModelBundle) -> None:
     before = trained.snapshot()
     CompiledScorer.from_bundle(trained).score_many([Example("where is my refund")])

@@ -26,6 +26,7 @@ MODULES = [
     "models.tokenize",
     "models.protocol",
     "models.features",
+    "models.balancing",
     "models.need",
     "models.satisfaction",
     "models.urgency",

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import math
+import pickle
+import random
 
 import pytest
 
 from models.features import Example
 from models.satisfaction import (
+    GRAM_MARK,
     SCALES,
+    OnlineNaiveBayes,
     SatisfactionModel,
     normalize_score,
     parse_sentiment,
+    satisfaction_terms,
     sentiment_of_score,
 )
 
@@ -107,3 +112,132 @@ def test_learns_numeric_scores_and_binary_labels() -> None:
 def test_bad_targets_are_refused(target: object) -> None:
     with pytest.raises(ValueError, match="satisfaction"):
         SatisfactionModel().learn_one(Example("hello"), target)
+
+
+# -- the naive Bayes part, the Han n-grams, class balancing -------------------------------
+
+
+def test_naive_bayes_is_the_multinomial_formula_over_distinct_terms() -> None:
+    nb = OnlineNaiveBayes(alpha=0.5)
+    nb.learn(["late", "late", "rude"], "negative")  # a term counts once per document
+    nb.learn(["late", "crew"], "negative")
+    nb.learn(["great", "crew"], "positive")
+    assert nb.counts == {
+        "late": {"negative": 2},
+        "rude": {"negative": 1},
+        "crew": {"negative": 1, "positive": 1},
+        "great": {"positive": 1},
+    }
+    assert nb.totals == {"negative": 4, "positive": 2} and nb.documents == {
+        "negative": 2,
+        "positive": 1,
+    }
+    joint = nb.log_joint(["late", "crew", "crew", "never seen"])
+    vocabulary = 4
+
+    def expected(label: str, counts: list[int], documents: int, total: int) -> float:
+        denominator = math.log(total + 0.5 * vocabulary)
+        return math.log(documents / 3) + sum(math.log(c + 0.5) - denominator for c in counts)
+
+    assert joint["negative"] == pytest.approx(expected("negative", [2, 1], 2, 4), abs=1e-12)
+    assert joint["positive"] == pytest.approx(expected("positive", [0, 1], 1, 2), abs=1e-12)
+    assert list(joint) == ["negative", "positive"]
+
+
+def test_naive_bayes_memory_is_bounded() -> None:
+    nb = OnlineNaiveBayes(max_terms=100)
+    for i in range(300):
+        nb.learn(["common", f"rare{i}"], "negative" if i % 2 else "positive")
+    assert len(nb.counts) <= 100 and "common" in nb.counts
+    recount: dict[str, int] = {}
+    for per_class in nb.counts.values():
+        for label, count in per_class.items():
+            recount[label] = recount.get(label, 0) + count
+    assert nb.totals == recount
+
+
+def test_han_n_grams_are_terms_of_chinese_text_only() -> None:
+    english = Example("rude agent, never again")
+    assert satisfaction_terms(english) == english.tokens
+    chinese = Example("送餐很快")
+    terms = satisfaction_terms(chinese)
+    assert terms[: len(chinese.tokens)] == chinese.tokens
+    grams = terms[len(chinese.tokens) :]
+    assert grams == [GRAM_MARK + g for g in ["送", "餐", "很", "快", "送餐", "餐很", "很快"]]
+
+
+def test_explanations_name_words_never_n_grams() -> None:
+    model = SatisfactionModel()
+    train(model)
+    prediction = model.predict_one(Example("服务太差了，很失望"))
+    assert prediction.sentiment == "negative" and prediction.terms
+    assert all(not term.startswith(GRAM_MARK) for term, _ in prediction.terms)
+    # The n-grams are features all the same.
+    assert any(t.startswith(GRAM_MARK) for t in model.features(Example("服务很好")))
+
+
+def test_the_naive_bayes_part_counts_in_the_prediction() -> None:
+    """The same model without its naive Bayes term gives other probabilities, and the
+    prediction is the first of the highest combined logits."""
+    model = SatisfactionModel()
+    train(model)
+    x = Example("thank you, but the delivery was late")
+    alone = pickle.loads(pickle.dumps(model))
+    alone.nb_weight = 0.0
+    assert model.predict_proba_one(x) != alone.predict_proba_one(x)
+    terms = model.terms(x)
+    logits = model.logits(terms, model.features(x))
+    softmax_only = alone.logits(terms, alone.features(x))
+    joint = model.naive_bayes.log_joint(terms)
+    for label, z in logits.items():
+        assert z == softmax_only[label] + model.nb_weight * joint[label]
+    best = max(logits, key=lambda k: logits[k])
+    assert model.predict_one(x).sentiment == best
+
+
+def test_class_balancing_steps_up_a_rare_sentiment() -> None:
+    model = SatisfactionModel(balance=0.5)
+    for _ in range(9):
+        model.learn_one(Example("rude agent"), "negative")
+    model.learn_one(Example("thank you"), "positive")
+    assert model.sentiment_counts == {"negative": 9, "positive": 1}
+    assert model._rate("positive") == pytest.approx(math.sqrt(10 / 2))
+    assert model._rate("negative") == pytest.approx(math.sqrt(10 / 18))
+    assert SatisfactionModel(balance=0.0)._rate("anything") == 1.0
+
+
+def test_a_model_pickled_before_the_naive_bayes_part_predicts_as_it_did() -> None:
+    """A snapshot of the softmax-only model (no naive Bayes, no balancing) restores as that."""
+    old = SatisfactionModel(balance=0.0, nb_weight=0.0)
+    rng = random.Random(1)
+    for _ in range(20):
+        for text, label in zip(
+            [*POSITIVE, *NEGATIVE, *NEUTRAL],
+            ["positive"] * 3 + ["negative"] * 3 + ["neutral"] * 3,
+            strict=True,
+        ):
+            old.learn_one(Example(text), label if rng.random() < 0.9 else "neutral")
+    state = dict(old.__dict__)
+    for attribute in ("naive_bayes", "balance", "nb_weight"):
+        del state[attribute]
+    restored = SatisfactionModel.__new__(SatisfactionModel)
+    restored.__setstate__(state)
+    probes = [Example(t) for t in ("great agent", "rude and late", "invoice", "服务很好")]
+    assert [restored.predict_one(x) for x in probes] == [old.predict_one(x) for x in probes]
+    restored.learn_one(Example("terrible"), "negative")  # learns on, naive Bayes included
+    assert restored.naive_bayes.documents == {"negative": 1}
+    assert restored.predict_one(Example("terrible")).sentiment == "negative"
+
+
+def test_predict_score_is_the_prediction_s_score() -> None:
+    """The learner's health step compares predict_score: it must be predict_one's score."""
+    model = SatisfactionModel()
+    probes = [Example(t) for t in [*POSITIVE, *NEGATIVE, *NEUTRAL, "", "whatever 好吗"]]
+    assert [model.predict_score(x) for x in probes] == [0.5] * len(probes)
+    train(model)
+    for _ in range(5):
+        for text in POSITIVE:
+            model.learn_one(Example(text), 0.9)
+    scores = [model.predict_score(x) for x in probes]
+    assert scores == [model.predict_one(x).score for x in probes]
+    assert len(set(scores)) > 3

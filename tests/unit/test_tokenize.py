@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import doctest
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import models.tokenize
-from models.tokenize import NUMBER, tokenize, tokenize_many
+from models.tokenize import NUMBER, han_grams, tokenize, tokenize_many
 
 
 def test_docstring_examples_run() -> None:
@@ -163,3 +164,22 @@ def test_any_text_tokenizes_without_error(text: str, language: str | None) -> No
     tokens = tokenize(text, language)
     assert all(token and token == token.lower() for token in tokens)
     assert all(not token.isspace() for token in tokens)
+
+
+def test_han_grams_of_han_runs_only() -> None:
+    assert han_grams("送餐很快, great!") == ["送", "餐", "很", "快", "送餐", "餐很", "很快"]
+    assert han_grams("好 吃") == ["好", "吃"]  # no n-gram across runs
+    assert han_grams("café ☕ naïve") == [] and han_grams("") == []
+    assert han_grams("⼀") == ["一"]  # a Kangxi radical, folded by NFKC as tokenize folds
+
+
+def test_every_character_nfkc_folds_into_han_passes_the_quick_check() -> None:
+    """han_grams skips text in which its quick check finds nothing: no character outside
+    that check may become Han once NFKC-folded."""
+    missed = [
+        hex(code)
+        for code in range(0x110000)
+        if not models.tokenize._HAN_OR_COMPATIBLE.match(chr(code))
+        and models.tokenize._HAN_RUN.search(unicodedata.normalize("NFKC", chr(code)))
+    ]
+    assert missed == []
