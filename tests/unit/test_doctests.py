@@ -36,6 +36,7 @@ MODULES = [
     "streams.aggregates",
     "streams.alert_rules",
     "streams.expiry",
+    "streams.profiles",
     "crmstream.infra.worker",
     "streams.kafka",
     "streams.topics",
