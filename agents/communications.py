@@ -6,7 +6,7 @@ is after the sinks returned. Every cleaned communication also goes to
 ``crm.training`` for the learner (:mod:`agents.learner`), packed per batch
 (:mod:`streams.training`), and the scored batch
 feeds the live alerts (:mod:`agents.alerts`): its partial aggregates and its
-conversation turns.
+conversation turns, and the customer profiles (:mod:`agents.customers`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agents.alerts import AGGREGATES_TOPIC, TURNS_TOPIC, delta_messages, turn_messages
+from agents.customers import CONTACTS_TOPIC, contact_messages, customer_segments
 from schemas.events import ScoredCommunication
 from streams import metrics
 from streams.aggregates import deltas_from_communications
 from streams.app import alert_engine, app, communications_topic, edge, live_model, settings
 from streams.offsets import delivered_batches
 from streams.pipeline import Accepted, Incoming, score_batch
+from streams.profiles import contact_from_communication
 from streams.search_index import create_async_client
 from streams.sinks import CommunicationSink, KafkaPublisher, Outgoing
 from streams.topics import TRAINING
@@ -73,7 +75,7 @@ async def score_communications(stream: Any) -> None:
             now = datetime.now(UTC)
             result = edge.communications(messages, now=now)
             scorer = live_model.scorer  # one version for the whole batch
-            records = score_batch([a.record for a in result.accepted], scorer)
+            records = score_batch([a.record for a in result.accepted], scorer, customer_segments)
             result.accepted = [
                 Accepted(a.message, r) for a, r in zip(result.accepted, records, strict=True)
             ]
@@ -89,6 +91,9 @@ async def score_communications(stream: Any) -> None:
                 sink.deliver(result, now=now),
                 publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
                 publisher.publish(TURNS_TOPIC, turn_messages(scored)),
+                publisher.publish(
+                    CONTACTS_TOPIC, contact_messages(map(contact_from_communication, scored))
+                ),
             )
             observe_end_to_end(topic, events)
             processing.observe(time.perf_counter() - started)
