@@ -12,7 +12,8 @@ indexed in ``crm-customers`` under the customer id. The scoring agent stamps eac
 scored record with its customer's segment from :data:`customer_segments`.
 
 Customers silent for ``state.idle`` (``config/customers.yml``, event time) are
-evicted: their profile and their document go.
+evicted: their profile and their document go. A forget request
+(:mod:`streams.forget`) drops the profile at once and is audited in ``crm-audit``.
 
 The arithmetic is in :mod:`streams.profiles`; this module moves data between Kafka,
 the table and Elasticsearch.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from agents.alerts import _grouped, _last_event_per_partition
@@ -34,6 +36,7 @@ from streams.app import (
     settings,
 )
 from streams.expiry import IdleKeys
+from streams.forget import Forget, after_last_forget, or_forget
 from streams.kafka import partition_for
 from streams.offsets import delivered_batches
 from streams.profiles import (
@@ -52,7 +55,7 @@ from streams.search_index import (
     customers_index,
     delete_documents,
 )
-from streams.sinks import Outgoing, packed
+from streams.sinks import Outgoing, packed, write_audit
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +83,10 @@ def _partition(customer_id: str) -> int:
     return partition_for(customer_id.encode(), settings.topic_partitions)
 
 
-def contact_messages(contacts: Iterable[Contact]) -> list[Outgoing]:
-    """Contacts as Kafka records, packed per partition of their customer."""
-    return packed((c.keyed() for c in contacts), settings.topic_partitions)
+def contact_messages(contacts: Iterable[tuple[bytes, bytes]]) -> list[Outgoing]:
+    """Keyed contacts (:meth:`Contact.keyed`, :func:`communication_contact`) as Kafka
+    records, packed per partition of their customer."""
+    return packed(contacts, settings.topic_partitions)
 
 
 @app.agent(customer_contacts_topic)
@@ -94,11 +98,21 @@ async def track_customers(stream: Any) -> None:
         async for events in delivered_batches(
             stream, settings.batch_max_events, settings.batch_max_wait_s
         ):
-            grouped = _grouped(events, Contact.from_dict, lambda c: c.customer_id)
-            _rebuild_if_needed(grouped)
+            grouped = _grouped(events, or_forget(Contact.from_dict), _customer_of)
+            load_assigned(_last_event_per_partition(grouped))
             documents: list[IndexRequest] = []
-            for key, (event, contacts) in grouped.items():
+            evicted: list[str] = []
+            forgotten: list[tuple[Forget, str, dict[str, int]]] = []
+            for key, (event, items) in grouped.items():
                 stream._set_current_event(event)  # see agents.alerts._grouped
+                forget, contacts = after_last_forget(items)
+                if forget is not None:
+                    removed = _forget(key, event.message.partition)
+                    forgotten.append((forget, key, removed))
+                    if not contacts:
+                        evicted.append(key)  # its document goes too
+                if not contacts:
+                    continue
                 try:
                     document = _update(key, contacts, event.message.partition)
                 except Exception:  # one customer's bug must not stop everyone's profiles
@@ -106,7 +120,6 @@ async def track_customers(stream: Any) -> None:
                     continue
                 if document is not None:
                     documents.append(IndexRequest(index, key, document))
-            evicted: list[str] = []
             for partition, event in _last_event_per_partition(grouped).items():
                 stream._set_current_event(event)
                 evicted.extend(_evict_idle(partition))
@@ -115,6 +128,8 @@ async def track_customers(stream: Any) -> None:
                 log.error("profile %s not indexed: %s", rejection.request.id, rejection.reason)
             if evicted:
                 await delete_documents(es, index, evicted)
+            if forgotten:
+                await write_audit(es, settings, "profile", forgotten, datetime.now(UTC))
     finally:
         await es.close()
 
@@ -134,6 +149,20 @@ def _update(key: str, contacts: list[Contact], partition: int) -> dict[str, Any]
     customer_profiles[key] = profile
     idle_customers.seen(partition, key, int(profile["last_ms"]))
     return summary(profile, profile_config, description)
+
+
+def _customer_of(item: Contact | Forget) -> str:
+    return item.key if isinstance(item, Forget) else item.customer_id
+
+
+def _forget(key: str, partition: int) -> dict[str, int]:
+    """Drop a customer's profile (a forget request); what was removed."""
+    stored = customer_profiles.get(key)
+    if stored is not None:
+        del customer_profiles[key]
+    customer_segments.pop(key, None)
+    idle_customers.forget(partition, key)
+    return {"profiles": int(stored is not None)}
 
 
 def _evict_idle(partition: int) -> list[str]:
@@ -163,17 +192,21 @@ def _last_ms(stored: Any) -> int | None:
     return None
 
 
-def _rebuild_if_needed(grouped: dict[str, tuple[Any, list[Any]]]) -> None:
-    """Load what this process knows of partitions new to it from the table (once each):
-    the idle index, the customers' segments, and (at the first load) the segment centres."""
-    in_batch = _last_event_per_partition(grouped)
-    fresh_in_batch = [p for p in in_batch if idle_customers.needs_rebuild(p)]
-    if not fresh_in_batch:
-        return
+def load_assigned(also: Iterable[int] = ()) -> None:
+    """Load what this process needs to know of its partitions from the table, once each
+    (after a start or a rebalance): the idle index, the customers' segments, and (at the
+    first load) the segment centres.
+
+    The scoring agent calls it before each batch (a set look-up when nothing is new), so
+    that records are stamped with their customer's segment from the first batch on,
+    not only once the first contacts reached this process.
+    """
     assigned = {
         tp.partition for tp in app.assignor.assigned_actives() if tp.topic == CONTACTS_TOPIC
     }
-    fresh = {p for p in assigned | set(fresh_in_batch) if idle_customers.needs_rebuild(p)}
+    fresh = {p for p in assigned.union(also) if idle_customers.needs_rebuild(p)}
+    if not fresh:
+        return
     found: dict[int, list[tuple[str, int]]] = {p: [] for p in fresh}
     members: list[tuple[str, str | None, dict[str, float]]] = []
     for key, value in customer_profiles.items():

@@ -51,7 +51,7 @@ async def check_and_forward(stream: Any, topic_name: str, kind: str, check: Chec
                 )
             deltas = deltas_from_feedback(ratings, alert_engine.spec)
             contacts = [
-                contact_from_rating(a.record, a.message.partition, a.message.offset)
+                contact_from_rating(a.record, a.message.partition, a.message.offset).keyed()
                 for a in result.accepted
                 if isinstance(a.record, FeedbackEvent)
             ]

@@ -28,7 +28,7 @@ from models.compiled import CompiledScorer
 from schemas.events import ScoredCommunication
 from streams.kafka import client_options
 from streams.pipeline import Edge, EdgeConfig, Incoming, score_batch
-from streams.profiles import contact_from_communication, contact_from_rating
+from streams.profiles import communication_contact, contact_from_rating
 from streams.runtime import tune_garbage_collector
 from streams.search_index import (
     COMMUNICATIONS_ALIAS,
@@ -158,12 +158,12 @@ class ModelStage:
             training = pack_training("communication", scored)
             training += pack_training("feedback", [a.record for a in checked.accepted])
             # The agents' contacts for the customer profiles (agents/customers.py).
-            contacts = [contact_from_communication(r) for r in scored]
+            contacts = [communication_contact(r) for r in scored]
             contacts += [
-                contact_from_rating(a.record, a.message.partition, a.message.offset)
+                contact_from_rating(a.record, a.message.partition, a.message.offset).keyed()
                 for a in checked.accepted
             ]
-            packed((c.keyed() for c in contacts), self.settings.topic_partitions)
+            packed(contacts, self.settings.topic_partitions)
         with self.times.timing("learning"):
             # streams/learner.py: learn each training message in order; the version is
             # the next offset on the training topic.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 from typing import Any
 
@@ -66,9 +67,13 @@ def broker_url(settings: Settings) -> str:
     return ";".join(f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap_servers.split(","))
 
 
+@functools.lru_cache(maxsize=65_536)
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a record with this key (murmur2,
     as the Java client and aiokafka do), so records routed by hand land where keyed ones do.
+
+    Remembered for the most recent keys: murmur2 is pure Python (about 1.7 µs a key),
+    and the agents route the same customers, agents and conversations batch after batch.
 
     >>> partition_for(b"agent:a17", 6) == partition_for(b"agent:a17", 6) < 6
     True

@@ -169,25 +169,34 @@ class Contact:
             raise ValueError(f"not a contact: {error}") from error
 
 
-def contact_from_communication(record: ScoredCommunication) -> Contact:
-    """What a profile counts of a scored communication (models' views on inbound ones only).
+def communication_contact(record: ScoredCommunication) -> tuple[bytes, bytes]:
+    """What a profile counts of a scored communication, as a keyed Kafka record (the
+    :class:`Contact`'s JSON): the models' views on inbound messages only. The source is
+    the base topic's name (no namespace) and the partition.
 
-    The source is the base topic's name (no namespace) and the partition.
+    Built straight as JSON: it runs for every communication on the worker's path.
     """
-    inbound = record.direction == "inbound"
-    return Contact(
-        customer_id=record.customer_id,
-        source=f"communications:{record.source.partition}",
-        offset=record.source.offset,
-        at_ms=_epoch_ms(record.occurred_at),
-        channel=record.channel.value,
-        direction=record.direction.value,
-        need=record.need if inbound else None,
-        satisfaction=record.satisfaction if inbound else None,
-        urgency=record.urgency if inbound else None,
-        conversation_id=record.conversation_id,
-        event_id=record.event_id,
-    )
+    source = record.source
+    value: dict[str, Any] = {
+        "customer_id": record.customer_id,
+        "source": f"communications:{source.partition}",
+        "offset": source.offset,
+        "at_ms": int(record.occurred_at.timestamp() * 1000),
+        "channel": record.channel.value,
+        "direction": record.direction.value,
+        "event_id": record.event_id,
+    }
+    if record.conversation_id is not None:
+        value["conversation_id"] = record.conversation_id
+    if record.direction == "inbound":
+        for name, field_value in (
+            ("need", record.need),
+            ("satisfaction", record.satisfaction),
+            ("urgency", record.urgency),
+        ):
+            if field_value is not None:
+                value[name] = field_value
+    return record.customer_id.encode(), orjson.dumps(value)
 
 
 def contact_from_rating(rating: FeedbackEvent, partition: int, offset: int) -> Contact:

@@ -36,11 +36,13 @@ COMMUNICATIONS_ALIAS = "crm-communications"
 ALERTS_ALIAS = "crm-alerts"
 DEADLETTER_ALIAS = "crm-deadletter"
 CUSTOMERS_ALIAS = "crm-customers"
+AUDIT_ALIAS = "crm-audit"
 TEMPLATE_FILES = {
     COMMUNICATIONS_ALIAS: "communications.json",
     ALERTS_ALIAS: "alerts.json",
     DEADLETTER_ALIAS: "deadletter.json",
     CUSTOMERS_ALIAS: "customers.json",
+    AUDIT_ALIAS: "audit.json",
 }
 
 # Item statuses worth another try: too many requests and server-side trouble.
@@ -141,6 +143,11 @@ def customers_index(settings: Settings) -> str:
     'ns-crm-customers-v1'
     """
     return f"{settings.index_name(CUSTOMERS_ALIAS)}-v1"
+
+
+def audit_index(settings: Settings) -> str:
+    """What ``crmstream forget`` removed, one document per request and component."""
+    return f"{settings.index_name(AUDIT_ALIAS)}-v1"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,19 @@
 """Customer profiles end to end: ``crmstream replay`` twice, a worker killed in between,
-``crm-customers`` checked against what was sent, then idle customers evicted.
+``crm-customers`` checked against what was sent, ``crmstream forget``, then idle
+customers evicted.
 
 One worker run serves every check (the suite stays short): the same files are
 replayed twice (the same event ids at new offsets) with a worker killed (-9) and
 replaced in between (so the table comes back from its changelog on an empty state
 folder); every customer must still have exactly one document whose counts are
-those of the file, and scored records carry the customer's segment.
+those of the file, and scored records carry the customer's segment. Then one
+customer is forgotten: their documents, profile, alert state, pending turns and the
+learner's examples go, each part audited, and the stream carries on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -23,10 +27,11 @@ import orjson
 from config.settings import Settings
 from crmstream.generator import ARCHETYPES, EventGenerator
 from streams.kafka import partition_for
-from streams.search_index import CUSTOMERS_ALIAS, create_client
-from streams.topics import COMMUNICATIONS, CUSTOMER_CONTACTS, FEEDBACK, SCORED
+from streams.learner import latest_snapshot
+from streams.search_index import AUDIT_ALIAS, CUSTOMERS_ALIAS, create_client
+from streams.topics import COMMUNICATIONS, CUSTOMER_CONTACTS, FEEDBACK, MODEL_EVENTS, SCORED
 from tests.conftest import start_scoped_worker, worker_env
-from tests.integration.support import consumer_lag, read_topic, send_raw, wait_until
+from tests.integration.support import consumer_lag, indexed, read_topic, send_raw, wait_until
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 CUSTOMERS_CONFIG = """
@@ -69,30 +74,74 @@ def write_rows(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> Pat
     return path
 
 
-def replay(settings: Settings, path: Path, kind: str, fields: list[str]) -> None:
-    maps = [arg for f in fields for arg in ("--map", f"{f}={f}")]
+def crmstream(settings: Settings, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "crmstream", "replay", str(path), "--kind", kind, *maps],
+        [sys.executable, "-m", "crmstream", *args],
         env={**os.environ, **worker_env(settings), "COLUMNS": "200"},
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "skipped 0 rows" in result.stdout, result.stdout
+    return result.stdout
+
+
+def replay(settings: Settings, path: Path, kind: str, fields: list[str]) -> None:
+    maps = [arg for f in fields for arg in ("--map", f"{f}={f}")]
+    output = crmstream(settings, "replay", str(path), "--kind", kind, *maps)
+    assert "skipped 0 rows" in output, output
 
 
 def caught_up(settings: Settings) -> bool:
     return consumer_lag(settings, COMMUNICATIONS, FEEDBACK, CUSTOMER_CONTACTS) == 0
 
 
-def documents(settings: Settings) -> dict[str, dict[str, Any]]:
+def documents(settings: Settings, alias: str = CUSTOMERS_ALIAS) -> dict[str, dict[str, Any]]:
     client = create_client(settings)
-    alias = settings.index_name(CUSTOMERS_ALIAS)
+    name = settings.index_name(alias)
     try:
-        client.indices.refresh(index=alias)
-        hits = client.search(index=alias, size=1000, query={"match_all": {}})["hits"]["hits"]
+        client.indices.refresh(index=name)
+        hits = client.search(index=name, size=1000, query={"match_all": {}})["hits"]["hits"]
         return {hit["_id"]: hit["_source"] for hit in hits}
     finally:
         client.close()
+
+
+def forget_and_check(settings: Settings, customer: str, comms: list[dict[str, Any]]) -> None:
+    """``crmstream forget``: every trace of the customer goes, each part audited."""
+    mine = [c for c in comms if c["customer_id"] == customer]
+    conversations = {c["conversation_id"] for c in mine}
+    output = crmstream(settings, "forget", customer)
+    assert f"communications {len(mine)}," in output, output
+    assert f"conversations {len(conversations)}, learner_examples {len(mine)}" in output, output
+    request = output.split("forget request ", 1)[1].split()[0]
+
+    def audited() -> dict[str, dict[str, Any]]:
+        found = documents(settings, AUDIT_ALIAS)
+        parts = {d["component"] for d in found.values() if d["request_id"] == request}
+        done = {"command", "profile", "alert-state", "conversations"} <= parts
+        return found if done and len(found) == 3 + len(conversations) else {}
+
+    audit = wait_until(audited, timeout_s=120, what="the forget request audited")
+    assert audit[f"{request}:profile"]["removed"] == {"profiles": 1}
+    # The default rules watch customers: the customer had alert windows.
+    assert audit[f"{request}:alert-state"]["removed"]["alert_state"] == 1
+    assert indexed(settings, [c["event_id"] for c in mine]) == {}
+    assert customer not in documents(settings)
+    # The learner dropped the customer's communications from its join memory.
+    forgotten = wait_until(
+        lambda: [
+            e for e in read_topic(settings, MODEL_EVENTS, idle_s=1.0)
+            if e["kind"] == "forgotten" and e["request_id"] == request
+        ],
+        timeout_s=120, what="the learner's forgotten event",
+    )  # fmt: skip
+    assert forgotten[0]["removed"] >= len(mine)
+    event_ids = {c["event_id"] for c in mine}
+
+    def newest_snapshot_without_them() -> bool:
+        snapshot = asyncio.run(latest_snapshot(settings))
+        return snapshot is not None and not event_ids & set(snapshot.examples)
+
+    wait_until(newest_snapshot_without_them, timeout_s=120, what="a snapshot without them")
 
 
 def check_counts(
@@ -116,7 +165,7 @@ def test_one_document_per_customer_after_two_replays_and_a_restart(
 ) -> None:
     config = tmp_path / "customers.yml"
     config.write_text(CUSTOMERS_CONFIG)
-    env = {"CRMSTREAM_CUSTOMERS_FILE": str(config)}
+    env = {"CRMSTREAM_CUSTOMERS_FILE": str(config), "CRMSTREAM_MODEL_SNAPSHOT_INTERVAL_S": "2"}
     generator = EventGenerator(seed=5, customers=40, agents=4, start=T0, archetypes=ARCHETYPES)
     events = list(generator.events(1500))
     comms = [e.value for e in events if e.kind == "communication"]
@@ -155,9 +204,13 @@ def test_one_document_per_customer_after_two_replays_and_a_restart(
             r["customer_segment"] == second[r["customer_id"]]["segment"] for r in stamped[-50:]
         )
 
-        # A day later in event time, one newcomer per partition: everyone else is idle.
+        victim = Counter(c["customer_id"] for c in comms).most_common(1)[0][0]
+        forget_and_check(scoped, victim, comms)
+
+        # Days later in event time, one newcomer per partition (and the forgotten
+        # customer, back with one message): everyone else is idle.
         later = T0 + timedelta(days=3)
-        newcomers: dict[int, str] = {}
+        newcomers: dict[int, str] = {-1: victim}
         for number in range(200):
             customer = f"late-{number}"
             newcomers.setdefault(
@@ -180,8 +233,9 @@ def test_one_document_per_customer_after_two_replays_and_a_restart(
             timeout_s=120,
             what="idle customers evicted",
         )
-        assert worker.metric(
-            "crmstream_table_keys_expired_total", table="customer-profiles"
-        ) == len(second)
+        expired = worker.metric("crmstream_table_keys_expired_total", table="customer-profiles")
+        assert expired == len(second) - 1  # the forgotten one was gone already
+        # The forgotten customer starts afresh: their old state is gone from the table.
+        assert documents(scoped)[victim]["contacts_total"] == 1
     finally:
         worker.stop()

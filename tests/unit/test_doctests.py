@@ -37,6 +37,7 @@ MODULES = [
     "streams.alert_rules",
     "streams.expiry",
     "streams.profiles",
+    "streams.forget",
     "crmstream.infra.worker",
     "streams.kafka",
     "streams.topics",
