@@ -39,6 +39,8 @@ MODULES = [
     "streams.aggregates",
     "streams.alert_rules",
     "streams.expiry",
+    "streams.profiles",
+    "streams.forget",
     "crmstream.infra.worker",
     "crmstream.infra.security",
     "crmstream.demo",
