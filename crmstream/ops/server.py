@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -35,11 +36,14 @@ from elasticsearch import AsyncElasticsearch
 
 from config.settings import Settings
 from crmstream.ops import data
+from crmstream.similar import CommunicationNotFound, SimilarResult, find_similar
 from streams.search_index import (
     ALERTS_ALIAS,
     COMMUNICATIONS_ALIAS,
     DEADLETTER_ALIAS,
+    FEEDBACK_ALIAS,
     create_async_client,
+    create_client,
 )
 
 log = logging.getLogger(__name__)
@@ -244,10 +248,13 @@ def communications_page(
     e = html.escape
     columns = ("occurred_at", "channel", "agent_id", "customer_id", "need", "satisfaction", "text")
     rows = "".join(
-        "<tr>" + "".join(f"<td>{e(str(hit.get(c, '')))}</td>" for c in columns) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{e(str(hit.get(c, '')))}</td>" for c in columns)
+        + f'<td><a href="/similar?{urlencode({"event_id": hit.get("event_id", "")})}">'
+        "similar</a></td></tr>"
         for hit in hits
     )
-    header = "".join(f"<th>{e(c)}</th>" for c in columns)
+    header = "".join(f"<th>{e(c)}</th>" for c in (*columns, ""))
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{e(value)}: communications</title>"
@@ -259,6 +266,77 @@ def communications_page(
         f"{e(data.kql(field, value, start, end))}</code></p>"
         f'<table class="grid" id="communications"><thead><tr>{header}</tr></thead>'
         f"<tbody>{rows}</tbody></table>"
+        '<p><a href="/">back to the ops page</a></p></body></html>'
+    )
+
+
+async def similar(request: web.Request) -> web.Response:
+    """Earlier communications like one, and a suggested reply (``crmstream similar``)."""
+    event_id = request.rel_url.query.get("event_id", "")
+    if not event_id:
+        raise web.HTTPBadRequest(text="event_id is required")
+    settings = request.app[SETTINGS]
+
+    def look_up() -> SimilarResult:
+        client = create_client(settings)
+        try:
+            return find_similar(
+                client,
+                settings.index_name(COMMUNICATIONS_ALIAS),
+                settings.index_name(FEEDBACK_ALIAS),
+                event_id,
+            )
+        finally:
+            client.close()
+
+    try:  # on demand, off the page's event loop (the client is synchronous)
+        result = await asyncio.to_thread(look_up)
+    except CommunicationNotFound as error:
+        raise web.HTTPNotFound(text=str(error)) from None
+    return web.Response(text=similar_page(result), content_type="text/html", charset="utf-8")
+
+
+def similar_page(result: SimilarResult) -> str:
+    """The HTML of :func:`similar` (every value escaped).
+
+    >>> from crmstream.similar import Communication
+    >>> asked = Communication("e1", "i", "2026-01-05T10:00:00Z", "<b>refund</b>?")
+    >>> "&lt;b&gt;refund&lt;/b&gt;?" in similar_page(SimilarResult(asked))
+    True
+    """
+    e = html.escape
+    asked = result.communication
+    rows = "".join(
+        f"<tr><td>{e(c.occurred_at)}</td><td>{e(c.need or '')}</td>"
+        f"<td>{'' if c.satisfaction is None else f'{c.satisfaction:.2f}'}</td>"
+        f"<td>{'' if c.score is None else f'{c.score:.2f}'}</td><td>{e(c.text)}</td></tr>"
+        for c in result.similar
+    )
+    reply = result.reply
+    if reply is None:
+        suggestion = (
+            "<p>No suggested reply: no similar conversation that ended well was answered.</p>"
+        )
+    else:
+        why = (
+            f"rated {reply.rating:.2f}"
+            if reply.rating is not None
+            else f"last predicted satisfaction {reply.predicted_satisfaction or 0:.2f}"
+        )
+        suggestion = (
+            f"<h2>Suggested reply</h2><p>From conversation {e(reply.conversation_id)} "
+            f"({e(why)}), answering a message about {e(reply.need or 'an unknown need')}:</p>"
+            f'<blockquote id="reply">{e(reply.text)}</blockquote>'
+        )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{e(asked.event_id)}: similar communications</title>"
+        '<link rel="stylesheet" href="/static/ops.css"></head><body>'
+        f"<h1>Similar to {e(asked.event_id)} ({e(asked.need or 'need unknown')})</h1>"
+        f"<blockquote>{e(asked.text)}</blockquote>"
+        '<table class="grid" id="similar"><thead><tr><th>occurred_at</th><th>need</th>'
+        "<th>satisfaction</th><th>similarity</th><th>text</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>{suggestion}"
         '<p><a href="/">back to the ops page</a></p></body></html>'
     )
 
@@ -286,6 +364,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/snapshot", snapshot)
     app.router.add_get("/api/stream", stream)
     app.router.add_get("/communications", communications)
+    app.router.add_get("/similar", similar)
     app.router.add_get("/healthz", healthz)
     return app
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import html
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from config.settings import Settings
 from crmstream.generator import EventGenerator
+from crmstream.ops.server import create_app
 from crmstream.similar import ENDED_WELL, find_similar
 from streams.search_index import COMMUNICATIONS_ALIAS, FEEDBACK_ALIAS, create_client
 from tests.conftest import start_scoped_worker
@@ -19,6 +23,14 @@ from tests.integration.support import indexed, send_events, wait_until
 
 def _at(value: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(value["occurred_at"])
+
+
+async def _ops_page(settings: Settings, path: str, *, status: int = 200) -> str:
+    """GET ``path`` from the ops application (in process, on a free port)."""
+    async with TestClient(TestServer(create_app(settings))) as client:
+        response = await client.get(path)
+        assert response.status == status, await response.text()
+        return f"{response.status} {await response.text()}"
 
 
 def _ratings_indexed(settings: Settings) -> int:
@@ -120,6 +132,11 @@ def test_similar_messages_and_a_reply_from_a_well_rated_conversation_of_the_same
             assert reply.rating is None
             assert reply.predicted_satisfaction is not None
             assert reply.predicted_satisfaction >= ENDED_WELL
+    # The same on the ops page: the asked message's similar ones and the suggested reply.
+    value, reply = suggested[0]
+    page = asyncio.run(_ops_page(scoped, f"/similar?event_id={value['event_id']}"))
+    assert html.escape(reply.text) in page and 'id="similar"' in page
+    assert "404" in asyncio.run(_ops_page(scoped, "/similar?event_id=nope", status=404))
     same_need = [v for v, r in suggested if need_of[r.conversation_id] == v["need"]]
     assert len(same_need) >= 0.8 * len(suggested)
     assert any(

@@ -20,6 +20,7 @@ MODULES = [
     "crmstream.search",
     "crmstream.similar",
     "crmstream.ops.data",
+    "crmstream.ops.server",
     "models.bundle",
     "models.snapshots",
     "streams.language",
