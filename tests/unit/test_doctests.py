@@ -40,8 +40,6 @@ MODULES = [
     "streams.aggregates",
     "streams.alert_rules",
     "streams.expiry",
-    "streams.profiles",
-    "streams.forget",
     "crmstream.infra.worker",
     "crmstream.infra.security",
     "crmstream.demo",
