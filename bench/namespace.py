@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from bench.stages import KAFKA_STAGE_TOPIC
 from config.settings import Settings
-from streams.search_index import create_client
+from streams.search_index import create_client, delete_namespace_indices
 from streams.topics import TOPICS, delete_topics, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -65,15 +65,7 @@ def clean_up(settings: Settings, *, attempts: int = 4, retry_s: float = 5.0) -> 
                 time.sleep(retry_s)
     client = create_client(settings)
     try:
-        # The cluster refuses wildcard deletes (action.destructive_requires_name): name them.
-        pattern = f"{settings.namespace}-*"
-        names = list(client.indices.get(index=pattern, expand_wildcards="all"))
-        if names:
-            client.indices.delete(index=",".join(names))
-        # 404 when none matches the pattern.
-        found = client.options(ignore_status=404).indices.get_index_template(name=pattern)
-        for template in found.body.get("index_templates", []):
-            client.indices.delete_index_template(name=template["name"])
+        delete_namespace_indices(client, settings)
     except Exception as error:
         problems.append(f"indices: {error!r}")
     finally:

@@ -51,9 +51,9 @@ from streams.language import detect_languages
 from streams.pipeline import Edge, EdgeConfig
 from streams.search_index import (
     COMMUNICATIONS_ALIAS,
-    TEMPLATE_FILES,
     communications_index,
     create_client,
+    delete_namespace_indices,
     install_templates,
 )
 
@@ -504,14 +504,10 @@ def evaluate_similarity(
         labels = {t.event_id: t.label for t in texts}
         return similarity_report(client, alias, labels, top=top, sample=sample, seed=seed)
     finally:
-        names = list(client.options(ignore_status=404).indices.get(index=f"{alias}-*"))
-        if names:
-            client.indices.delete(index=",".join(names))
-        for name in TEMPLATE_FILES:
-            client.options(ignore_status=404).indices.delete_index_template(
-                name=scratch.index_name(name)
-            )
-        client.close()
+        try:
+            delete_namespace_indices(client, scratch)
+        finally:
+            client.close()
 
 
 # -- rendering --------------------------------------------------------------------------

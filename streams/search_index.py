@@ -138,6 +138,28 @@ def install_templates(client: Elasticsearch, settings: Settings) -> None:
         )
 
 
+def delete_namespace_indices(client: Elasticsearch, settings: Settings) -> None:
+    """Delete every index and index template of ``settings``' namespace (a scratch one:
+    a bench run, an evaluation, a test). Refuses the empty namespace, which is production's.
+
+    >>> delete_namespace_indices(None, Settings())  # type: ignore[arg-type]
+    Traceback (most recent call last):
+    ...
+    ValueError: refusing to delete the indices of the empty namespace
+    """
+    if not settings.namespace:
+        raise ValueError("refusing to delete the indices of the empty namespace")
+    # The cluster refuses wildcard deletes (action.destructive_requires_name): name them.
+    pattern = f"{settings.namespace}-*"
+    names = list(client.indices.get(index=pattern, expand_wildcards="all"))
+    if names:
+        client.indices.delete(index=",".join(names))
+    # 404 when no template matches the pattern.
+    found = client.options(ignore_status=404).indices.get_index_template(name=pattern)
+    for template in found.body.get("index_templates", []):
+        client.indices.delete_index_template(name=template["name"])
+
+
 def deadletter_index(settings: Settings) -> str:
     """Dead letters are few: one index behind the alias (ids are source positions)."""
     return f"{settings.index_name(DEADLETTER_ALIAS)}-v1"

@@ -20,7 +20,7 @@ import pytest
 
 from config.settings import Settings
 from crmstream.infra import LocalServer, WorkerProcess, servers
-from streams.search_index import create_client
+from streams.search_index import create_client, delete_namespace_indices
 from streams.topics import delete_topics, ensure_topics
 
 
@@ -69,17 +69,7 @@ def namespace_settings(namespace: str) -> Iterator[Settings]:
         asyncio.run(delete_topics(scoped))
         client = create_client(scoped)
         try:
-            # The cluster refuses wildcard deletes (action.destructive_requires_name): name them.
-            names = list(client.indices.get(index=f"{namespace}-*", expand_wildcards="all"))
-            if names:
-                client.indices.delete(index=",".join(names))
-            # A namespace no worker ran in has no templates: a 404 here is an empty list.
-            found = client.options(ignore_status=404).indices.get_index_template(
-                name=f"{namespace}-*"
-            )
-            templates = found.get("index_templates", [])
-            for template in templates:
-                client.indices.delete_index_template(name=template["name"])
+            delete_namespace_indices(client, scoped)
         finally:
             client.close()
 
