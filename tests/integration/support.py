@@ -126,10 +126,13 @@ def consumer_lag(settings: Settings, *topics: str) -> int:
     return asyncio.run(lag())
 
 
-def indexed(settings: Settings, event_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """The documents for these event ids: ``{event_id: [source, ...]}``, so duplicates show."""
+def indexed(
+    settings: Settings, event_ids: Sequence[str], base: str = COMMUNICATIONS_ALIAS
+) -> dict[str, list[dict[str, Any]]]:
+    """The documents for these event ids: ``{event_id: [source, ...]}``, so duplicates show
+    (in the communications, or in another alias with an ``event_id`` field: ``base``)."""
     client = create_client(settings)
-    alias = settings.index_name(COMMUNICATIONS_ALIAS)
+    alias = settings.index_name(base)
     try:
         if not client.indices.exists_alias(name=alias):
             return {}

@@ -11,7 +11,7 @@ import orjson
 
 from config.settings import Settings
 from crmstream.infra import WorkerProcess
-from streams.search_index import FEEDBACK_ALIAS, create_client
+from streams.search_index import FEEDBACK_ALIAS
 from streams.topics import COMMUNICATIONS, FEEDBACK, SCORED
 from tests.integration.support import indexed, read_topic, send_raw, wait_until
 
@@ -53,9 +53,14 @@ def test_raw_pii_is_found_nowhere_downstream(settings: Settings, worker: WorkerP
     ids = [e["event_id"] for e in events]
     wait_until(lambda: len(indexed(settings, ids)) == len(ids), what="the corpus indexed")
     rating_ids = [r["event_id"] for r in ratings]
-    comments = wait_until(
-        lambda: _indexed_ratings(settings, rating_ids), what="the corpus as feedback comments"
+    wait_until(
+        lambda: len(indexed(settings, rating_ids, FEEDBACK_ALIAS)) == len(rating_ids),
+        what="the corpus as feedback comments",
     )
+    comments = [
+        orjson.dumps(docs[0]).decode()
+        for docs in indexed(settings, rating_ids, FEEDBACK_ALIAS).values()
+    ]
 
     documents = [orjson.dumps(docs[0]).decode() for docs in indexed(settings, ids).values()]
     wanted = set(ids)
@@ -71,24 +76,3 @@ def test_raw_pii_is_found_nowhere_downstream(settings: Settings, worker: WorkerP
     leaks = sorted({v for v in values for text in documents + scored + comments if v in text})
     assert leaks == [], f"raw PII downstream: {leaks[:10]}"
     assert sum('"pii":{' in d and '"pii":{}' not in d for d in documents) >= len(values) // 3
-
-
-def _indexed_ratings(settings: Settings, event_ids: list[str]) -> list[str]:
-    """The indexed feedback documents (as JSON) once all of them are there, else none."""
-    client = create_client(settings)
-    alias = settings.index_name(FEEDBACK_ALIAS)
-    try:
-        if not client.indices.exists_alias(name=alias):
-            return []
-        client.indices.refresh(index=alias)
-        response = client.search(
-            index=alias, query={"ids": {"values": event_ids}}, size=len(event_ids)
-        )
-        hits = response["hits"]["hits"]
-        return (
-            [orjson.dumps(h["_source"]).decode() for h in hits]
-            if len(hits) == len(event_ids)
-            else []
-        )
-    finally:
-        client.close()
