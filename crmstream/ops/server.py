@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 import aiohttp
 import orjson
 from aiohttp import web
-from elasticsearch import AsyncElasticsearch
+from elasticsearch import AsyncElasticsearch, Elasticsearch
 
 from config.settings import Settings
 from crmstream.ops import data
@@ -181,6 +181,7 @@ def _json(body: Any) -> web.Response:
 SNAPSHOTS = web.AppKey("snapshots", Snapshots)
 SETTINGS = web.AppKey("settings", Settings)
 ES = web.AppKey("es", AsyncElasticsearch)
+SYNC_ES = web.AppKey("sync_es", Elasticsearch)  # for crmstream.similar, in a thread
 
 
 async def index(request: web.Request) -> web.Response:
@@ -276,21 +277,14 @@ async def similar(request: web.Request) -> web.Response:
     if not event_id:
         raise web.HTTPBadRequest(text="event_id is required")
     settings = request.app[SETTINGS]
-
-    def look_up() -> SimilarResult:
-        client = create_client(settings)
-        try:
-            return find_similar(
-                client,
-                settings.index_name(COMMUNICATIONS_ALIAS),
-                settings.index_name(FEEDBACK_ALIAS),
-                event_id,
-            )
-        finally:
-            client.close()
-
-    try:  # on demand, off the page's event loop (the client is synchronous)
-        result = await asyncio.to_thread(look_up)
+    try:  # on demand, off the page's event loop (crmstream.similar's client is synchronous)
+        result = await asyncio.to_thread(
+            find_similar,
+            request.app[SYNC_ES],
+            settings.index_name(COMMUNICATIONS_ALIAS),
+            settings.index_name(FEEDBACK_ALIAS),
+            event_id,
+        )
     except CommunicationNotFound as error:
         raise web.HTTPNotFound(text=str(error)) from None
     return web.Response(text=similar_page(result), content_type="text/html", charset="utf-8")
@@ -354,8 +348,10 @@ def create_app(settings: Settings) -> web.Application:
         es = create_async_client(settings)
         async with aiohttp.ClientSession() as http:
             app[ES] = es
+            app[SYNC_ES] = create_client(settings)
             app[SNAPSHOTS] = Snapshots(settings, es, http)
             yield
+            app[SYNC_ES].close()
             await es.close()
 
     app.cleanup_ctx.append(clients)
