@@ -13,7 +13,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
+
+
+LOG_TAIL_LINES = 60
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's worker logs (the session worker's, and any ``*.log`` in its
+    ``tmp_path``), last lines, in its report: CI keeps only the console, and a worker
+    that stalled says why only in its log."""
+    report: pytest.TestReport = yield
+    if report.failed and report.when == "call":
+        args = getattr(item, "funcargs", {})
+        logs = [arg.log_file for arg in args.values() if isinstance(arg, WorkerProcess)]
+        if isinstance(args.get("tmp_path"), Path):
+            logs += sorted(args["tmp_path"].rglob("*.log"))
+        for log in logs:
+            lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            report.sections.append((f"{log.name}, last {len(lines)} lines", "\n".join(lines)))
+    return report
 
 
 @pytest.fixture(scope="session")
