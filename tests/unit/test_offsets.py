@@ -144,3 +144,65 @@ def test_duplicate_acks_are_committed_in_one_go(consumer: Any) -> None:
         consumer.ack(m)
     consumer._acked[PARTITION].extend(range(100, 110))
     assert consumer._new_offset(PARTITION) == 110
+
+
+class Seeks:
+    """What the consumer asks of its Kafka client when it mends a hole (no broker here)."""
+
+    def __init__(self, consumer: Any, monkeypatch: pytest.MonkeyPatch, log_start: int) -> None:
+        self.sought: list[tuple[TP, int]] = []
+
+        async def seek(tp: TP, offset: int) -> None:
+            self.sought.append((tp, offset))
+
+        async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+            return dict.fromkeys(tps, log_start)
+
+        monkeypatch.setattr(consumer, "seek", seek)
+        monkeypatch.setattr(consumer, "earliest_offsets", earliest_offsets)
+        monkeypatch.setattr(consumer, "assignment", lambda: {PARTITION})
+        monkeypatch.setattr(offsets, "REREAD_GRACE_S", 0.0)
+
+
+def ack_delivered(consumer: Any, offsets_: range) -> None:
+    batch = [message(offset) for offset in offsets_]
+    delivered(*batch)
+    for m in batch:
+        consumer.ack(m)
+
+
+def test_a_hole_at_the_head_is_read_again_not_waited_for(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 100..102 never reached a batch (Faust lost them); 103.. were delivered. Faust
+    # itself would wait for them forever: the lag never shrinks.
+    seeks = Seeks(consumer, monkeypatch, log_start=0)
+    ack_delivered(consumer, range(103, 110))
+    assert AIOKafkaConsumer._new_offset(consumer, PARTITION) is None
+
+    async def commits() -> list[int | None]:
+        found = [consumer._new_offset(PARTITION), consumer._new_offset(PARTITION)]
+        await asyncio.gather(*consumer._seeks)
+        return found
+
+    assert asyncio.run(commits()) == [None, None]
+    assert seeks.sought == [(PARTITION, 100)]  # once, however often commits look
+    # The copies read again are delivered: everything up to 110 is committed.
+    ack_delivered(consumer, range(100, 110))
+    assert consumer._new_offset(PARTITION) == 110
+
+
+def test_a_hole_below_the_log_start_is_stepped_over(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Retention removed 100..104 while nothing was committed: nothing there to read again.
+    seeks = Seeks(consumer, monkeypatch, log_start=105)
+    ack_delivered(consumer, range(105, 110))
+
+    async def commits() -> list[int | None]:
+        first = consumer._new_offset(PARTITION)
+        await asyncio.gather(*consumer._seeks)
+        return [first, consumer._new_offset(PARTITION)]
+
+    assert asyncio.run(commits()) == [None, 110]
+    assert seeks.sought == []
