@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence, Set
@@ -52,7 +53,9 @@ __all__ = ["DeliveredOffsetsConsumer", "capped_offset", "delivered_batches"]
 
 log = logging.getLogger(__name__)
 
-REREAD_GRACE_S = 10.0
+# How long a hole at the head of a partition may last before it is read again: a
+# copy read again after a rebalance's seek fills its hole within a batch or two.
+HOLE_PATIENCE_S = 10.0
 
 # Messages whose batch an agent has delivered. Weak: a message is forgotten with
 # its last reference (Faust acks it right after the agent asks for the next batch).
@@ -115,7 +118,9 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._refused: defaultdict[TP, set[int]] = defaultdict(set)
-        # Head holes being read again, and those found to hold nothing (_mend_head_hole).
+        # Head holes (their committed offset, since when), those being read again and
+        # those found to hold nothing (see _mend_head_hole).
+        self._holes: dict[TP, tuple[int, float]] = {}
         self._mending: set[TP] = set()
         self._passable: dict[TP, tuple[int, int]] = {}
         self._seeks: set[asyncio.Task[None]] = set()
@@ -160,15 +165,25 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
             # Done since (read again and delivered, here or by the partition's last owner).
             refused.difference_update([offset for offset in refused if offset < committed])
         acked = self._acked[tp]
-        acked[:] = sorted(set(acked))  # a duplicate would end Faust's run of offsets early
+        # A duplicate would end Faust's run of offsets early. Offsets below the committed
+        # one (a gap Faust noted before a commit passed it) would have it return an
+        # offset below the committed one: the worker crashed on that.
+        done = [offset for offset in acked if committed is not None and offset < committed]
+        if committed is not None and self._gap[tp]:
+            self._gap[tp].chop(0, committed)
+        self._acked_index[tp].difference_update(done)
+        acked[:] = sorted(set(acked).difference(done))
         acked_before = list(acked)
         new = super()._new_offset(tp)  # forgets the acked offsets below ``new``
         if new is None and head_hole(committed, acked) is not None:
             new = self._mend_head_hole(tp)
+        else:
+            self._holes.pop(tp, None)
         capped = capped_offset(new, committed, refused)
-        if new is not None and capped != new:
+        blocking = [offset for offset in refused if new is not None and offset < new]
+        if blocking:
             # Stopped at a refused message: what lies beyond it is still to commit later.
-            stop = min(offset for offset in refused if offset < new)
+            stop = min(blocking)
             kept = sorted({o for o in (*acked_before, *self._acked[tp]) if o >= stop})
             self._acked[tp][:] = kept
             self._acked_index[tp].update(kept)
@@ -181,9 +196,9 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
         Faust loses a message before any stream now and then (its fetcher counts a
         message as read when its delivery races a suspension of the flow at a
         rebalance), and then waits for it forever: the worker looks alive, its lag never
-        shrinks. So the partition is read again from the committed offset (what follows
-        the hole is delivered twice: at least once). A hole wholly below the log's start
-        (retention) holds nothing to read: it is stepped over.
+        shrinks. So a hole that lasts :data:`HOLE_PATIENCE_S` is read again from the
+        committed offset (what follows it is delivered twice: at least once). A hole
+        wholly below the log's start (retention) holds nothing to read: it is stepped over.
         """
         committed = self._committed_offset[tp]
         acked = self._acked[tp]
@@ -193,8 +208,13 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
             acked[:0] = range(committed, end)
             self._acked_index[tp].update(range(committed, end))
             return super()._new_offset(tp)
-        if tp not in self._mending:
+        now = time.monotonic()
+        hole, since = self._holes.get(tp, (None, now))
+        if hole != committed:
+            self._holes[tp] = (committed, now)
+        elif now - since >= HOLE_PATIENCE_S and tp not in self._mending:
             self._mending.add(tp)
+            del self._holes[tp]  # patience again after this try
             task = asyncio.get_running_loop().create_task(self._read_again(tp, committed, end))
             self._seeks.add(task)
             task.add_done_callback(self._seeks.discard)
@@ -208,14 +228,13 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
             where = f"{tp.topic}[{tp.partition}] offsets {start}..{end - 1}"
             earliest = (await self.earliest_offsets(tp)).get(tp, 0)
             if earliest >= end:
-                log.warning(
-                    "%s: below the log's start (%d), going on from %d", where, earliest, end
-                )
+                log.warning("%s: below the log start (%d), going on from %d", where, earliest, end)
                 self._passable[tp] = (start, end)
                 return
             log.warning("%s were never delivered: reading again from %d", where, start)
             await self.seek(tp, start)
-            # The copies take a moment to come back: no second seek for the same hole before.
-            await asyncio.sleep(REREAD_GRACE_S)
+            # As after a rebalance's seek (perform_seek): Faust would take a message still
+            # buffered from before the seek for a gap over the hole, and a gap counts as done.
+            self._read_offset[tp] = None
         finally:
             self._mending.discard(tp)

@@ -161,7 +161,7 @@ class Seeks:
         monkeypatch.setattr(consumer, "seek", seek)
         monkeypatch.setattr(consumer, "earliest_offsets", earliest_offsets)
         monkeypatch.setattr(consumer, "assignment", lambda: {PARTITION})
-        monkeypatch.setattr(offsets, "REREAD_GRACE_S", 0.0)
+        monkeypatch.setattr(offsets, "HOLE_PATIENCE_S", 0.0)
 
 
 def ack_delivered(consumer: Any, offsets_: range) -> None:
@@ -200,9 +200,43 @@ def test_a_hole_below_the_log_start_is_stepped_over(
     ack_delivered(consumer, range(105, 110))
 
     async def commits() -> list[int | None]:
-        first = consumer._new_offset(PARTITION)
+        first = [consumer._new_offset(PARTITION), consumer._new_offset(PARTITION)]
         await asyncio.gather(*consumer._seeks)
-        return [first, consumer._new_offset(PARTITION)]
+        return [*first, consumer._new_offset(PARTITION)]
 
-    assert asyncio.run(commits()) == [None, 110]
+    assert asyncio.run(commits()) == [None, None, 110]
     assert seeks.sought == []
+
+
+def test_offsets_below_the_committed_one_are_dropped_not_committed_backwards(
+    consumer: Any,
+) -> None:
+    # A gap Faust noted (a message buffered from before a seek back) and a commit that
+    # passed it: Faust then returned an offset below the committed one, and the worker
+    # crashed on it.
+    consumer._gap[PARTITION].addi(101, 105)
+    ack_delivered(consumer, range(100, 101))
+    consumer._committed_offset[PARTITION] = 110
+    assert consumer._new_offset(PARTITION) is None
+    assert list(consumer._acked[PARTITION]) == []
+    ack_delivered(consumer, range(110, 115))
+    assert consumer._new_offset(PARTITION) == 115
+
+
+def test_a_hole_is_given_time_to_fill_before_it_is_read_again(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Copies read again after a rebalance's seek fill such a hole within a batch or two.
+    seeks = Seeks(consumer, monkeypatch, log_start=0)
+    monkeypatch.setattr(offsets, "HOLE_PATIENCE_S", 3600.0)
+    ack_delivered(consumer, range(103, 110))
+
+    async def commits() -> list[int | None]:
+        found = [consumer._new_offset(PARTITION), consumer._new_offset(PARTITION)]
+        await asyncio.gather(*consumer._seeks)
+        return found
+
+    assert asyncio.run(commits()) == [None, None]
+    assert seeks.sought == []
+    ack_delivered(consumer, range(100, 103))
+    assert consumer._new_offset(PARTITION) == 110
