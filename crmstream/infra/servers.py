@@ -27,6 +27,7 @@ import urllib.request
 import uuid
 import zipfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -193,6 +194,20 @@ class LocalServer(ABC):
             return ""
 
 
+def kafka_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A random Kafka cluster id: 16 bytes, URL-safe base64, and never starting with "-"
+    (the storage tool would read it as an option: one format in 64 failed in CI so).
+    Kafka's own ``Uuid.randomUuid`` draws again in that case; so does this.
+
+    >>> kafka_cluster_id(iter([b"\\xf8" * 16, b"\\x01" * 16]).__next__)
+    'AQEBAQEBAQEBAQEBAQEBAQ'
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes()).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class KafkaServer(LocalServer):
     """Apache Kafka, one node in KRaft mode (broker and controller), from Maven Central."""
 
@@ -267,7 +282,7 @@ class KafkaServer(LocalServer):
         java = self._java()
         classpath = f"{self.libs}/*"
         if not (data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            cluster_id = kafka_cluster_id()
             formatted = subprocess.run(
                 [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
                  "-t", cluster_id, "-c", str(server_properties), *self.format_arguments()],

@@ -40,6 +40,7 @@ MODULES = [
     "streams.aggregates",
     "streams.alert_rules",
     "streams.expiry",
+    "crmstream.infra.servers",
     "crmstream.infra.worker",
     "crmstream.infra.security",
     "crmstream.demo",
