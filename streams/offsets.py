@@ -95,21 +95,17 @@ def capped_offset(new: int | None, committed: int | None, refused: Set[int]) -> 
     return new if committed is None or new > committed else None
 
 
-def head_hole(committed: int | None, acked: Sequence[int]) -> int | None:
-    """Where a partition's commits are stuck for good: the committed offset, when the
-    lowest acked offset lies more than one beyond it (Faust steps over one missing
-    offset at the head, a transaction marker's, and waits forever for more).
+def stuck_at_head(committed: int | None, acked: Sequence[int]) -> bool:
+    """Whether a partition's commits are stuck for good: its lowest acked offset lies
+    more than one beyond the committed one (Faust steps over one missing offset at the
+    head, a transaction marker's, and waits forever for more). ``acked`` is sorted.
 
-    ``acked`` is sorted. ``None`` when commits can go on.
-
-    >>> head_hole(100, [100, 101]), head_hole(100, [101, 102]), head_hole(100, [105, 106])
-    (None, None, 100)
-    >>> head_hole(None, [105]), head_hole(100, [])
-    (None, None)
+    >>> stuck_at_head(100, [100, 101]), stuck_at_head(100, [101]), stuck_at_head(100, [105])
+    (False, False, True)
+    >>> stuck_at_head(None, [105]), stuck_at_head(100, [])
+    (False, False)
     """
-    if committed is None or not acked or acked[0] - committed <= 1:
-        return None
-    return committed
+    return committed is not None and bool(acked) and acked[0] - committed > 1
 
 
 class DeliveredOffsetsConsumer(AIOKafkaConsumer):
@@ -175,7 +171,7 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
         acked[:] = sorted(set(acked).difference(done))
         acked_before = list(acked)
         new = super()._new_offset(tp)  # forgets the acked offsets below ``new``
-        if new is None and head_hole(committed, acked) is not None:
+        if new is None and stuck_at_head(committed, acked):
             new = self._mend_head_hole(tp)
         else:
             self._holes.pop(tp, None)

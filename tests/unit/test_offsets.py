@@ -34,6 +34,14 @@ def delivered(*messages: Message) -> None:
     offsets._delivered.update(messages)
 
 
+def ack_delivered(consumer: Any, offsets_: range) -> None:
+    """Messages at these offsets delivered by their batch, and acked."""
+    batch = [message(offset) for offset in offsets_]
+    delivered(*batch)
+    for m in batch:
+        consumer.ack(m)
+
+
 @pytest.fixture
 def consumer() -> Iterator[Any]:
     instance = app.consumer
@@ -53,10 +61,7 @@ def test_the_app_uses_the_delivered_offsets_consumer() -> None:
 
 
 def test_delivered_messages_are_committed(consumer: Any) -> None:
-    batch = [message(offset) for offset in range(100, 110)]
-    delivered(*batch)
-    for m in batch:
-        consumer.ack(m)
+    ack_delivered(consumer, range(100, 110))
     assert consumer._new_offset(PARTITION) == 110
 
 
@@ -138,10 +143,7 @@ class FakeStream:
 def test_duplicate_acks_are_committed_in_one_go(consumer: Any) -> None:
     # Faust adds the offsets of a gap to the acked ones even when they were acked
     # already; with duplicates its run of consecutive offsets ended after one or two.
-    batch = [message(offset) for offset in range(100, 110)]
-    delivered(*batch)
-    for m in batch:
-        consumer.ack(m)
+    ack_delivered(consumer, range(100, 110))
     consumer._acked[PARTITION].extend(range(100, 110))
     assert consumer._new_offset(PARTITION) == 110
 
@@ -164,11 +166,16 @@ class Seeks:
         monkeypatch.setattr(offsets, "HOLE_PATIENCE_S", 0.0)
 
 
-def ack_delivered(consumer: Any, offsets_: range) -> None:
-    batch = [message(offset) for offset in offsets_]
-    delivered(*batch)
-    for m in batch:
-        consumer.ack(m)
+def offsets_to_commit(consumer: Any, looks: int, looks_after_seeks: int = 0) -> list[int | None]:
+    """What the consumer would commit, asked ``looks`` times, then ``looks_after_seeks``
+    times once the seeks those started are done (as commits every few seconds would)."""
+
+    async def look() -> list[int | None]:
+        found = [consumer._new_offset(PARTITION) for _ in range(looks)]
+        await asyncio.gather(*consumer._seeks)
+        return found + [consumer._new_offset(PARTITION) for _ in range(looks_after_seeks)]
+
+    return asyncio.run(look())
 
 
 def test_a_hole_at_the_head_is_read_again_not_waited_for(
@@ -180,12 +187,7 @@ def test_a_hole_at_the_head_is_read_again_not_waited_for(
     ack_delivered(consumer, range(103, 110))
     assert AIOKafkaConsumer._new_offset(consumer, PARTITION) is None
 
-    async def commits() -> list[int | None]:
-        found = [consumer._new_offset(PARTITION), consumer._new_offset(PARTITION)]
-        await asyncio.gather(*consumer._seeks)
-        return found
-
-    assert asyncio.run(commits()) == [None, None]
+    assert offsets_to_commit(consumer, looks=2) == [None, None]
     assert seeks.sought == [(PARTITION, 100)]  # once, however often commits look
     # The copies read again are delivered: everything up to 110 is committed.
     ack_delivered(consumer, range(100, 110))
@@ -199,12 +201,7 @@ def test_a_hole_below_the_log_start_is_stepped_over(
     seeks = Seeks(consumer, monkeypatch, log_start=105)
     ack_delivered(consumer, range(105, 110))
 
-    async def commits() -> list[int | None]:
-        first = [consumer._new_offset(PARTITION), consumer._new_offset(PARTITION)]
-        await asyncio.gather(*consumer._seeks)
-        return [*first, consumer._new_offset(PARTITION)]
-
-    assert asyncio.run(commits()) == [None, None, 110]
+    assert offsets_to_commit(consumer, looks=2, looks_after_seeks=1) == [None, None, 110]
     assert seeks.sought == []
 
 
@@ -231,12 +228,7 @@ def test_a_hole_is_given_time_to_fill_before_it_is_read_again(
     monkeypatch.setattr(offsets, "HOLE_PATIENCE_S", 3600.0)
     ack_delivered(consumer, range(103, 110))
 
-    async def commits() -> list[int | None]:
-        found = [consumer._new_offset(PARTITION), consumer._new_offset(PARTITION)]
-        await asyncio.gather(*consumer._seeks)
-        return found
-
-    assert asyncio.run(commits()) == [None, None]
+    assert offsets_to_commit(consumer, looks=2) == [None, None]
     assert seeks.sought == []
     ack_delivered(consumer, range(100, 103))
     assert consumer._new_offset(PARTITION) == 110
