@@ -51,3 +51,19 @@ def test_rebuilt_after_a_restart_and_forgotten_when_revoked() -> None:
     idle.forget(3, "a")
     idle.drop_partitions([3])
     assert idle.needs_rebuild(3) and idle.size() == 0 and idle.watermark(3) is None
+
+
+def test_a_key_that_arrives_idle_is_due_without_waiting_for_the_watermark() -> None:
+    # A partition fed by unevenly drained inputs: its watermark ran ahead, then a lagging
+    # input brings keys older than the idle time, and the stream goes quiet.
+    idle = IdleKeys(lambda key: 10 * MIN)
+    idle.seen(0, "fresh", 60 * MIN)
+    assert idle.due(0) == []  # swept at 60 min; the next sweep waits for 61 min
+    idle.seen(0, "old-1", 20 * MIN)
+    idle.seen(0, "old-2", 55 * MIN)  # not idle yet
+    idle.seen(0, "old-3", 30 * MIN)
+    idle.seen(0, "old-3", 52 * MIN)  # seen again since: not idle
+    assert idle.due(0) == ["old-1"]
+    assert idle.due(0) == []  # each late key is named once
+    idle.forget(0, "old-1")
+    assert idle.size(0) == 3
