@@ -6,8 +6,9 @@ delivered it anywhere, and then commits its offset:
 - a message fetched before a rebalance and reaching the stream after it (an older
   consumer-group generation) or while flow is suspended is *skipped*, and Faust
   acks skipped messages "so that the lag does not grow";
-- :meth:`faust.Stream.take_events` acks a batch in a ``finally`` block, so a batch
-  whose agent raised (or whose generator was closed) counts as done.
+- :meth:`faust.Stream.take_events` (and :func:`streams.batches.take_batches`, which
+  keeps its acks) acks a batch in a ``finally`` block, so a batch whose agent raised
+  (or whose generator was closed) counts as done.
 
 The message is read again after the rebalance, but its offset may already be
 committed: if the worker dies before the second reading is delivered (``kill -9``
@@ -49,6 +50,8 @@ from typing import Any
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP, EventT, Message
 
+from streams.batches import take_batches
+
 __all__ = ["DeliveredOffsetsConsumer", "capped_offset", "delivered_batches"]
 
 log = logging.getLogger(__name__)
@@ -65,9 +68,9 @@ _delivered: weakref.WeakSet[Message] = weakref.WeakSet()
 async def delivered_batches(
     stream: Any, max_events: int, within: float
 ) -> AsyncIterator[Sequence[EventT[Any]]]:
-    """``stream.take_events(max_events, within)`` of a Faust stream, marking each batch as delivered
-    when the agent comes back for the next one (never when its body raised)."""
-    async for events in stream.take_events(max_events, within=within):
+    """Batches of a Faust stream (:func:`streams.batches.take_batches`), marking each as
+    delivered when the agent comes back for the next one (never when its body raised)."""
+    async for events in take_batches(stream, max_events, within):
         yield events
         _delivered.update(event.message for event in events)
 

@@ -108,12 +108,20 @@ def test_commits_stop_at_an_undelivered_message_in_the_middle(consumer: Any) -> 
     assert consumer._new_offset(PARTITION) == 110
 
 
-def test_delivered_batches_marks_a_batch_only_when_the_next_one_is_asked_for() -> None:
+def test_delivered_batches_marks_a_batch_only_when_the_next_one_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     batches = [[Event(message(1)), Event(message(2))], [Event(message(3))]]
     seen: list[bool] = []
 
+    async def take_batches(stream: Any, max_events: int, within: float) -> Any:
+        for batch in batches:
+            yield batch
+
+    monkeypatch.setattr(offsets, "take_batches", take_batches)
+
     async def agent() -> None:
-        async for events in offsets.delivered_batches(FakeStream(batches), 500, 0.1):
+        async for events in offsets.delivered_batches(object(), 500, 0.1):
             seen.append(all(e.message in offsets._delivered for e in events))
             if events[0].message.offset == 3:
                 break  # the agent stops (or raises) before asking for more
@@ -127,17 +135,6 @@ def test_delivered_batches_marks_a_batch_only_when_the_next_one_is_asked_for() -
 class Event:
     def __init__(self, message: Message) -> None:
         self.message = message
-
-
-class FakeStream:
-    """Only the ``take_events`` that :func:`delivered_batches` calls."""
-
-    def __init__(self, batches: list[list[Event]]) -> None:
-        self.batches = batches
-
-    async def take_events(self, max_events: int, within: float) -> Any:
-        for batch in self.batches:
-            yield batch
 
 
 def test_duplicate_acks_are_committed_in_one_go(consumer: Any) -> None:
