@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     # hands over what is already fetched); when the input goes quiet, what came goes out
     # after this wait instead of a whole second, which bounds the latency it adds.
     batch_max_wait_s: float = Field(0.1, gt=0)
+    # How long the broker may hold a worker's fetch request when it has nothing new
+    # (Faust fixes 1.5 s; see streams.app.PromptFetchConsumerThread for why it matters).
+    kafka_fetch_max_wait_ms: int = Field(100, ge=1, le=1500)
     log_level: Literal["debug", "info", "warn", "error", "crit"] = "info"
     # RocksDB memory of all of a worker's tables together (block cache and memtables).
     table_memory_mb: int = Field(64, ge=8)
