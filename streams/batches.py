@@ -23,6 +23,7 @@ place.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
@@ -30,6 +31,8 @@ from typing import Any
 from faust.types import EventT
 from mode.utils.aiter import aiter
 from mode.utils.futures import notify
+
+log = logging.getLogger(__name__)
 
 #: Once a batch is due, how long the buffer must stop growing before it goes out: the
 #: drainer reads queued events into the buffer in a few milliseconds per hundred.
@@ -80,7 +83,8 @@ async def _batches(
                 await stream.wait(consumed)  # never more than max_events at once
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # as take_events: the stream crashes, loudly
+            log.exception("could not add to the batch buffer: %r", exc)
             await stream.crash(exc)
         return value
 
