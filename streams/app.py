@@ -32,9 +32,10 @@ class PromptFetchConsumerThread(AIOKafkaConsumerThread):
     partitions whose fetched records the worker has not taken yet. While a batch is
     being scored, that request holds only the quiet topics (feedback, labels, ...), so
     the broker keeps it for the whole wait, and no fetch for the busy input can start
-    before it returns: at half the sustained rate, events waited 1.5–2.5 s before a
-    batch took them (measured with the bench's paced runs). The wait bounds that
-    stall; an idle worker costs the broker a few empty fetches a second instead.
+    before it returns. The wait bounds that stall; an idle worker costs the broker a
+    few empty fetches a second instead. With the batch timing of
+    :mod:`streams.batches` it took the bench's p99 at half load from 3.6–7.3 s to
+    1.9–2.3 s; in paced runs neither change did much alone (README, Benchmarks).
     """
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
