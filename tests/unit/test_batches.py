@@ -87,17 +87,25 @@ def test_events_that_queued_while_a_batch_was_processed_do_not_wait_again() -> N
 
 
 def test_a_batch_is_not_due_before_within_has_passed_since_the_last_one() -> None:
-    # The clock stands still: a batch that is not full is not due, so the two events after
-    # the first (full) batch wait until the buffer fills with a third.
-    async def fill_up(seen: list[list[int]], running: Any) -> None:
+    # The clock stands still: a batch that is not full is not due, so 4 and 5 (queued
+    # during the first batch) wait for 6, which comes a moment later; a batch that went
+    # early would be [4, 5].
+    later: list[asyncio.Task[None]] = []
+
+    async def six_a_moment_later(seen: list[list[int]], running: Any) -> None:
+        async def put_six() -> None:
+            await asyncio.sleep(0.1)
+            await running.put(6, wait=False)
+
         if len(seen) == 1:
-            await asyncio.sleep(0.05)  # time for an early batch to go, if it would
+            later.append(asyncio.create_task(put_six()))
 
     seen = run(
         batches_of(
-            [1, 2, 3, 4, 5, 6],
+            [1, 2, 3, 4, 5],
             lambda stream: take_batches(stream, 3, HOUR, clock=lambda: 0.0),
-            between=fill_up,
+            between=six_a_moment_later,
+            expect=6,
         )
     )
     assert seen == [[1, 2, 3], [4, 5, 6]]
