@@ -14,9 +14,12 @@ the bundle keeps a bounded memory of recent communications to join them.
 What a batch costs the learner, and why:
 
 - labels, feedback, corrections and labelled communications are learned in full and
-  in order, exactly as one by one (the need and satisfaction models' softmax
-  regressions run a tighter copy of River's SGD step, :func:`tight_softmax`: the same
-  arithmetic in the same order, so the same weights to the last bit);
+  in order, exactly as one by one (the satisfaction model's softmax regressions run a
+  tighter copy of River's SGD step, :func:`tight_softmax`: the same arithmetic in the
+  same order, so the same weights to the last bit; the need model's is dense,
+  :mod:`models.softmax`);
+- a labelled communication's need is not predicted again: the health monitor scores
+  the prediction the worker served (:mod:`streams.training`);
 - keyword document frequencies arrive counted by the worker: one map per batch;
 - unlabelled inbound texts the need model cannot place (confidence below
   :data:`EMERGING_BELOW_CONFIDENCE`, as the worker scored them) are clustered for
@@ -267,20 +270,32 @@ class ModelBundle:
             self.keywords.learn_one(x)
         labelled = bool(record.get("need"))
         if labelled:
-            self._need_step(x, record["need"], outcome)
+            self._need_step(x, record, outcome)
         if record.get("priority"):
             self.urgency.learn_one(x, record["priority"])
         return labelled
 
-    def _need_step(self, x: Example, need: Any, outcome: LearnOutcome) -> None:
-        """``health.step(self.need, x, need)``: predict, score, learn; only the predicted
-        label is scored, so only it is computed (the first likeliest, as ``predict_one``)."""
-        label = None
-        if self.need.class_counts:
-            proba = self.need.classifier.predict_proba_one(self.need.features(x))
-            if proba:
-                label = str(max(proba.items(), key=_probability)[0])
-        drift = self.health.observe(self.need.name, need, label, self.need.version)
+    def _need_step(self, x: Example, record: Mapping[str, Any], outcome: LearnOutcome) -> None:
+        """Score a need prediction of ``x`` against its label, then learn the label.
+
+        The prediction is the worker's (``predicted``, made by the scorer of version
+        ``predicted_version`` that served the record: :mod:`streams.training`) when the
+        record carries it; else ``health.step(self.need, x, need)``'s own, of which only
+        the label is computed (the first likeliest, as ``predict_one``).
+        """
+        need = record["need"]
+        if "predicted" in record:
+            label, version = record["predicted"], record.get("predicted_version")
+            label = None if label is None else str(label)
+            if not isinstance(version, int) or isinstance(version, bool):
+                version = self.need.version
+        else:
+            label, version = None, self.need.version
+            if self.need.class_counts:
+                proba = self.need.classifier.predict_proba_one(self.need.features(x))
+                if proba:
+                    label = str(max(proba.items(), key=_probability)[0])
+        drift = self.health.observe(self.need.name, need, label, version)
         self.need.learn_one(x, need)
         outcome.drift += [drift] if drift else []
 
@@ -334,7 +349,7 @@ class ModelBundle:
         return [
             getattr(model, attribute, None)
             for model, attribute in (
-                (self.need, "classifier"),
+                # (the need's softmax is dense, models.softmax: fast on its own)
                 (self.satisfaction, "sentiment"),
                 (self.satisfaction, "levels"),
             )

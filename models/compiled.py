@@ -73,6 +73,7 @@ from models.satisfaction import (
     satisfaction_terms,
     sentiment_of_score,
 )
+from models.softmax import DenseSoftmax
 from models.tokenize import han_grams
 from models.urgency import (
     CUTS,
@@ -301,6 +302,13 @@ class _Batch:
 # -- compiled models ----------------------------------------------------------------------
 
 
+def _softmax_terms(model: Any) -> Iterable[str]:
+    """The terms a softmax regression has weights for (a River one's per class, in order)."""
+    if isinstance(model, DenseSoftmax):
+        return model.terms
+    return itertools.chain(*model.weights.values())
+
+
 def _idf(tfidf: OnlineTfidf, terms: Sequence[str]) -> Floats:
     """``tfidf.idf`` of each term, and last of df 0 (terms it never saw)."""
     df = tfidf.df
@@ -325,6 +333,8 @@ class _Softmax:
 
     @classmethod
     def of(cls, model: Any, index: Mapping[str, int]) -> _Softmax:
+        if isinstance(model, DenseSoftmax):
+            return cls._of_dense(model, index)
         per_class: Mapping[Any, Mapping[str, float]] = model.weights
         labels = tuple(per_class)
         # (map and fromiter: compiled once per snapshot, over every weight of every class)
@@ -338,6 +348,15 @@ class _Softmax:
             np.arange(len(local), dtype=np.intp)
         )
         return cls(labels, rows, matrix)
+
+    @classmethod
+    def _of_dense(cls, model: DenseSoftmax, index: Mapping[str, int]) -> _Softmax:
+        matrix = np.zeros((len(model.terms) + 1, len(model.labels)), dtype=np.float64)
+        matrix[:-1] = model.matrix()
+        rows = np.full(len(index) + 1, len(model.terms), dtype=np.intp)
+        at = np.fromiter(map(index.__getitem__, model.terms), np.intp, len(model.terms))
+        rows[at] = np.arange(len(model.terms), dtype=np.intp)
+        return cls(tuple(model.labels), rows, matrix)
 
     def batch_weights(self, batch: _Batch) -> Floats:
         """The weights of the batch's terms (batch terms x classes)."""
@@ -591,7 +610,7 @@ class CompiledScorer:
             dict.fromkeys(
                 itertools.chain(
                     *(tfidf.df for tfidf in tfidfs),
-                    *(weights for model in softmaxes for weights in model.weights.values()),
+                    *(_softmax_terms(model) for model in softmaxes),
                     satisfaction.naive_bayes.counts,
                 )
             )

@@ -17,7 +17,13 @@ can be done without the models' latest state:
   had no need class yet; ``null`` for an unscored record): the learner clusters only
   texts below :data:`models.bundle.EMERGING_BELOW_CONFIDENCE`, a bounded sample of them
   (:data:`models.bundle.EMERGING_SAMPLE` per message). A scored record's ``need`` is
-  sent only when it is a person's label, never the model's own guess.
+  sent only when it is a person's label, never the model's own guess;
+- passes on, for a labelled inbound text it scored, the need its scorer predicted
+  (``predicted``: the first of ``need_top3``, ``null`` when the scorer had no need
+  class yet; ``predicted_version``: that scorer's need version). The learner's health
+  monitor scores that prediction against the label instead of predicting the text
+  again: it measures the model that served the record, and the learner is spared a
+  prediction per labelled text (the largest single cost it had).
 
 A message (``v`` = :data:`FORMAT`)::
 
@@ -70,6 +76,8 @@ def packed_records(kind: str, records: Sequence[BaseModel]) -> list[dict[str, An
             fields["tokens"] = from_record(fields).tokens
             if not fields.get("need"):
                 fields["confidence"] = _confidence(record)
+            elif getattr(record, "model_versions", None):
+                fields.update(_served_need(record))
         elif kind == "feedback" and fields.get("comment"):
             fields["tokens"] = from_record({**fields, "text": fields["comment"]}).tokens
         packed.append(fields)
@@ -83,6 +91,16 @@ def _confidence(record: BaseModel) -> float | None:
         return None if confidence is None else float(confidence)
     # Scored by a model without any need class yet: it could not place the text.
     return 0.0 if getattr(record, "model_versions", None) else None
+
+
+def _served_need(record: BaseModel) -> dict[str, Any]:
+    """The need the worker's scorer predicted for a labelled record, and its version."""
+    top3 = getattr(record, "need_top3", None) or []
+    versions = getattr(record, "model_versions", None) or {}
+    return {
+        "predicted": str(top3[0].label) if top3 else None,
+        "predicted_version": versions.get("need"),
+    }
 
 
 def pack_training(

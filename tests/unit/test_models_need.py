@@ -97,16 +97,15 @@ def test_rare_needs_are_learned_with_a_larger_step() -> None:
     model = NeedClassifier()
     for _ in range(9):
         model.learn_one(Example("where is my parcel"), "delivery")
-    assert model.classifier.optimizers["delivery"].learning_rate == 1.0  # one class: n = n_y
+    assert model.classifier.learning_rate == 1.0  # one class: n = n_y
     model.learn_one(Example("charged twice"), "billing")
-    # 10 examples, 2 needs, 1 billing: (10 / 2) ** 0.5 for every class's step.
-    rate = 5.0**0.5
-    assert {o.learning_rate for o in model.classifier.optimizers.values()} == {rate}
+    # 10 examples, 2 needs, 1 billing: (10 / 2) ** 0.5 for the step of every class.
+    assert model.classifier.learning_rate == 5.0**0.5
     model.learn_one(Example("where is my parcel"), "delivery")
-    assert model.classifier.optimizers["billing"].learning_rate == (11 / 20) ** 0.5
+    assert model.classifier.learning_rate == (11 / 20) ** 0.5
     unbalanced = NeedClassifier(balance=0.0)
     unbalanced.learn_many([Example("parcel"), Example("charged")], ["delivery", "billing"])
-    assert {o.learning_rate for o in unbalanced.classifier.optimizers.values()} == {1.0}
+    assert unbalanced.classifier.learning_rate == 1.0
 
 
 def test_balancing_lifts_a_rare_need() -> None:

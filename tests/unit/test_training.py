@@ -14,11 +14,13 @@ from pydantic import BaseModel
 
 import models.bundle
 from crmstream.generator import EventGenerator
+from models.balancing import set_softmax_rate
 from models.bundle import EMERGING_SAMPLE, ModelBundle, tight_softmax
 from models.features import Example, from_record
 from models.keywords import document_frequencies
 from models.need import NeedClassifier
 from models.satisfaction import SatisfactionModel
+from models.softmax import DenseSoftmax
 from schemas.events import CommunicationEvent, LabelEvent, ScoredCommunication
 from streams.pipeline import Edge, EdgeConfig, Incoming, training_example, with_scores
 from streams.training import FORMAT, learn_message, pack_training, packed_records
@@ -80,6 +82,9 @@ def model_state(bundle: ModelBundle) -> dict[str, Any]:
     """Everything the need, satisfaction, urgency and keyword models learned, and their health."""
 
     def softmax(model: Any) -> dict[str, Any]:
+        if isinstance(model, DenseSoftmax):
+            terms, matrix = list(model.terms), model.matrix().tolist()
+            return {"labels": model.labels, "terms": terms, "matrix": matrix}
         return {
             "weights": {label: dict(w) for label, w in model.weights.items()},
             "order": [list(w) for w in model.weights.values()],
@@ -138,10 +143,37 @@ def test_packed_messages_learn_the_same_models_as_one_example_each(
     assert packed.version == len(messages)
     assert reference.version == sum(len(records) for _, records in generated)
     assert reference.need.version > 200 and reference.satisfaction.version > 100  # learned a lot
-    assert model_state(packed) == model_state(reference)
+    packed_state, reference_state = model_state(packed), model_state(reference)
+    # The need health differs by design: packed, it scores the worker's predictions.
+    assert packed_state["health"].pop("need") != reference_state["health"].pop("need")
+    assert packed_state == reference_state
     # The joins found the same communications (the label for "never-seen" found none).
     assert list(packed.examples) == list(reference.examples)
     assert list(packed.conversations) == list(reference.conversations)
+
+
+def test_the_need_health_scores_what_the_worker_predicted(generated: list[Batch]) -> None:
+    """Packed, a labelled text is not predicted again by the learner: its health monitor
+    scores the prediction the worker served (the first of ``need_top3``) against the label."""
+    packed = ModelBundle()
+    for kind, records in generated:
+        for value in pack_training(kind, records):
+            learn_message(packed, value)
+    served = ModelBundle().health  # the same monitors, fed by hand
+    labelled = guessed = 0
+    for kind, records in generated:
+        for record in records:
+            if kind == "communication" and record.need_source == "label":  # type: ignore[attr-defined]
+                assert record.direction.value == "inbound"  # type: ignore[attr-defined]
+                top3 = record.need_top3  # type: ignore[attr-defined]
+                predicted = top3[0].label if top3 else None
+                version = record.model_versions["need"]  # type: ignore[attr-defined]
+                served.observe("need", record.need, predicted, version)  # type: ignore[attr-defined]
+                labelled += 1
+                guessed += predicted is not None
+    assert labelled > 100 and guessed > labelled / 2
+    assert packed.health.report()["need"] == served.report()["need"]
+    assert packed.health.report()["need"]["n"] == labelled
 
 
 def test_messages_split_under_the_size_limit_learn_the_same(generated: list[Batch]) -> None:
@@ -171,7 +203,8 @@ def test_a_packed_message_carries_what_the_worker_computed(generated: list[Batch
     for got, record in zip(sent, records, strict=True):
         assert isinstance(record, ScoredCommunication)
         expected = training_example(kind, record)["record"]
-        assert {k: v for k, v in got.items() if k not in ("tokens", "confidence")} == expected
+        worker = ("tokens", "confidence", "predicted", "predicted_version")
+        assert {k: v for k, v in got.items() if k not in worker} == expected
         if record.direction.value == "inbound":
             assert got["tokens"] == from_record(expected).tokens
         # Only a person's label is a label; the model's guess is not sent as one.
@@ -179,6 +212,9 @@ def test_a_packed_message_carries_what_the_worker_computed(generated: list[Batch
             assert got["need"] is None and got["confidence"] == record.need_confidence
         elif record.need_source == "label":
             assert got["need"] == record.need and "confidence" not in got
+            top3 = record.need_top3
+            assert got["predicted"] == (top3[0].label if top3 else None)
+            assert got["predicted_version"] == record.model_versions["need"]
     terms, documents = document_frequencies(r["tokens"] for r in inbound)
     assert message["df"] == {"documents": documents, "terms": terms}
     assert any(r.get("confidence") is not None for r in inbound)
@@ -332,22 +368,29 @@ def texts(seed: int, count: int) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("l2", [0.0, 0.01])
 def test_the_tight_softmax_step_gives_river_s_weights(l2: float) -> None:
+    """Many classes, class-balanced steps: the tight step learns River's weights."""
+    from river import linear_model, optim
+
     rows = texts(3, 1500)
-    river, tight = NeedClassifier(l2=l2), NeedClassifier(l2=l2)
-    river_predictions, tight_predictions = [], []
+    features = NeedClassifier()  # its TF-IDF (and the counts for the balanced steps)
+    river, tight = (linear_model.SoftmaxRegression(optimizer=optim.SGD(1.0), l2=l2) for _ in "ab")
+    river_proba: list[dict[Any, float]] = []
+    tight_proba: list[dict[Any, float]] = []
     for row in rows:
         x = Example(row["text"], language=row.get("language"))
-        river_predictions.append(river.predict_one(x))
-        river.learn_one(x, row["need"])
-    with tight_softmax([tight.classifier]):
-        for row in rows:
-            x = Example(row["text"], language=row.get("language"))
-            tight_predictions.append(tight.predict_one(x))
-            tight.learn_one(x, row["need"])
-    assert tight_predictions == river_predictions
-    weights = [{k: dict(v) for k, v in m.classifier.weights.items()} for m in (river, tight)]
+        features._counts[row["need"]] = features._counts.get(row["need"], 0) + 1
+        features.tfidf.learn(x.tokens)
+        vector, rate = features.features(x), features._rate(row["need"])
+        for model, seen in ((river, river_proba), (tight, tight_proba)):
+            set_softmax_rate(model, rate)
+            with tight_softmax([model] if model is tight else []):
+                seen.append(dict(model.predict_proba_one(vector)))
+                model.learn_one(vector, row["need"])
+    assert tight_proba == river_proba
+    weights = [{k: dict(v) for k, v in m.weights.items()} for m in (river, tight)]
     assert weights[0] == weights[1] and len(weights[0]) > 3
-    assert "learn_one" not in vars(tight.classifier)  # nothing left on the instance
+    assert len({o.learning_rate for o in tight.optimizers.values()}) == 1
+    assert "learn_one" not in vars(tight)  # nothing left on the instance
 
 
 def test_the_tight_softmax_step_gives_river_s_satisfaction_model() -> None:
@@ -375,31 +418,6 @@ def test_other_optimizers_keep_river_s_code() -> None:
 
 
 def test_river_only_reference_switch_is_honoured(river_only: None) -> None:
-    need = NeedClassifier()
-    with tight_softmax([need.classifier]):
-        assert "learn_one" not in vars(need.classifier)
-
-
-def test_the_fused_need_step_sums_a_young_class_in_river_s_order() -> None:
-    # A class first learned on a short text has fewer weights than the next text has
-    # terms: River then sums over the class's weights, in their order, not the text's.
-    rng = random.Random(11)
-    vocabulary = sorted({"".join(rng.choices("bcdfghklmnprstvz", k=6)) for _ in range(80)})
-    examples = []
-    for n in range(40):
-        first = rng.sample(vocabulary, 6)
-        following = [*reversed(first), *rng.sample([v for v in vocabulary if v not in first], 20)]
-        for k, words in enumerate((first, following)):
-            record = {"event_id": f"e{n}-{k}", "text": " ".join(words), "direction": "inbound"}
-            examples.append({"type": "communication", "record": {**record, "need": f"need{n}"}})
-    tight, river = ModelBundle(), ModelBundle()
-    for example in examples:
-        tight.learn(example)
-    models.bundle.TIGHT_SOFTMAX = False
-    try:
-        for example in examples:
-            river.learn(example)
-    finally:
-        models.bundle.TIGHT_SOFTMAX = True
-    assert len(tight.need.classes) == 40
-    assert model_state(tight) == model_state(river)
+    satisfaction = SatisfactionModel()
+    with tight_softmax([satisfaction.sentiment]):
+        assert "learn_one" not in vars(satisfaction.sentiment)
