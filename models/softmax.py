@@ -79,7 +79,7 @@ class DenseSoftmax(base.Classifier):
         """One SGD step on ``(x, y)``: the probabilities of the labels known so far, then
         every label's weights of ``x``'s features (``y``'s too, if it is new)."""
         proba = self._proba(x) if self.labels else np.zeros(0, dtype=np.float64)
-        loss = np.clip(proba, _CLAMP, 1 - _CLAMP)
+        loss = np.maximum(np.minimum(proba, 1 - _CLAMP), _CLAMP)
         if y in self.labels:
             loss[self.labels.index(y)] -= 1.0
         else:
@@ -88,7 +88,7 @@ class DenseSoftmax(base.Classifier):
         rows = self._rows(x, grow=True)
         if not len(rows):
             return
-        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
+        values = np.array(list(x.values()), dtype=np.float64)
         k = len(self.labels)
         gradient = values[:, None] * loss[None, :]
         if self.l2:
@@ -137,19 +137,28 @@ class DenseSoftmax(base.Classifier):
 
     # -- internals ---------------------------------------------------------------------
     def _proba(self, x: Mapping[Any, float]) -> Floats:
-        rows = self._rows(x, grow=False)
-        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
-        known = rows >= 0
-        if not known.all():  # a term never learned has no weight in any class
-            rows, values = rows[known], values[known]
+        rows, values = self._known(x)
         k = len(self.labels)
-        # Summed feature by feature in x's order (a C-ordered reduce over axis 0 adds row
-        # after row), as River's dot product does; no feature: every logit is 0.
-        products = self._weights[rows, :k] * values[:, None]
-        logits = np.add.reduce(products, axis=0) if len(rows) else np.zeros(k)
+        if not rows:
+            logits = np.zeros(k)
+        else:
+            # Summed feature by feature in x's order (a C-ordered reduce over axis 0 adds
+            # row after row), as River's dot product does.
+            products = self._weights.take(rows, axis=0)[:, :k] * np.array(values)[:, None]
+            logits = np.add.reduce(products, axis=0)
         exps = np.exp(logits - logits.max())
-        proba: Floats = exps / exps.sum()
-        return proba
+        exps /= exps.sum()
+        return exps
+
+    def _known(self, x: Mapping[Any, float]) -> tuple[list[int], list[float]]:
+        """The rows and values of ``x``'s terms that have weights (a term never learned
+        has none in any class), in ``x``'s order."""
+        get = self.terms.get
+        rows = list(map(get, x))
+        if None not in rows:
+            return rows, list(x.values())  # type: ignore[return-value]
+        known = [(r, v) for r, v in zip(rows, x.values(), strict=True) if r is not None]
+        return [r for r, _ in known], [v for _, v in known]
 
     def _rows(self, x: Iterable[Any], *, grow: bool) -> npt.NDArray[np.intp]:
         """The row of each of ``x``'s terms (-1 for an unknown one, unless ``grow``)."""
