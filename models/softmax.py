@@ -146,7 +146,7 @@ class DenseSoftmax(base.Classifier):
             # row after row), as River's dot product does.
             products = self._weights.take(rows, axis=0)[:, :k] * np.array(values)[:, None]
             logits = np.add.reduce(products, axis=0)
-        exps = np.exp(logits - logits.max())
+        exps: Floats = np.exp(logits - logits.max())
         exps /= exps.sum()
         return exps
 
