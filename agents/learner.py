@@ -69,7 +69,7 @@ async def supervise_learner() -> None:
 @app.task
 async def follow_models() -> None:
     while True:
-        follower = SnapshotFollower(settings)
+        follower = SnapshotFollower(settings, memories=False)  # scoring needs the models only
         await follower.start()
         try:
             newest = await follower.latest()

@@ -76,9 +76,14 @@ class SnapshotPublisher:
 
 
 class SnapshotFollower:
-    """Reads ``crm.models``: the newest snapshot at start, then every new one as it comes."""
+    """Reads ``crm.models``: the newest snapshot at start, then every new one as it comes.
 
-    def __init__(self, settings: Settings) -> None:
+    ``memories=False`` (a worker, which only scores) restores the models without the
+    learner's memories of recent texts (:meth:`models.bundle.ModelBundle.restore`).
+    """
+
+    def __init__(self, settings: Settings, *, memories: bool = True) -> None:
+        self.memories = memories
         self.partition = TopicPartition(settings.topic_name(MODELS), 0)
         self.key = signing_key(settings)
         self.consumer = AIOKafkaConsumer(
@@ -107,7 +112,8 @@ class SnapshotFollower:
             return None
         del self.pending[chunk.version]
         try:
-            bundle = ModelBundle.restore(join_snapshot(parts, key=self.key))
+            snapshot = join_snapshot(parts, key=self.key)
+            bundle = ModelBundle.restore(snapshot, memories=self.memories)
         except Exception as rejected:  # tampered, corrupt, or of another code version
             metrics.MODEL_SNAPSHOTS_REJECTED.inc()
             log.error(

@@ -1,0 +1,76 @@
+"""A bundle's snapshot keeps the models and the learner's memories apart: a worker restores
+the models alone, the learner everything; snapshots of the older format still restore."""
+
+from __future__ import annotations
+
+import pickle
+import zlib
+
+import pytest
+
+from models.bundle import SNAPSHOT_FORMAT, ModelBundle
+from models.compiled import CompiledScorer
+from models.features import Example
+
+
+@pytest.fixture(scope="module")
+def trained() -> ModelBundle:
+    bundle = ModelBundle(memory=500)
+    for i in range(200):
+        refund = i % 2 == 0
+        record = {
+            "event_id": f"e{i}",
+            "conversation_id": f"c{i}",
+            "text": "I want my money back" if refund else "the parcel never arrived",
+            "direction": "inbound",
+            "need": "refund" if refund else "delivery",
+        }
+        bundle.learn({"type": "communication", "record": record})
+    return bundle
+
+
+def scores(bundle: ModelBundle) -> list[object]:
+    texts = ["money back please", "where is my parcel", "something else"]
+    return [bundle.score({"text": t}) for t in texts]
+
+
+def test_the_learner_restores_models_and_memories(trained: ModelBundle) -> None:
+    restored = ModelBundle.restore(trained.snapshot())
+    assert scores(restored) == scores(trained)
+    assert list(restored.examples) == list(trained.examples) and len(restored.examples) == 200
+    assert list(restored.conversations) == list(trained.conversations)
+    assert restored.health.report() == trained.health.report()
+    # It learns on: a label joins a text it remembered.
+    assert restored.learn_batch("label", [{"event_id": "e7", "need": "refund"}]).joined
+
+
+def test_a_scorer_restores_the_models_alone(trained: ModelBundle) -> None:
+    restored = ModelBundle.restore(trained.snapshot(), memories=False)
+    assert scores(restored) == scores(trained)
+    assert restored.versions == trained.versions
+    assert len(restored.examples) == len(restored.conversations) == 0
+    assert restored.examples.limit == trained.examples.limit == 500
+    one, other = CompiledScorer.from_bundle(restored), CompiledScorer.from_bundle(trained)
+    x = [Example("money back please"), Example("parcel")]
+    assert one.score_many(x) == other.score_many(x)
+
+
+def test_the_memories_are_apart_and_the_bundle_is_left_whole(trained: ModelBundle) -> None:
+    tag, models, memories = pickle.loads(trained.snapshot())
+    assert tag == SNAPSHOT_FORMAT
+    assert len(zlib.decompress(memories)) > len(zlib.decompress(models)) / 10
+    assert len(trained.examples) == 200  # taking a snapshot emptied nothing
+
+
+def test_a_snapshot_of_the_older_format_restores(trained: ModelBundle) -> None:
+    older = zlib.compress(pickle.dumps(trained, protocol=pickle.HIGHEST_PROTOCOL), level=6)
+    for memories in (True, False):
+        restored = ModelBundle.restore(older, memories=memories)
+        assert scores(restored) == scores(trained)
+        assert len(restored.examples) == 200  # (one pickle: the memories come with it)
+
+
+def test_an_unknown_format_is_refused(trained: ModelBundle) -> None:
+    _, models, memories = pickle.loads(trained.snapshot())
+    with pytest.raises(ValueError, match="unknown snapshot format"):
+        ModelBundle.restore(pickle.dumps(("crmstream.bundle/9", models, memories)))
