@@ -39,11 +39,16 @@ def labelled_events(seed: int, count: int) -> list[GeneratedEvent]:
 def test_a_killed_worker_resumes_from_its_snapshot(scoped: Settings, tmp_path: Path) -> None:
     worker = start_worker(scoped, tmp_path, "first")
     try:
-        send_events(scoped, labelled_events(seed=11, count=600))
+        # The need's health scores the predictions the worker served: texts scored before
+        # the first snapshot (by a model without any need) count as misses, so the bulk
+        # of the labels comes once the worker scores with a trained snapshot.
+        send_events(scoped, labelled_events(seed=11, count=200))
+        wait_until(lambda: scorer_version(worker, "need") >= 30, what="a first snapshot")
+        send_events(scoped, labelled_events(seed=13, count=600))
         # A snapshot with most of them (the bundle's version counts training messages,
         # a worker batch each; the need model's counts the labels it learned).
         version = wait_until(
-            lambda: scorer_version(worker, "need") >= 200 and scorer_version(worker),
+            lambda: scorer_version(worker, "need") >= 250 and scorer_version(worker),
             what="a snapshot",
         )
         need_version = scorer_version(worker, "need")
