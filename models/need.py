@@ -156,7 +156,10 @@ class NeedClassifier(BaseOnlineModel[Example, NeedPrediction]):
         label = str(y).strip()
         self._counts[label] = self._counts.get(label, 0) + 1
         self._set_rate(self._rate(label))
+        vocabulary = len(self.tfidf.df)
         self.tfidf.learn(x.tokens)
+        if len(self.tfidf.df) < vocabulary:  # it forgot its rarest terms: so do the weights
+            self.classifier.keep(self.tfidf.df)
         self.classifier.learn_one(self.features(x), label)
 
     def _rate(self, label: str) -> float:

@@ -34,7 +34,7 @@ than the text's: floating-point sums in another order may differ in the last bit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -96,6 +96,22 @@ class DenseSoftmax(base.Classifier):
         if self.learning_rate != 1.0:  # (1.0 * g is g: River's step is the same)
             gradient = self.learning_rate * gradient
         self._weights[rows, :k] -= gradient
+
+    def keep(self, terms: Container[Any]) -> int:
+        """Forget the weights of every term not in ``terms``; how many terms were forgotten.
+
+        What a vocabulary bound needs: the need model's TF-IDF forgets its rarest terms
+        past a limit, and their weight rows go with them (River's dicts kept them all).
+        """
+        kept = [term for term in self.terms if term in terms]
+        forgotten = len(self.terms) - len(kept)
+        if forgotten:
+            rows = np.fromiter(map(self.terms.__getitem__, kept), np.intp, len(kept))
+            matrix = self._weights[rows]
+            self._weights = np.zeros((max(64, 2 * len(kept)), matrix.shape[1]))
+            self._weights[: len(kept)] = matrix
+            self.terms = dict(zip(kept, range(len(kept)), strict=True))
+        return forgotten
 
     # -- what scoring and explanations read --------------------------------------------
     def weight(self, label: Any, term: Any) -> float:

@@ -148,3 +148,33 @@ def test_unknown_terms_and_labels_weigh_nothing() -> None:
     assert model.class_weights("unknown", ["refund"]) == [0.0]
     assert model.predict_proba_one({"never": 1.0}) == {"refund": 1.0}
     assert model.predict_proba_one({}) == {"refund": 1.0}
+
+
+def test_keep_forgets_the_other_terms_and_leaves_the_rest_alone() -> None:
+    model = DenseSoftmax()
+    for i in range(100):
+        model.learn_one({f"t{i}": 1.0, "common": 0.5}, f"c{i % 3}")
+    before = model.weights
+    kept = {"common", "t5", "t50", "never-seen"}
+    assert model.keep(kept) == 98  # of 101
+    assert list(model.terms) == ["common", "t5", "t50"]
+    assert model.weights == {
+        label: {t: w for t, w in weights.items() if t in kept} for label, weights in before.items()
+    }
+    assert model.keep(kept) == 0  # nothing more to forget
+    model.learn_one({"t5": 1.0, "new": 1.0}, "c1")  # and it learns on
+    assert list(model.terms) == ["common", "t5", "t50", "new"]
+
+
+def test_the_need_model_s_weights_follow_its_vocabulary_bound() -> None:
+    """Past the TF-IDF's term limit its rarest half is forgotten, and their weights too."""
+    model = NeedClassifier()
+    model.tfidf.max_terms = 40
+    rng = random.Random(5)
+    for i in range(300):
+        words = ["refund" if i % 2 else "parcel", *(f"w{rng.randrange(10_000)}" for _ in range(4))]
+        model.learn_one(Example(" ".join(words)), "refund" if i % 2 else "delivery")
+        assert set(model.classifier.terms) <= set(model.tfidf.df)
+        assert len(model.classifier.terms) <= model.tfidf.max_terms
+    assert model.predict_one(Example("refund please")).label == "refund"
+    assert model.predict_one(Example("my parcel")).label == "delivery"
