@@ -158,9 +158,9 @@ class NeedClassifier(BaseOnlineModel[Example, NeedPrediction]):
         self._set_rate(self._rate(label))
         vocabulary = len(self.tfidf.df)
         self.tfidf.learn(x.tokens)
+        self.classifier.learn_one(self.features(x), label)
         if len(self.tfidf.df) < vocabulary:  # it forgot its rarest terms: so do the weights
             self.classifier.keep(self.tfidf.df)
-        self.classifier.learn_one(self.features(x), label)
 
     def _rate(self, label: str) -> float:
         """The SGD step for an example of ``label`` (counted already): see ``balance``."""
