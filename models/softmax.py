@@ -49,6 +49,12 @@ Floats = npt.NDArray[np.float64]
 _CLAMP = 1e-15
 
 
+def _softmax(logits: Floats) -> Floats:
+    exps: Floats = np.exp(logits - logits.max())
+    exps /= exps.sum()
+    return exps
+
+
 class DenseSoftmax(base.Classifier):
     """Multinomial logistic regression by SGD, River's ``SoftmaxRegression`` (with an
     ``optim.SGD(learning_rate)`` optimizer, cross-entropy and ``l2``) over a dense matrix.
@@ -78,17 +84,17 @@ class DenseSoftmax(base.Classifier):
     def learn_one(self, x: Mapping[Any, float], y: Any) -> None:
         """One SGD step on ``(x, y)``: the probabilities of the labels known so far, then
         every label's weights of ``x``'s features (``y``'s too, if it is new)."""
-        proba = self._proba(x) if self.labels else np.zeros(0, dtype=np.float64)
+        rows = self._grow(x)  # a new term's row is zeros: it adds nothing to the logits
+        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
+        proba = _softmax(self._logits(rows, values)) if self.labels else np.zeros(0)
         loss = np.maximum(np.minimum(proba, 1 - _CLAMP), _CLAMP)
         if y in self.labels:
             loss[self.labels.index(y)] -= 1.0
         else:
             loss = np.append(loss, _CLAMP - 1.0)
             self._add_label(y)
-        rows = self._rows(x, grow=True)
         if not len(rows):
             return
-        values = np.array(list(x.values()), dtype=np.float64)
         k = len(self.labels)
         gradient = values[:, None] * loss[None, :]
         if self.l2:
@@ -120,11 +126,11 @@ class DenseSoftmax(base.Classifier):
 
     def class_weights(self, label: Any, terms: Iterable[Any]) -> list[float]:
         """The weights of ``terms`` for ``label``, in order (0.0 where unknown)."""
-        rows = self._rows(terms, grow=False)
+        rows = [self.terms.get(term) for term in terms]
         if label not in self.labels:
             return [0.0] * len(rows)
         column = self._weights[:, self.labels.index(label)]
-        return np.where(rows >= 0, column[rows], 0.0).tolist()  # type: ignore[no-any-return]
+        return [0.0 if row is None else float(column[row]) for row in rows]
 
     def matrix(self) -> Floats:
         """The weights, terms x labels (rows in the order of :attr:`terms`); a view."""
@@ -147,47 +153,35 @@ class DenseSoftmax(base.Classifier):
         for label in model.weights:
             dense._add_label(label)
         for k, per_class in enumerate(model.weights.values()):
-            rows = dense._rows(per_class, grow=True)
+            rows = dense._grow(per_class)
             dense._weights[rows, k] = np.fromiter(per_class.values(), np.float64, len(rows))
         return dense
 
     # -- internals ---------------------------------------------------------------------
     def _proba(self, x: Mapping[Any, float]) -> Floats:
-        rows, values = self._known(x)
-        k = len(self.labels)
-        if not rows:
-            logits = np.zeros(k)
-        else:
-            # Summed feature by feature in x's order (a C-ordered reduce over axis 0 adds
-            # row after row), as River's dot product does.
-            products = self._weights.take(rows, axis=0)[:, :k] * np.array(values)[:, None]
-            logits = np.add.reduce(products, axis=0)
-        exps: Floats = np.exp(logits - logits.max())
-        exps /= exps.sum()
-        return exps
+        """The labels' probabilities; terms never learned (no weight in any class) left out."""
+        rows, values = list(map(self.terms.get, x)), list(x.values())
+        if None in rows:
+            known = [(row, v) for row, v in zip(rows, values, strict=True) if row is not None]
+            rows, values = [row for row, _ in known], [v for _, v in known]
+        return _softmax(self._logits(np.array(rows, dtype=np.intp), np.array(values)))
 
-    def _known(self, x: Mapping[Any, float]) -> tuple[list[int], list[float]]:
-        """The rows and values of ``x``'s terms that have weights (a term never learned
-        has none in any class), in ``x``'s order."""
-        get = self.terms.get
-        rows = list(map(get, x))
-        if None not in rows:
-            return rows, list(x.values())  # type: ignore[return-value]
-        known = [(r, v) for r, v in zip(rows, x.values(), strict=True) if r is not None]
-        return [r for r, _ in known], [v for _, v in known]
+    def _logits(self, rows: npt.NDArray[np.intp], values: Floats) -> Floats:
+        # Summed feature by feature in x's order (a C-ordered reduce over axis 0 adds row
+        # after row), as River's dot product does; no feature: every logit is 0.
+        products = self._weights.take(rows, axis=0)[:, : len(self.labels)] * values[:, None]
+        logits: Floats = np.add.reduce(products, axis=0)
+        return logits
 
-    def _rows(self, x: Iterable[Any], *, grow: bool) -> npt.NDArray[np.intp]:
-        """The row of each of ``x``'s terms (-1 for an unknown one, unless ``grow``)."""
+    def _grow(self, x: Iterable[Any]) -> npt.NDArray[np.intp]:
+        """The row of each of ``x``'s terms, new terms getting a row of zeros."""
         terms = self.terms
-        if grow:
-            for term in x:
-                if term not in terms:
-                    terms[term] = len(terms)
-            if len(terms) > self._weights.shape[0]:
-                self._resize(rows=max(len(terms), 2 * self._weights.shape[0]))
-            return np.fromiter(map(terms.__getitem__, x), dtype=np.intp)
-        get = terms.get
-        return np.fromiter((get(term, -1) for term in x), dtype=np.intp)
+        for term in x:
+            if term not in terms:
+                terms[term] = len(terms)
+        if len(terms) > self._weights.shape[0]:
+            self._resize(rows=max(len(terms), 2 * self._weights.shape[0]))
+        return np.fromiter(map(terms.__getitem__, x), dtype=np.intp)
 
     def _add_label(self, label: Any) -> None:
         self.labels.append(label)
