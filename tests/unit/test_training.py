@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from pydantic import BaseModel
+from river import linear_model, optim
 
 import models.bundle
 from crmstream.generator import EventGenerator
@@ -18,13 +19,13 @@ from models.balancing import set_softmax_rate
 from models.bundle import EMERGING_SAMPLE, ModelBundle, tight_softmax
 from models.features import Example, from_record
 from models.keywords import document_frequencies
-from models.need import NeedClassifier
 from models.satisfaction import SatisfactionModel
 from models.softmax import DenseSoftmax
 from schemas.events import CommunicationEvent, LabelEvent, ScoredCommunication
 from streams.pipeline import Edge, EdgeConfig, Incoming, training_example, with_scores
 from streams.training import FORMAT, learn_message, pack_training, packed_records
 from tests.unit.test_models_emerging import BACKGROUND, BURST
+from tests.unit.test_softmax import need_stream, young_classes
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 Batch = tuple[str, list[BaseModel]]
@@ -358,34 +359,25 @@ def test_a_burst_of_a_new_topic_is_still_found_in_the_sample() -> None:
 # -- River's softmax step, tighter ------------------------------------------------------
 
 
-def texts(seed: int, count: int) -> list[dict[str, Any]]:
-    return [
-        e.value
-        for e in EventGenerator(seed, label_share=1.0).events(count)
-        if e.kind == "communication" and e.value.get("need")
-    ]
-
-
-@pytest.mark.parametrize("l2", [0.0, 0.01])
-def test_the_tight_softmax_step_gives_river_s_weights(l2: float) -> None:
-    """Many classes, class-balanced steps: the tight step learns River's weights."""
-    from river import linear_model, optim
-
-    rows = texts(3, 1500)
-    features = NeedClassifier()  # its TF-IDF (and the counts for the balanced steps)
+@pytest.mark.parametrize(
+    ("stream", "l2"),
+    [(need_stream(3, 1500), 0.0), (need_stream(3, 1500), 0.01), (young_classes(11), 0.0)],
+    ids=["needs", "needs-l2", "young-classes"],
+)
+def test_the_tight_softmax_step_gives_river_s_weights(
+    stream: list[tuple[dict[str, float], str, float]], l2: float
+) -> None:
+    """Many classes, class-balanced steps, classes younger than the text (River then sums
+    the class's few weights in their order): the tight step learns River's weights."""
     river, tight = (linear_model.SoftmaxRegression(optimizer=optim.SGD(1.0), l2=l2) for _ in "ab")
     river_proba: list[dict[Any, float]] = []
     tight_proba: list[dict[Any, float]] = []
-    for row in rows:
-        x = Example(row["text"], language=row.get("language"))
-        features._counts[row["need"]] = features._counts.get(row["need"], 0) + 1
-        features.tfidf.learn(x.tokens)
-        vector, rate = features.features(x), features._rate(row["need"])
+    for vector, need, rate in stream:
         for model, seen in ((river, river_proba), (tight, tight_proba)):
             set_softmax_rate(model, rate)
             with tight_softmax([model] if model is tight else []):
                 seen.append(dict(model.predict_proba_one(vector)))
-                model.learn_one(vector, row["need"])
+                model.learn_one(vector, need)
     assert tight_proba == river_proba
     weights = [{k: dict(v) for k, v in m.weights.items()} for m in (river, tight)]
     assert weights[0] == weights[1] and len(weights[0]) > 3
@@ -410,8 +402,6 @@ def test_the_tight_softmax_step_gives_river_s_satisfaction_model() -> None:
 
 
 def test_other_optimizers_keep_river_s_code() -> None:
-    from river import linear_model, optim
-
     adam = linear_model.SoftmaxRegression(optimizer=optim.Adam())
     with tight_softmax([adam]):
         assert "learn_one" not in vars(adam)
