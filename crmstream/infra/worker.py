@@ -112,6 +112,16 @@ class WorkerProcess:
                     return pid
         return None
 
+    def log_tail(self, lines: int = 60) -> str:
+        """The last ``lines`` lines of the worker's log (DEBUG lines left out): what a
+        failing test prints, so that a failure on a CI machine explains itself."""
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError as error:
+            return f"(no log: {error})"
+        kept = [line for line in text.splitlines() if "[DEBUG]" not in line]
+        return "\n".join(kept[-lines:])
+
     def metrics(self, *, learner: bool = False) -> str | None:
         """The worker's (or its learner's) Prometheus metrics page; None when it does not answer."""
         url = self.learner_metrics_url if learner else self.metrics_url

@@ -33,15 +33,25 @@ def assert_matches_contract(records: Iterable[dict[str, Any]], contract: str) ->
         assert not errors, f"{contract} record breaks its schema: {errors[0].message}"
 
 
-def wait_until(check: Callable[[], T], *, timeout_s: float = 180.0, what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` after the timeout."""
+def wait_until(
+    check: Callable[[], T],
+    *,
+    timeout_s: float = 180.0,
+    what: str = "condition",
+    explain: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after the timeout
+    (and with what ``explain`` gives then, e.g. :meth:`crmstream.infra.WorkerProcess.log_tail`)."""
     deadline = time.monotonic() + timeout_s
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {result!r})")
+            message = f"timed out waiting for {what} (last: {result!r})"
+            if explain is not None:
+                message += f"\n{explain()}"
+            raise AssertionError(message)
         time.sleep(0.5)
 
 

@@ -169,7 +169,12 @@ def test_events_flow_through_secured_kafka_and_elasticsearch(
         for chunk in alerts_case.chunks(events):
             send_events(settings, chunk)
             sent += [e.value["event_id"] for e in chunk if e.kind == "communication"]
-            wait_until(lambda: alerts_case.caught_up(settings), timeout_s=120, what="catching up")
+            wait_until(
+                lambda: alerts_case.caught_up(settings),
+                timeout_s=120,
+                what="catching up",
+                explain=worker.log_tail,
+            )
             if any(a["state"] == "firing" for a in alerts_case.agent_alerts(settings)):
                 break
         wait_until(lambda: ready(worker), timeout_s=60, what="/readyz 200")
@@ -342,8 +347,13 @@ def test_no_secret_appears_in_any_log_or_output(
                 <= {r["original"] for r in read_topic(settings, DEADLETTER)}
             ),
             what="the dead letters",
+            explain=worker.log_tail,
         )
-        wait_until(lambda: len(indexed(settings, ids)) == len(ids), what="the replayed events")
+        wait_until(
+            lambda: len(indexed(settings, ids)) == len(ids),
+            what="the replayed events",
+            explain=worker.log_tail,
+        )
         pages = [worker.metrics() or "", worker.metrics(learner=True) or ""]
     finally:
         assert worker.stop() == 0
