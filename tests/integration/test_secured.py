@@ -141,6 +141,9 @@ def secured_stack() -> Iterator[SecuredStack]:
         yield SecuredStack({**stack_env, **client_env}, settings_from(client_env), state, log_dir)
     finally:
         run_crmstream(stack_env, log_dir, "infra", "down")
+        kept = os.environ.get("CRMSTREAM_TEST_LOG_DIR")  # as the session worker's log (conftest)
+        if kept:
+            shutil.copytree(log_dir, Path(kept) / f"secured-{stack_env['CRMSTREAM_NAMESPACE']}")
         shutil.rmtree(state, ignore_errors=True)
 
 
