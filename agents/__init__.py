@@ -2,6 +2,7 @@
 
 from agents.alerts import count_active_alerts, evaluate_alerts, track_conversations
 from agents.communications import score_communications
+from agents.customers import track_customers
 from agents.feedback import check_feedback, check_labels
 from agents.health import liveness, readiness, watch_consumer_lag
 from agents.learner import follow_models, supervise_learner
@@ -17,5 +18,6 @@ __all__ = [
     "score_communications",
     "supervise_learner",
     "track_conversations",
+    "track_customers",
     "watch_consumer_lag",
 ]

@@ -49,10 +49,11 @@ from streams.app import (
     settings,
 )
 from streams.expiry import IdleKeys
+from streams.forget import Forget, after_last_forget, or_forget
 from streams.kafka import partition_for
 from streams.offsets import delivered_batches
 from streams.search_index import create_async_client
-from streams.sinks import AlertSink, KafkaPublisher, Outgoing, packed, unpacked
+from streams.sinks import AlertSink, KafkaPublisher, Outgoing, packed, unpacked, write_audit
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,9 @@ def _grouped(
     return grouped
 
 
-def _delta_key(delta: Delta) -> str:
+def _delta_key(delta: Delta | Forget) -> str:
+    if isinstance(delta, Forget):
+        return delta.key
     return delta_key(delta.dimension, delta.key).decode()
 
 
@@ -137,36 +140,63 @@ def _delta_key(delta: Delta) -> str:
 async def track_conversations(stream: Any) -> None:
     allow_batch_table_writes()
     publisher = KafkaPublisher(app)
-    async for events in delivered_batches(
-        stream, settings.batch_max_events, settings.batch_max_wait_s
-    ):
-        deltas: list[Delta] = []
-        grouped = _grouped(events, Turn.from_dict, lambda t: t.conversation_id)
-        _rebuild_if_needed(unanswered_turns, TURNS_TOPIC, grouped, conversations, _pending_at)
-        for key, (event, turns) in grouped.items():
-            stream._set_current_event(event)  # see _grouped
-            partition = event.message.partition
-            stored = conversations.get(key)
-            pending = Turn.from_dict(stored) if stored else None
-            for turn in sorted(turns, key=lambda t: t.at_ms):
-                before = pending
-                pending, seconds = answer(pending, turn)
-                if seconds is not None and before is not None:
-                    deltas.extend(deltas_from_response(before, turn, seconds, alert_engine.spec))
-            unanswered_turns.advance(partition, max(t.at_ms for t in turns))
-            if pending is None:
-                unanswered_turns.forget(partition, key)
-                if stored is not None:
-                    del conversations[key]
-            else:
-                unanswered_turns.seen(partition, key, pending.at_ms)
-                if stored != pending.to_dict():
-                    conversations[key] = pending.to_dict()
-        for partition, event in _last_event_per_partition(grouped).items():
-            stream._set_current_event(event)
-            _drop_unanswered(partition)
-        metrics.TABLE_KEYS.labels("conversations").set(unanswered_turns.size())
-        await publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas))
+    es = create_async_client(settings)
+    try:
+        async for events in delivered_batches(
+            stream, settings.batch_max_events, settings.batch_max_wait_s
+        ):
+            await _track_conversations(stream, events, publisher, es)
+    finally:
+        await es.close()
+
+
+async def _track_conversations(
+    stream: Any, events: Any, publisher: KafkaPublisher, es: Any
+) -> None:
+    """One batch of conversation turns (and forget requests): pending turns, response times."""
+    deltas: list[Delta] = []
+    forgotten: list[tuple[Forget, str, dict[str, int]]] = []
+    grouped = _grouped(events, or_forget(Turn.from_dict), _turn_key)
+    _rebuild_if_needed(unanswered_turns, TURNS_TOPIC, grouped, conversations, _pending_at)
+    for key, (event, items) in grouped.items():
+        stream._set_current_event(event)  # see _grouped
+        partition = event.message.partition
+        stored = conversations.get(key)
+        forget, turns = after_last_forget(items)
+        if forget is not None:
+            if stored is not None:
+                del conversations[key]
+            unanswered_turns.forget(partition, key)
+            forgotten.append((forget, forget.customer_id, {"pending_turns": int(bool(stored))}))
+            stored = None
+        if not turns:
+            continue
+        pending = Turn.from_dict(stored) if stored else None
+        for turn in sorted(turns, key=lambda t: t.at_ms):
+            before = pending
+            pending, seconds = answer(pending, turn)
+            if seconds is not None and before is not None:
+                deltas.extend(deltas_from_response(before, turn, seconds, alert_engine.spec))
+        unanswered_turns.advance(partition, max(t.at_ms for t in turns))
+        if pending is None:
+            unanswered_turns.forget(partition, key)
+            if stored is not None:
+                del conversations[key]
+        else:
+            unanswered_turns.seen(partition, key, pending.at_ms)
+            if stored != pending.to_dict():
+                conversations[key] = pending.to_dict()
+    for partition, event in _last_event_per_partition(grouped).items():
+        stream._set_current_event(event)
+        _drop_unanswered(partition)
+    metrics.TABLE_KEYS.labels("conversations").set(unanswered_turns.size())
+    await publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas))
+    if forgotten:
+        await write_audit(es, settings, "conversations", forgotten, datetime.now(UTC), per_key=True)
+
+
+def _turn_key(item: Turn | Forget) -> str:
+    return item.key if isinstance(item, Forget) else item.conversation_id
 
 
 @app.agent(alert_aggregates_topic)
@@ -180,10 +210,17 @@ async def evaluate_alerts(stream: Any) -> None:
         ):
             now = datetime.now(UTC)
             alerts: list[Alert] = []
-            grouped = _grouped(events, delta_from_dict, _delta_key)
+            forgotten: list[tuple[Forget, str, dict[str, int]]] = []
+            grouped = _grouped(events, or_forget(delta_from_dict), _delta_key)
             _rebuild_if_needed(idle_alert_keys, AGGREGATES_TOPIC, grouped, alert_state, _state_at)
-            for key, (event, deltas) in grouped.items():
+            for key, (event, items) in grouped.items():
                 stream._set_current_event(event)  # see _grouped
+                forget, deltas = after_last_forget(items)
+                if forget is not None:
+                    removed = _forget_state(key, event.message.partition)
+                    forgotten.append((forget, forget.customer_id, removed))
+                if not deltas:
+                    continue
                 try:
                     alerts.extend(_evaluate(key, deltas, now, event.message.partition))
                 except Exception:  # one key's bug must not stop everyone's alerts
@@ -193,6 +230,8 @@ async def evaluate_alerts(stream: Any) -> None:
                 alerts.extend(_expire_idle(partition, now))
             metrics.TABLE_KEYS.labels("alert-state").set(idle_alert_keys.size())
             await sink.deliver(alerts)
+            if forgotten:
+                await write_audit(es, settings, "alert-state", forgotten, now)
     finally:
         await es.close()
 
@@ -220,6 +259,19 @@ def _evaluate(key: str, deltas: list[Delta], now: datetime, partition: int) -> l
     for rule in after.keys() - before.keys():
         active_alerts[f"{rule}|{key}"] = after[rule]
     return alerts
+
+
+def _forget_state(key: str, partition: int) -> dict[str, int]:
+    """Drop a key's windows and firing alerts (a forget request); what was removed."""
+    state = alert_state.get(key)
+    if state is None:
+        return {"alert_state": 0, "active_alerts": 0}
+    firing = [rule for rule, _ in alert_engine.active(state)]
+    for rule in firing:
+        del active_alerts[f"{rule}|{key}"]
+    del alert_state[key]
+    idle_alert_keys.forget(partition, key)
+    return {"alert_state": 1, "active_alerts": len(firing)}
 
 
 def _expire_idle(partition: int, now: datetime) -> list[Alert]:

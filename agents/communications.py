@@ -6,7 +6,7 @@ is after the sinks returned. Every cleaned communication also goes to
 ``crm.training`` for the learner (:mod:`agents.learner`), packed per batch
 (:mod:`streams.training`), and the scored batch
 feeds the live alerts (:mod:`agents.alerts`): its partial aggregates and its
-conversation turns.
+conversation turns, and the customer profiles (:mod:`agents.customers`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agents.alerts import AGGREGATES_TOPIC, TURNS_TOPIC, delta_messages, turn_messages
+from agents.customers import CONTACTS_TOPIC, contact_messages, customer_segments, load_assigned
 from schemas.events import ScoredCommunication
 from streams import metrics
 from streams.aggregates import deltas_from_communications
 from streams.app import alert_engine, app, communications_topic, edge, live_model, settings
 from streams.offsets import delivered_batches
 from streams.pipeline import Accepted, Incoming, score_batch
+from streams.profiles import communication_contact
 from streams.search_index import create_async_client
 from streams.sinks import CommunicationSink, KafkaPublisher, Outgoing
 from streams.topics import TRAINING
@@ -73,7 +75,8 @@ async def score_communications(stream: Any) -> None:
             now = datetime.now(UTC)
             result = edge.communications(messages, now=now)
             scorer = live_model.scorer  # one version for the whole batch
-            records = score_batch([a.record for a in result.accepted], scorer)
+            load_assigned()  # the customers' segments, after a start or a rebalance
+            records = score_batch([a.record for a in result.accepted], scorer, customer_segments)
             result.accepted = [
                 Accepted(a.message, r) for a, r in zip(result.accepted, records, strict=True)
             ]
@@ -82,6 +85,7 @@ async def score_communications(stream: Any) -> None:
             scored = [a.record for a in result.accepted]
             observe_satisfaction(scored)
             deltas = deltas_from_communications(scored, alert_engine.spec)
+            contacts = map(communication_contact, scored)
             # Independent destinations: their round trips overlap, and all of them are
             # acknowledged before the next batch is taken (and its offsets committed).
             await asyncio.gather(
@@ -89,6 +93,7 @@ async def score_communications(stream: Any) -> None:
                 sink.deliver(result, now=now),
                 publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
                 publisher.publish(TURNS_TOPIC, turn_messages(scored)),
+                publisher.publish(CONTACTS_TOPIC, contact_messages(contacts)),
             )
             observe_end_to_end(topic, events)
             processing.observe(time.perf_counter() - started)

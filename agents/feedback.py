@@ -16,12 +16,14 @@ from typing import Any
 
 from agents.alerts import AGGREGATES_TOPIC, delta_messages
 from agents.communications import incoming, observe_end_to_end, training_messages
+from agents.customers import CONTACTS_TOPIC, contact_messages
 from schemas.events import FeedbackEvent
 from streams import metrics
 from streams.aggregates import deltas_from_feedback
 from streams.app import alert_engine, app, edge, feedback_topic, labels_topic, settings
 from streams.offsets import delivered_batches
 from streams.pipeline import BatchResult, Incoming
+from streams.profiles import contact_from_rating
 from streams.search_index import create_async_client
 from streams.sinks import DeadLetterSink, FeedbackSink, KafkaPublisher
 from streams.topics import TRAINING
@@ -51,9 +53,15 @@ async def check_and_forward(stream: Any, topic_name: str, kind: str, check: Chec
                     rating.normalized_score()
                 )
             deltas = deltas_from_feedback(ratings, alert_engine.spec)
+            contacts = [
+                contact_from_rating(a.record, a.message.partition, a.message.offset).keyed()
+                for a in result.accepted
+                if isinstance(a.record, FeedbackEvent)
+            ]
             await asyncio.gather(  # all acknowledged before the next batch is taken
                 publisher.publish(training_topic, training_messages(kind, result.accepted)),
                 publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
+                publisher.publish(CONTACTS_TOPIC, contact_messages(contacts)),
                 dead_letters.deliver(result.dead),
                 ratings_index.deliver(ratings),
             )

@@ -28,6 +28,7 @@ from models.compiled import CompiledScorer
 from schemas.events import ScoredCommunication
 from streams.kafka import client_options
 from streams.pipeline import Edge, EdgeConfig, Incoming, score_batch
+from streams.profiles import communication_contact, contact_from_rating
 from streams.runtime import tune_garbage_collector
 from streams.search_index import (
     COMMUNICATIONS_ALIAS,
@@ -38,6 +39,7 @@ from streams.search_index import (
     create_client,
     install_templates,
 )
+from streams.sinks import packed
 from streams.topics import COMMUNICATIONS, FEEDBACK, TopicSpec
 from streams.training import learn_message, pack_training
 
@@ -120,6 +122,8 @@ class ModelStage:
         self.compiled_at = -COMPILE_EVERY_EVENTS  # compile before the first batch
         self.compiles = 0
         self.seen = 0
+        # agents/customers.py: the customers' segments the scoring agent stamps records with.
+        self.segments: dict[str, str] = {}
 
     def process(
         self, batch: Sequence[tuple[int, BenchEvent]], now: datetime
@@ -147,12 +151,19 @@ class ModelStage:
                 self.compiled_at = self.seen
                 self.compiles += 1
             # agents/communications.py: score the batch with the live model.
-            scored = score_batch([a.record for a in result.accepted], self.scorer)
+            scored = score_batch([a.record for a in result.accepted], self.scorer, self.segments)
         self.seen += len(batch)
         with self.times.timing("edge"):
             # The agents' training messages for the learner (streams/training.py).
             training = pack_training("communication", scored)
             training += pack_training("feedback", [a.record for a in checked.accepted])
+            # The agents' contacts for the customer profiles (agents/customers.py).
+            contacts = [communication_contact(r) for r in scored]
+            contacts += [
+                contact_from_rating(a.record, a.message.partition, a.message.offset).keyed()
+                for a in checked.accepted
+            ]
+            packed(contacts, self.settings.topic_partitions)
         with self.times.timing("learning"):
             # streams/learner.py: learn each training message in order; the version is
             # the next offset on the training topic.

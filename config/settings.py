@@ -128,6 +128,8 @@ class Settings(BaseSettings):
 
     # Live alerts: the rules file (windows, thresholds, severities, cooldowns)
     alert_rules_file: Path = Path(__file__).resolve().parent / "alerts.yml"
+    # Customer profiles and segments (recent means, segment count and features, idle time)
+    customers_file: Path = Path(__file__).resolve().parent / "customers.yml"
 
     # Prometheus and Alertmanager (started locally by `crmstream infra up`)
     prometheus_url: str = "http://127.0.0.1:9090"

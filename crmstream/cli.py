@@ -458,6 +458,26 @@ def eval_similar(
     render_report(figures, console, top=top)
 
 
+# -- customers ----------------------------------------------------------------------
+
+
+@app.command()
+def forget(
+    customer_id: Annotated[str, typer.Argument(help="The customer to remove.")],
+) -> None:
+    """Remove a customer: their documents, profile, stream state and learner examples."""
+    from crmstream.forget import forget_customer
+
+    settings = get_settings()
+    asyncio.run(prepare_cluster(settings))
+    report = forget_customer(settings, customer_id)
+    removed = ", ".join(f"{k} {v}" for k, v in report.removed.items())
+    requested = ", ".join(f"{k} {v}" for k, v in report.requested.items())
+    console.print(f"forget request {report.request_id} for {customer_id}")
+    console.print(f"removed from the indices: {removed}")
+    console.print(f"asked of the stream: {requested} (audited in crm-audit as each is done)")
+
+
 # -- schemas ------------------------------------------------------------------------
 
 

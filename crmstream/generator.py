@@ -30,11 +30,19 @@ import itertools
 import random
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-__all__ = ["CHANNELS", "NEEDS", "EventGenerator", "GeneratedEvent", "Incident"]
+__all__ = [
+    "ARCHETYPES",
+    "CHANNELS",
+    "NEEDS",
+    "Archetype",
+    "EventGenerator",
+    "GeneratedEvent",
+    "Incident",
+]
 
 NEEDS: tuple[str, ...] = (
     "billing",
@@ -365,6 +373,60 @@ class Incident:
 
 
 @dataclass(frozen=True)
+class Archetype:
+    """A kind of customer: which needs they write about, on which channels, how content.
+
+    ``needs`` and ``channels`` are relative weights (missing ones weigh nothing);
+    ``satisfaction`` shifts the latent satisfaction of their conversations.
+    """
+
+    name: str
+    needs: dict[str, float]
+    channels: dict[str, float]
+    satisfaction: float = 0.0
+
+    def __post_init__(self) -> None:
+        if set(self.needs) - set(NEEDS) or set(self.channels) - set(CHANNELS):
+            raise ValueError(f"archetype {self.name!r} names an unknown need or channel")
+        if sum(self.needs.values()) <= 0 or sum(self.channels.values()) <= 0:
+            raise ValueError(f"archetype {self.name!r} needs positive need and channel weights")
+
+    def need_weights(self) -> tuple[float, ...]:
+        return tuple(self.needs.get(n, 0.0) for n in NEEDS)
+
+    def channel_weights(self) -> tuple[float, ...]:
+        return tuple(self.channels.get(c, 0.0) for c in CHANNELS)
+
+
+ARCHETYPES: tuple[Archetype, ...] = (
+    Archetype(
+        "money_on_the_phone",
+        {"refund": 0.5, "billing": 0.4, "cancellation": 0.1},
+        {"phone": 0.8, "email": 0.2},
+        satisfaction=-0.25,
+    ),
+    Archetype(
+        "parcels_by_chat",
+        {"delivery": 0.6, "product_question": 0.4},
+        {"chat": 0.7, "sms": 0.3},
+        satisfaction=0.1,
+    ),
+    Archetype(
+        "tech_by_email",
+        {"technical_issue": 0.6, "account_access": 0.4},
+        {"email": 0.8, "other": 0.2},
+    ),
+    Archetype(
+        "public_complainers",
+        {"complaint": 0.7, "cancellation": 0.3},
+        {"social": 0.8, "chat": 0.2},
+        satisfaction=-0.15,
+    ),
+)
+"""Four customer kinds with distinct needs and channels (see :class:`EventGenerator`)."""
+
+
+@dataclass(frozen=True)
 class GeneratedEvent:
     """One event ready to publish: ``kind`` selects the topic, ``key`` is the Kafka key."""
 
@@ -479,6 +541,7 @@ class _Customer:
     language: _Lang
     name: str
     email: str
+    archetype: Archetype | None = None
 
 
 @dataclass(frozen=True)
@@ -533,6 +596,10 @@ class EventGenerator:
     beginning. Agents are named ``agent-001``, ``agent-002``, ... and customers
     ``cust-00001``, ..., so incidents can be declared before construction. Inbound
     ``metadata.wait_seconds`` is how long the customer waited for the agent's next reply.
+
+    With ``archetypes``, customer number *i* is of archetype ``i % len(archetypes)``
+    (:meth:`archetype_of`) and their conversations draw need, channel and satisfaction
+    from it; without, every customer draws from the same mix (the same stream as before).
     """
 
     def __init__(
@@ -545,6 +612,7 @@ class EventGenerator:
         customers: int = 500,
         agents: int = 20,
         incidents: Sequence[Incident] = (),
+        archetypes: Sequence[Archetype] = (),
     ) -> None:
         """Build customers and agents; raise ValueError on out-of-range arguments."""
         if not 0.0 <= zh_share <= 1.0 or not 0.0 <= label_share <= 1.0:
@@ -556,6 +624,11 @@ class EventGenerator:
         self._label_share = label_share
         setup = random.Random(f"crmstream-setup:{seed}")
         self._customers = _make_customers(setup, customers, zh_share)
+        if archetypes:
+            self._customers = tuple(
+                replace(c, archetype=archetypes[i % len(archetypes)])
+                for i, c in enumerate(self._customers)
+            )
         self._agents = tuple(_make_agent(setup, i) for i in range(1, agents + 1))
         self._incidents: list[tuple[str, datetime, datetime]] = []
         for incident in incidents:
@@ -570,6 +643,18 @@ class EventGenerator:
     def agent_ids(self) -> tuple[str, ...]:
         """Identifiers of all agents, ``agent-001`` first."""
         return tuple(agent.agent_id for agent in self._agents)
+
+    def archetype_of(self, customer_id: str) -> str | None:
+        """The name of a customer's archetype (``None`` without archetypes or for a stranger).
+
+        >>> gen = EventGenerator(customers=5, archetypes=ARCHETYPES)
+        >>> [gen.archetype_of(f"cust-{i:05d}") for i in (1, 2, 5)]
+        ['money_on_the_phone', 'parcels_by_chat', 'money_on_the_phone']
+        """
+        for customer in self._customers:
+            if customer.customer_id == customer_id:
+                return customer.archetype.name if customer.archetype else None
+        return None
 
     def conversations(self) -> Iterator[list[GeneratedEvent]]:
         """Yield conversations forever, each as its events in time order.
@@ -627,12 +712,13 @@ class EventGenerator:
     def _new_conversation(self, rng: random.Random, moment: datetime) -> _Conversation:
         customer, agent = rng.choice(self._customers), rng.choice(self._agents)
         incident = any(a == agent.agent_id and lo <= moment <= hi for a, lo, hi in self._incidents)
+        kind = customer.archetype
         return _Conversation(
             conversation_id=f"conv-{rng.getrandbits(64):016x}",
             customer=customer,
             agent=agent,
-            need=rng.choices(NEEDS, _NEED_WEIGHTS)[0],
-            channel=rng.choices(CHANNELS, _CHANNEL_WEIGHTS)[0],
+            need=rng.choices(NEEDS, kind.need_weights() if kind else _NEED_WEIGHTS)[0],
+            channel=rng.choices(CHANNELS, kind.channel_weights() if kind else _CHANNEL_WEIGHTS)[0],
             incident=incident,
             slots=_slots(rng, customer.language, moment),
         )
@@ -851,4 +937,5 @@ def _satisfaction(rng: random.Random, conv: _Conversation, turns: int) -> float:
     score = 0.3 + 0.75 * conv.agent.quality - _NEED_PENALTY[conv.need]
     score -= 0.15 * min(2.0, max(0.0, wait_ratio - 1.0)) + 0.05 * (turns - 2)
     score -= 0.5 if conv.incident else 0.0
+    score += conv.customer.archetype.satisfaction if conv.customer.archetype else 0.0
     return min(1.0, max(0.0, score + rng.gauss(0, 0.12)))

@@ -89,6 +89,8 @@ class LearnOutcome:
     unjoined: int = 0
     learned: int = 0  # examples, failed ones included
     failed: int = 0  # examples that raised (logged; the others are still learned)
+    # A forget message (streams.forget): its request and the memory entries dropped.
+    forgotten: dict[str, int] | None = None
 
     @property
     def joined(self) -> bool:
@@ -106,6 +108,9 @@ KINDS = ("communication", "feedback", "label")
 
 SNAPSHOT_FORMAT = "crmstream.bundle/2"
 """The tag of :meth:`ModelBundle.snapshot`'s format: the models and the memories apart."""
+
+
+_ABSENT = object()
 
 
 class _Memory(OrderedDict[str, Any]):
@@ -183,6 +188,22 @@ class ModelBundle:
         outcome.learned = 1
         self.version += 1
         return outcome
+
+    def forget(self, event_ids: Sequence[str], conversation_ids: Sequence[str]) -> int:
+        """Drop these communications from the join memory (a customer asked to be
+        forgotten); returns how many entries went. What the models already learned from
+        them stays in their weights: it cannot be taken out of an online model.
+
+        >>> bundle = ModelBundle()
+        >>> bundle.examples.remember("e1", None); bundle.conversations.remember("k1", None)
+        >>> bundle.forget(["e1", "e2"], ["k1"]), len(bundle.examples), len(bundle.conversations)
+        (2, 0, 0)
+        """
+        removed = 0
+        for memory, keys in ((self.examples, event_ids), (self.conversations, conversation_ids)):
+            for key in keys:
+                removed += memory.pop(str(key), _ABSENT) is not _ABSENT
+        return removed
 
     def learn_batch(
         self,

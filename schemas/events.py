@@ -182,6 +182,9 @@ class ScoredCommunication(CommunicationEvent):
     urgency: float | None = Field(None, ge=0, le=1)
     urgency_level: Priority | None = None
     keywords: list[str] = Field(default_factory=list)
+    customer_segment: str | None = Field(
+        None, description="The customer's segment when scored (see crm-customers)"
+    )
     model_versions: dict[str, int] = Field(
         default_factory=dict, description="Version of each model used (bundle = examples learned)"
     )

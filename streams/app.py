@@ -138,6 +138,7 @@ labels_topic = app.topic(settings.topic_name(topics.LABELS))
 training_topic = app.topic(settings.topic_name(topics.TRAINING))
 alert_aggregates_topic = app.topic(settings.topic_name(topics.ALERT_AGGREGATES))
 conversation_turns_topic = app.topic(settings.topic_name(topics.CONVERSATION_TURNS))
+customer_contacts_topic = app.topic(settings.topic_name(topics.CUSTOMER_CONTACTS))
 
 
 def _table(name: str, changelog: str, description: str) -> TableT[str, Any]:
@@ -161,6 +162,10 @@ alert_state = _table("alert-state", topics.ALERT_STATE_CHANGELOG, "Alert windows
 active_alerts = _table("active-alerts", topics.ACTIVE_ALERTS_CHANGELOG, "Firing alerts")
 # The first unanswered inbound turn per conversation (response times).
 conversations = _table("conversations", topics.CONVERSATIONS_CHANGELOG, "Pending turns")
+# One profile per customer (streams.profiles), keyed by customer id.
+customer_profiles = _table(
+    "customer-profiles", topics.CUSTOMER_PROFILES_CHANGELOG, "Customer profiles"
+)
 
 # The checks and clean-up every event passes before any model or index sees it.
 edge = Edge(EdgeConfig.from_settings(settings))

@@ -124,6 +124,11 @@ class Learner:
         metrics.TRAINING_LEARNED.inc(outcome.learned - outcome.failed)
         events = [("drift", asdict(e)) for e in outcome.drift]
         events += [("emerging_need", asdict(e)) for e in outcome.emerging]
+        # The audit of a forget request (crmstream forget): what the join memory dropped.
+        events += [
+            ("forgotten", {"request_id": request, "removed": removed})
+            for request, removed in (outcome.forgotten or {}).items()
+        ]
         for kind, fields in events:
             metrics.MODEL_EVENTS.labels(kind).inc()
             payload = orjson.dumps({"kind": kind, **fields}, default=str)

@@ -23,7 +23,7 @@ cut so that a PII value is never half-kept at the cut.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar, cast
@@ -121,10 +121,13 @@ def with_scores(record: ScoredCommunication, bundle: ModelBundle) -> ScoredCommu
 
 
 def score_batch(
-    records: Sequence[ScoredCommunication], scorer: CompiledScorer
+    records: Sequence[ScoredCommunication],
+    scorer: CompiledScorer,
+    segments: Mapping[str, str] | None = None,
 ) -> list[ScoredCommunication]:
     """``[with_scores(r, bundle) for r in records]`` for the bundle ``scorer`` was compiled
-    from, scored as one batch (:mod:`models.compiled`)."""
+    from, scored as one batch (:mod:`models.compiled`); ``segments`` gives each customer's
+    segment (``customer_segment``), where known."""
     # What with_scores' model_dump(include=SCORING_FIELDS) gives from_record, uncopied.
     examples = [
         from_record(
@@ -163,6 +166,8 @@ def score_batch(
             "keywords": scores.keywords[i],
             "model_versions": dict(versions),
         }
+        if segments is not None and (segment := segments.get(record.customer_id)) is not None:
+            update["customer_segment"] = segment
         scored.append(record.model_copy(update=update))
     return scored
 

@@ -36,11 +36,15 @@ COMMUNICATIONS_ALIAS = "crm-communications"
 ALERTS_ALIAS = "crm-alerts"
 DEADLETTER_ALIAS = "crm-deadletter"
 FEEDBACK_ALIAS = "crm-feedback"
+CUSTOMERS_ALIAS = "crm-customers"
+AUDIT_ALIAS = "crm-audit"
 TEMPLATE_FILES = {
     COMMUNICATIONS_ALIAS: "communications.json",
     ALERTS_ALIAS: "alerts.json",
     DEADLETTER_ALIAS: "deadletter.json",
     FEEDBACK_ALIAS: "feedback.json",
+    CUSTOMERS_ALIAS: "customers.json",
+    AUDIT_ALIAS: "audit.json",
 }
 
 # Item statuses worth another try: too many requests and server-side trouble.
@@ -165,6 +169,20 @@ def deadletter_index(settings: Settings) -> str:
     return f"{settings.index_name(DEADLETTER_ALIAS)}-v1"
 
 
+def customers_index(settings: Settings) -> str:
+    """One document per customer (the id is the customer id), in one index behind the alias.
+
+    >>> customers_index(Settings(namespace="ns"))
+    'ns-crm-customers-v1'
+    """
+    return f"{settings.index_name(CUSTOMERS_ALIAS)}-v1"
+
+
+def audit_index(settings: Settings) -> str:
+    """What ``crmstream forget`` removed, one document per request and component."""
+    return f"{settings.index_name(AUDIT_ALIAS)}-v1"
+
+
 @dataclass(frozen=True, slots=True)
 class IndexRequest:
     """One document to index: where, under which id, what."""
@@ -225,6 +243,16 @@ def _timed_attempt() -> Iterator[None]:
         metrics.ELASTICSEARCH_BULK_SECONDS.observe(time.perf_counter() - started)
 
 
+def _until_done() -> AsyncRetrying:
+    """Transient failures (connection, timeout, 429, 5xx) retried with backoff, endlessly."""
+    return AsyncRetrying(
+        retry=retry_if_exception(is_transient),
+        wait=wait_exponential_jitter(initial=0.5, max=30),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )
+
+
 async def bulk_index(
     client: AsyncElasticsearch, requests: Sequence[IndexRequest], *, chunk_size: int = 500
 ) -> list[Rejection]:
@@ -236,13 +264,7 @@ async def bulk_index(
     """
     pending = {(r.index, r.id): r for r in requests}
     rejected: list[Rejection] = []
-    retrying = AsyncRetrying(
-        retry=retry_if_exception(is_transient),
-        wait=wait_exponential_jitter(initial=0.5, max=30),
-        before_sleep=before_sleep_log(log, logging.WARNING),
-        reraise=True,
-    )
-    async for attempt in retrying:
+    async for attempt in _until_done():
         with attempt, _timed_attempt():
             retry_later: dict[tuple[str, str], IndexRequest] = {}
             actions = (
@@ -274,6 +296,26 @@ async def bulk_index(
             if pending:
                 raise _RetryableItems(f"{len(pending)} documents to retry")
     return rejected
+
+
+async def delete_documents(client: AsyncElasticsearch, index: str, ids: Sequence[str]) -> int:
+    """Delete documents by id (absent ones are no error); returns how many were there."""
+    deleted = 0
+    async for attempt in _until_done():
+        with attempt, _timed_attempt():
+            deleted = 0
+            actions = ({"_op_type": "delete", "_index": index, "_id": i} for i in ids)
+            async for ok, item in async_streaming_bulk(
+                client, actions, raise_on_error=False, raise_on_exception=True, max_retries=0
+            ):
+                status = int(item.get("delete", item).get("status", 0))
+                if ok:
+                    deleted += 1
+                elif status in RETRYABLE_STATUSES:
+                    raise _RetryableItems(f"delete of {index} answered {status}")
+                elif status != 404:
+                    log.error("could not delete from %s: %s", index, _item_reason(item)[1])
+    return deleted
 
 
 def count_communications(settings: Settings, event_ids: Sequence[str] | None = None) -> int:

@@ -31,6 +31,7 @@ from config.settings import Settings
 from models.tokenize import tokenize
 from schemas.events import Alert, DeadLetter, FeedbackEvent, ScoredCommunication
 from streams import metrics
+from streams.forget import Forget, audit_document
 from streams.kafka import partition_for
 from streams.pipeline import Accepted, BatchResult, dead_letter
 from streams.redaction import Redactor
@@ -38,6 +39,7 @@ from streams.search_index import (
     COMMUNICATIONS_ALIAS,
     IndexRequest,
     alerts_index,
+    audit_index,
     bulk_index,
     communications_index,
     deadletter_index,
@@ -305,3 +307,24 @@ class AlertSink:
             counter = metrics.ALERTS_FIRED if alert.state == "firing" else metrics.ALERTS_RESOLVED
             counter.labels(alert.rule, alert.severity).inc()
             log.info("alert %s %s: %s", alert.state, alert.alert_id, alert.message)
+
+
+async def write_audit(
+    es: AsyncElasticsearch,
+    settings: Settings,
+    component: str,
+    forgotten: Sequence[tuple[Forget, str, dict[str, int]]],
+    at: datetime,
+    *,
+    per_key: bool = False,
+) -> None:
+    """Index what ``component`` removed for forget requests: ``(request, customer, removed)``,
+    one document per request (``per_key``: per request and key, e.g. per conversation)."""
+    requests = []
+    for forget, customer_id, removed in forgotten:
+        suffix = f":{forget.key}" if per_key else ""
+        doc_id, body = audit_document(forget.request_id, customer_id, component, removed, at)
+        requests.append(IndexRequest(audit_index(settings), doc_id + suffix, body))
+        log.warning("forgot %s for request %s: %s", forget.key, forget.request_id, removed)
+    for rejection in await bulk_index(es, requests):
+        log.error("audit %s not indexed: %s", rejection.request.id, rejection.reason)

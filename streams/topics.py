@@ -50,6 +50,10 @@ CONVERSATION_TURNS = "crm.conversation-turns"
 ALERT_STATE_CHANGELOG = "crm.alert-state.changelog"
 ACTIVE_ALERTS_CHANGELOG = "crm.active-alerts.changelog"
 CONVERSATIONS_CHANGELOG = "crm.conversations.changelog"
+# Customer profiles: each communication and rating as a contact keyed by customer, and
+# the changelog of the profiles table.
+CUSTOMER_CONTACTS = "crm.customer-contacts"
+CUSTOMER_PROFILES_CHANGELOG = "crm.customer-profiles.changelog"
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ALERT_STATE_CHANGELOG, "internal", retention_days=0, compacted=True),
     TopicSpec(ACTIVE_ALERTS_CHANGELOG, "internal", retention_days=0, compacted=True),
     TopicSpec(CONVERSATIONS_CHANGELOG, "internal", retention_days=0, compacted=True),
+    TopicSpec(CUSTOMER_CONTACTS, "internal", retention_days=1),
+    TopicSpec(CUSTOMER_PROFILES_CHANGELOG, "internal", retention_days=0, compacted=True),
 )
 
 

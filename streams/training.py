@@ -57,6 +57,7 @@ from pydantic import BaseModel
 from models.bundle import LearnOutcome, ModelBundle
 from models.features import from_record
 from models.keywords import document_frequencies
+from streams.forget import TRAINING_TYPE as FORGET_TYPE
 from streams.pipeline import training_example
 
 __all__ = ["FORMAT", "MAX_MESSAGE_BYTES", "learn_message", "pack_training", "packed_records"]
@@ -144,6 +145,15 @@ def learn_message(bundle: ModelBundle, value: bytes) -> LearnOutcome:
         return bundle.learn(data)
     if data.get("v") != FORMAT or not isinstance(data.get("records"), list):
         raise ValueError(f"unknown training message format {data.get('v')!r}")
+    if data.get("type") == FORGET_TYPE:  # crmstream forget (streams.forget)
+        forgotten = {
+            str(r.get("request_id")): bundle.forget(
+                r.get("event_ids", []), r.get("conversation_ids", [])
+            )
+            for r in data["records"]
+        }
+        bundle.version += 1
+        return LearnOutcome(forgotten=forgotten)
     df = data.get("df")
     frequencies = None
     if isinstance(df, Mapping):
