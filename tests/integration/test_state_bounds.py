@@ -2,9 +2,10 @@
 
 Every event is a new customer opening a new conversation that nobody answers, two
 seconds of event time apart (about four and a half days in all). With customers idle
-after an hour and unanswered turns dropped after an hour, the alert state and the
-conversations table hold about an hour of keys at any time: once eviction has started,
-their key counts, their RocksDB folders on disk and the worker's memory stop growing.
+after an hour and unanswered turns dropped after an hour, the alert state, the
+conversations table and the customer profiles hold about an hour of keys at any time:
+once eviction has started, their key counts, their RocksDB folders on disk and the
+worker's memory stop growing.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ CUSTOMERS = 200_000
 APART = timedelta(seconds=2)
 T0 = datetime(2026, 5, 4, tzinfo=UTC)
 SHIPPED_RULES = Path(__file__).resolve().parents[2] / "config" / "alerts.yml"
+SHIPPED_CUSTOMERS = SHIPPED_RULES.with_name("customers.yml")
+TABLES = ("alert-state", "conversations", "customer-profiles")
 
 
 def one_turn_conversations(count: int) -> list[GeneratedEvent]:
@@ -66,6 +69,13 @@ def rules_with_short_idle(path: Path) -> Path:
     return path
 
 
+def customers_with_short_idle(path: Path) -> Path:
+    config: dict[str, Any] = yaml.safe_load(SHIPPED_CUSTOMERS.read_text())
+    config["state"]["idle"] = "1h"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 def disk_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1024**2
 
@@ -73,8 +83,12 @@ def disk_mb(folder: Path) -> float:
 def test_state_stops_growing_once_idle_keys_are_evicted(scoped: Settings, tmp_path: Path) -> None:
     events = one_turn_conversations(CUSTOMERS)
     rules = rules_with_short_idle(tmp_path / "alerts.yml")
+    customers = customers_with_short_idle(tmp_path / "customers.yml")
     worker = start_scoped_worker(
-        scoped, tmp_path / "worker.log", CRMSTREAM_ALERT_RULES_FILE=str(rules)
+        scoped,
+        tmp_path / "worker.log",
+        CRMSTREAM_ALERT_RULES_FILE=str(rules),
+        CRMSTREAM_CUSTOMERS_FILE=str(customers),
     )
     port = worker.env["CRMSTREAM_WORKER_WEB_PORT"]
     (state_dir,) = (scoped.state_dir / "worker").glob(f"*-{port}")
@@ -97,7 +111,7 @@ def test_state_stops_growing_once_idle_keys_are_evicted(scoped: Settings, tmp_pa
                             ("keys", "crmstream_table_keys"),
                             ("expired", "crmstream_table_keys_expired_total"),
                         )
-                        for table in ("alert-state", "conversations")
+                        for table in TABLES
                     },
                 }
             )
@@ -122,14 +136,16 @@ def test_state_stops_growing_once_idle_keys_are_evicted(scoped: Settings, tmp_pa
 
     last = samples[-1]
     print(
-        f"\nsoak: {len(samples)} samples; at the end keys {last['keys:alert-state']:.0f} "
-        f"(alert-state), {last['keys:conversations']:.0f} (conversations); expired "
-        f"{last['expired:alert-state']:.0f} / {last['expired:conversations']:.0f}; "
-        f"disk {last['disk']:.1f} MB; RSS {last['rss']:.0f} MB"
+        f"\nsoak: {len(samples)} samples; at the end "
+        + ", ".join(
+            f"{table} {last[f'keys:{table}']:.0f} keys ({last[f'expired:{table}']:.0f} expired)"
+            for table in TABLES
+        )
+        + f"; disk {last['disk']:.1f} MB; RSS {last['rss']:.0f} MB"
     )
     # Nearly every customer and conversation was evicted; about an hour's worth remains.
     hour = timedelta(hours=1) / APART
-    for table in ("alert-state", "conversations"):
+    for table in TABLES:
         assert last[f"expired:{table}"] >= 0.9 * CUSTOMERS, table
         assert last[f"keys:{table}"] <= 4 * hour, table
     # From the first eviction on, no measure keeps growing.
@@ -137,7 +153,7 @@ def test_state_stops_growing_once_idle_keys_are_evicted(scoped: Settings, tmp_pa
     evicting = samples[started:]
     third = len(evicting) // 3
     assert third >= 10, f"too few samples after eviction started ({len(evicting)})"
-    for measure in ("keys:alert-state", "keys:conversations"):
+    for measure in (f"keys:{table}" for table in TABLES):
         early = max(s[measure] for s in evicting[:third])
         late = max(s[measure] for s in evicting[2 * third :])
         print(f"{measure}: max {early:.0f} in the first third, {late:.0f} in the last")
