@@ -95,8 +95,11 @@ async def track_customers(stream: Any) -> None:
     es = create_async_client(settings)
     index = customers_index(settings)
     try:
+        # Batches a few seconds apart (config/customers.yml, state.update_every): each
+        # customer in one is written and indexed once. Their offsets are committed only
+        # once the batch is delivered (streams.offsets), so a crash loses nothing.
         async for events in delivered_batches(
-            stream, settings.batch_max_events, settings.batch_max_wait_s
+            stream, settings.batch_max_events, profile_config.update_every_s
         ):
             grouped = _grouped(events, or_forget(Contact.from_dict), _customer_of)
             load_assigned(_last_event_per_partition(grouped))

@@ -70,6 +70,7 @@ class ProfileConfig:
     max_open: int = 20
     max_seen_events: int = 500
     idle_ms: int = 30 * DAY_MS
+    update_every_s: float = 5.0
     segments: int = 4
     min_contacts: int = 5
     warmup: int = 100
@@ -87,6 +88,8 @@ class ProfileConfig:
             raise ValueError("recent.alpha must be in (0, 1]")
         if self.segments < 1 or self.min_contacts < 1 or self.warmup < self.segments:
             raise ValueError("segments.count, min_contacts >= 1 and warmup >= count")
+        if self.update_every_s <= 0:
+            raise ValueError("state.update_every must be positive")
         if not 0 < self.switch_ratio <= 1:
             raise ValueError("segments.switch_ratio must be in (0, 1]")
         unknown = {f.name for f in self.features} - {"needs", "channels", "satisfaction"}
@@ -122,6 +125,8 @@ class ProfileConfig:
             )
         if "idle" in state:
             values["idle_ms"] = int(parse_duration(state["idle"]) * 1000)
+        if "update_every" in state:
+            values["update_every_s"] = parse_duration(state["update_every"])
         return cls(**values)
 
 

@@ -113,15 +113,19 @@ def test_the_configuration_file_is_read(tmp_path: Path) -> None:
     path.write_text(
         "segments:\n  count: 6\n  warmup: 60\n"
         "  features: {channels: {weight: 2, values: [phone, email]}}\n"
-        "state: {idle: 2d}\n"
+        "state: {idle: 2d, update_every: 30s}\n"
     )
     config = ProfileConfig.load(path)
     assert (config.segments, config.warmup, config.idle_ms) == (6, 60, 2 * DAY_MS)
+    assert config.update_every_s == 30.0
     assert [(f.name, f.weight, f.values) for f in config.features] == [
         ("channels", 2.0, ("phone", "email"))
     ]
     path.write_text("segments: {features: {age: {}}}\n")
     with pytest.raises(ValueError, match="unknown segment features"):
+        ProfileConfig.load(path)
+    path.write_text("state: {update_every: 0s}\n")
+    with pytest.raises(ValueError, match="update_every must be positive"):
         ProfileConfig.load(path)
 
 
