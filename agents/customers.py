@@ -126,6 +126,7 @@ async def track_customers(stream: Any) -> None:
             for partition, event in _last_event_per_partition(grouped).items():
                 stream._set_current_event(event)
                 evicted.extend(_evict_idle(partition))
+                documents.extend(IndexRequest(index, *placed) for placed in _place(partition))
             metrics.TABLE_KEYS.labels("customer-profiles").set(idle_customers.size())
             for rejection in await bulk_index(es, documents):
                 log.error("profile %s not indexed: %s", rejection.request.id, rejection.reason)
@@ -154,6 +155,21 @@ def _update(key: str, contacts: list[Contact], partition: int) -> dict[str, Any]
     return summary(profile, profile_config, description)
 
 
+def _place(partition: int) -> list[tuple[str, dict[str, Any]]]:
+    """Give this partition's warm-up customers their segment once the centres exist
+    (:attr:`Segmenter.unplaced`); their ``(customer, document)`` to index."""
+    placed = []
+    for key in [c for c in segmenter.unplaced if _partition(c) == partition]:
+        segment = segmenter.place(key)
+        profile = customer_profiles.get(key)
+        if profile is None or profile.get("segment") is not None:
+            continue
+        profile["segment"] = customer_segments[key] = segment
+        customer_profiles[key] = profile
+        placed.append((key, summary(profile, profile_config, segmenter.describe(segment))))
+    return placed
+
+
 def _customer_of(item: Contact | Forget) -> str:
     return item.key if isinstance(item, Forget) else item.customer_id
 
@@ -164,6 +180,7 @@ def _forget(key: str, partition: int) -> dict[str, int]:
     if stored is not None:
         del customer_profiles[key]
     customer_segments.pop(key, None)
+    segmenter.drop(key)
     idle_customers.forget(partition, key)
     return {"profiles": int(stored is not None)}
 
@@ -185,6 +202,7 @@ def _evict_idle(partition: int) -> list[str]:
             metrics.TABLE_KEYS_EXPIRED.labels("customer-profiles").inc()
             evicted.append(key)
         customer_segments.pop(key, None)
+        segmenter.drop(key)
         idle_customers.forget(partition, key)
     return evicted
 

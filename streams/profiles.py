@@ -431,12 +431,18 @@ class Segmenter:
     From then on each profile update moves its segment's centre a little (``halflife``).
     A customer keeps their segment unless another centre is clearly closer
     (``switch_ratio``), so segments do not flip on every message.
+
+    The warm-up's customers are :attr:`unplaced` when the first centres are chosen:
+    :meth:`place` gives each its segment without waiting for their next contact
+    (which may never come, or come as a replay that changes nothing).
     """
 
     def __init__(self, config: ProfileConfig) -> None:
         self.config = config
         self.model = KMeans(n_clusters=config.segments, halflife=config.halflife, seed=config.seed)
         self._warmup: dict[str, dict[str, float]] = {}  # customer -> newest features
+        #: Customers seen before the centres were chosen, still without a segment.
+        self.unplaced: dict[str, dict[str, float]] = {}
         self.ready = False
 
     def restore(self, members: Iterable[tuple[str, str | None, dict[str, float]]]) -> None:
@@ -467,6 +473,7 @@ class Segmenter:
         candidates = list(self._warmup.values()) or list(taken.values())
         for index, point in zip(empty, _far_apart(candidates, len(empty), taken), strict=False):
             self._set_centre(index, point)
+        self.unplaced.update(self._warmup)
         self._warmup = {}
         self.ready = True
 
@@ -495,6 +502,7 @@ class Segmenter:
             self._seed_if_ready()
             if not self.ready:
                 return None
+        self.unplaced.pop(customer, None)
         nearest = int(self.model.predict_one(point))
         choice: str = self.ids()[nearest]
         if current is not None and current != choice and current in self.ids():
@@ -519,8 +527,20 @@ class Segmenter:
         best = min(starts, key=lambda centres: _inertia(centres, points))
         for index, point in enumerate(best):
             self._set_centre(index, point)
+        self.unplaced.update(self._warmup)
         self._warmup = {}
         self.ready = True
+
+    def place(self, customer: str) -> str:
+        """The segment of an :attr:`unplaced` customer: the nearest centre to the features
+        they were last seen with (the centres learnt from them already: none moves)."""
+        point = self.unplaced.pop(customer)
+        return self.ids()[int(self.model.predict_one(point))]
+
+    def drop(self, customer: str) -> None:
+        """Forget a customer who is waiting for a segment (evicted or forgotten)."""
+        self._warmup.pop(customer, None)
+        self.unplaced.pop(customer, None)
 
 
 def _plus_plus(

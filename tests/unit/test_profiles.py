@@ -214,6 +214,27 @@ def test_no_segment_before_enough_profiles_were_seen() -> None:
     assert segmenter.update("a", None, {"x": 0.0}) != segmenter.update("b", None, {"x": 1.0})
 
 
+def test_the_warm_up_customers_are_placed_without_another_contact() -> None:
+    segmenter = Segmenter(ProfileConfig(segments=2, warmup=4))
+    for customer, x in (("a", 0.0), ("b", 1.0), ("gone", 0.1)):
+        segmenter.update(customer, None, {"x": x})
+    low = segmenter.update("c", None, {"x": 0.05})  # the fourth: centres chosen, c placed
+    assert segmenter.ready and low is not None
+    assert set(segmenter.unplaced) == {"a", "b", "gone"}
+    segmenter.drop("gone")
+    assert segmenter.place("a") == low != segmenter.place("b")
+    assert not segmenter.unplaced
+    with pytest.raises(KeyError):
+        segmenter.place("a")  # once only
+
+
+def test_restored_customers_without_a_segment_are_placed() -> None:
+    segmenter = Segmenter(ProfileConfig(segments=2, warmup=3))
+    segmenter.restore([("a", "s1", {"x": 0.0}), ("b", "s2", {"x": 1.0}), ("c", None, {"x": 0.9})])
+    assert set(segmenter.unplaced) == {"c"}
+    assert segmenter.place("c") == "s2"
+
+
 def test_purity() -> None:
     assert purity({"a": "s1", "b": "s2"}, {"a": "x", "b": "y"}) == 1.0
     assert purity({"a": "s1", "b": "s1"}, {"a": "x", "b": "y"}) == 0.5
