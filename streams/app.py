@@ -12,13 +12,15 @@ import faust
 from faust.sensors.prometheus import PrometheusMonitor, setup_prometheus_sensors
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import ConsumerT, TableT
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
 from config.settings import get_settings
 from streams import topics
 from streams.alert_rules import AlertEngine, load_rules
 from streams.kafka import broker_url, faust_credentials
 from streams.model_sync import LiveModel
-from streams.offsets import DeliveredOffsetsConsumer
+from streams.offsets import DeliveredOffsetsConsumer, SteadyFlowControl
 from streams.pipeline import Edge, EdgeConfig
 
 settings = get_settings()
@@ -55,7 +57,12 @@ class Consumer(DeliveredOffsetsConsumer):
 
 class App(faust.App):
     """Faust's app, committing an input offset only once its batch is delivered
-    (:mod:`streams.offsets`), fetching promptly (:class:`PromptFetchConsumerThread`)."""
+    (:mod:`streams.offsets`), fetching promptly (:class:`PromptFetchConsumerThread`),
+    keeping what its stream queues hold while the flow runs (:class:`SteadyFlowControl`)."""
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return SteadyFlowControl(loop=self.loop)
 
     def _new_consumer(self) -> ConsumerT:
         return Consumer(

@@ -229,3 +229,25 @@ def test_a_hole_is_given_time_to_fill_before_it_is_read_again(
     assert seeks.sought == []
     ack_delivered(consumer, range(100, 103))
     assert consumer._new_offset(PARTITION) == 110
+
+
+def test_resuming_a_running_flow_keeps_what_the_stream_queues_hold() -> None:
+    # Faust's recovery seeks the stream partitions after resuming them and then resumes
+    # the flow once more: what was read meanwhile and still queued (its agent busy with a
+    # batch) was thrown away, never acked nor read again (the secured test's lost events).
+    flow = app.flow_control
+    was_active = flow.is_active()
+    queue = app.FlowControlQueue(maxsize=10, clear_on_resume=True)  # as Faust's channels'
+    try:
+        flow.suspend()  # a rebalance
+        queue.put_nowait("read for the old assignment")
+        flow.resume()
+        assert queue.qsize() == 0
+        queue.put_nowait("read during the seek")
+        flow.resume()  # the flow ran all along
+        assert queue.qsize() == 1
+    finally:
+        flow.suspend()
+        queue.clear()
+        if was_active:
+            flow.resume()
