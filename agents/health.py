@@ -69,7 +69,7 @@ async def check_elasticsearch() -> None:
 
 class _Topics:
     # The worker starts only once ensure_topics found every topic as configured
-    # (crmstream.cli.worker); the check below notices a topic deleted or changed later.
+    # (crmstream.cluster.prepare_cluster); the check below notices a topic deleted or changed later.
     problem: str | None = None
 
 

@@ -36,6 +36,7 @@ from bench.stats import (
     series_summary,
 )
 from config.settings import Settings
+from crmstream.cluster import training_end_offset
 from crmstream.infra.errors import InfraError
 from crmstream.infra.worker import WorkerProcess, children, metric_value
 from crmstream.produce import produce
@@ -292,16 +293,12 @@ class EndToEnd:
 
     async def learner_lag(self) -> int | None:
         """Training messages published but not yet learned (None: the learner says nothing)."""
-        from crmstream.cli import training_end_offset
-
         end = await training_end_offset(self.settings)
         position = await self.metric("crmstream_learner_position", learner=True)
         return None if position is None else max(0, end - int(position))
 
     async def learner_catch_up(self, timeout_s: float = 600.0) -> float | None:
         """Seconds until the learner has learned every training message (None: timed out)."""
-        from crmstream.cli import training_end_offset
-
         started = time.monotonic()
         end = await training_end_offset(self.settings)
         task = self.progress.add_task("learner", total=end)

@@ -14,14 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from bench.end_to_end import SAMPLE_EVERY, WARMUP_EVENTS, end_to_end
 from bench.events import build_event_set, resolve_dataset
@@ -36,7 +28,8 @@ from bench.report import (
 )
 from bench.stages import elasticsearch_stage, kafka_stage, model_stage
 from config.settings import Settings
-from crmstream.infra import servers
+from crmstream.infra import infra_up, servers
+from crmstream.progress import progress_bar
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "airline_tweets"
@@ -45,17 +38,6 @@ DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "airline_tweets"
 def server_pids(settings: Settings) -> dict[str, int | None]:
     """The pid of every local server (a changed pid means it was restarted)."""
     return {server.name: server.pid() for server in servers(settings) if server.managed}
-
-
-def progress_bar(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description:<18}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def run_bench(
@@ -69,18 +51,19 @@ def run_bench(
     errors: Console,
 ) -> Path:
     """Measure, write ``out/<UTC timestamp>.json``, print the table; return the file."""
-    from crmstream.cli import infra_up
-
     started_at = datetime.now(UTC)
     started = time.monotonic()
     tweets = resolve_dataset(dataset)
     if tweets is None:
         errors.print(f"[yellow]dataset not found at {dataset}: generated events only[/yellow]")
-    infra_up(base)
+    infra_up(base, console)
     pids_before = server_pids(base)
     path = report_path(out, started_at)
     log_file = path.with_suffix(".worker.log")
-    with bench_namespace(base) as settings, progress_bar(errors) as progress:
+    with (
+        bench_namespace(base) as settings,
+        progress_bar(errors, label_width=18, show_percentage=True) as progress,
+    ):
         errors.print(f"bench namespace {settings.namespace}; worker log {log_file}")
         building = progress.add_task("events", total=1)
         event_set = build_event_set(events, tweets)

@@ -15,10 +15,12 @@ import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from config.settings import Settings, get_settings
+from crmstream.cluster import prepare_cluster, publish_warm_start
+from crmstream.processes import configure_logging, run_learner_process, run_worker
+from crmstream.progress import progress_bar
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -48,40 +50,6 @@ def main() -> None:
 # -- infra --------------------------------------------------------------------------
 
 
-def status_table(settings: Settings) -> Table:
-    from crmstream.infra import servers
-
-    table = Table("server", "address", "health", "managed by", "pid")
-    for server in servers(settings):
-        status = server.status()
-        health = "[green]healthy[/green]" if status.healthy else "[red]down[/red]"
-        managed = "crmstream (local)" if status.managed else "remote (not started)"
-        table.add_row(status.name, status.address, health, managed, str(status.pid or "-"))
-    return table
-
-
-def infra_up(settings: Settings) -> None:
-    """Start every local server that is not running yet; reuse healthy ones."""
-    from crmstream.infra import servers
-
-    for server in servers(settings):
-        started = time.monotonic()
-        with console.status(f"{server.name}: fetching and starting at {server.address} ..."):
-            launched = server.start()
-        what = (
-            f"started in {time.monotonic() - started:.1f}s"
-            if launched
-            else "already running, reused"
-        )
-        console.print(f"[green]✓[/green] {server.name} {server.address}: {what}")
-    if settings.local_security:
-        from crmstream.infra.secured import provision_client
-
-        path = provision_client(settings)
-        console.print(f"client settings (secrets, mode 0600): {path}")
-        console.print(f"use them with: set -a; . {path}; set +a")
-
-
 SecuredOption = Annotated[
     bool,
     typer.Option(
@@ -103,9 +71,11 @@ def infra_settings(secured: bool) -> Settings:
 @infra_app.command("up")
 def up(secured: SecuredOption = False) -> None:
     """Fetch (once, into the cache) and start the local servers; wait until healthy."""
+    from crmstream.infra import infra_up, status_table
+
     settings = infra_settings(secured)
     started = time.monotonic()
-    infra_up(settings)
+    infra_up(settings, console)
     console.print(status_table(settings))
     console.print(f"infra up took {time.monotonic() - started:.1f}s")
 
@@ -171,48 +141,13 @@ def down(secured: SecuredOption = False) -> None:
 @infra_app.command("status")
 def status(secured: SecuredOption = False) -> None:
     """Print each server, its address and health."""
+    from crmstream.infra import status_table
+
     table = status_table(infra_settings(secured))
     console.print(table)
 
 
 # -- worker -------------------------------------------------------------------------
-
-
-async def prepare_cluster(settings: Settings, *, wait_s: float = 120.0) -> None:
-    """Check our credentials, create missing topics and install index templates (idempotent).
-
-    A refused credential or certificate raises :class:`streams.access.AccessError` at once.
-    """
-    from streams.access import check_elasticsearch_access, check_kafka_access
-    from streams.search_index import create_client, install_templates
-    from streams.topics import TopicSetupError, ensure_topics
-
-    await check_kafka_access(settings)
-    await asyncio.to_thread(check_elasticsearch_access, settings)
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            await ensure_topics(settings)
-            client = create_client(settings)
-            try:
-                install_templates(client, settings)
-            finally:
-                client.close()
-            return
-        except TopicSetupError:  # the broker answered: asking again changes nothing
-            raise
-        except Exception as error:  # servers may still be starting: retry until the deadline
-            if time.monotonic() > deadline:
-                raise
-            logging.getLogger(__name__).warning("cluster not ready (%s); retrying", error)
-            await asyncio.sleep(2)
-
-
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper().replace("WARN", "WARNING").replace("CRIT", "CRITICAL"),
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-    )
 
 
 @app.command()
@@ -222,30 +157,14 @@ def worker() -> None:
     from streams.topics import TopicSetupError
 
     settings = get_settings()
-    _configure_logging(settings)
+    configure_logging(settings)
     try:
         asyncio.run(prepare_cluster(settings))
     except (TopicSetupError, AccessError) as error:
         # One line that names what is wrong and the setting to fix; no traceback.
         logging.getLogger("crmstream.worker").critical("not starting: %s", error)
         raise typer.Exit(1) from None
-    (settings.state_dir / "worker").mkdir(parents=True, exist_ok=True)
-    # Faust's worker builds its own event loop; asyncio.run() above closed ours.
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    from faust.worker import Worker
-
-    import agents  # noqa: F401  (registers the agents on the app)
-    from models import tokenize
-    from streams import language
-    from streams.app import app as faust_app
-    from streams.runtime import tune_allocator, tune_garbage_collector
-
-    tune_allocator()
-    # jieba's dictionary and langid's model now, not on the first batch that needs them.
-    tokenize.preload()
-    language.preload()
-    tune_garbage_collector()  # everything imported so far lives as long as the process
-    Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
+    run_worker(settings)
 
 
 @app.command()
@@ -254,7 +173,7 @@ def ops() -> None:
     from crmstream.ops.server import serve
 
     settings = get_settings()
-    _configure_logging(settings)
+    configure_logging(settings)
     # One search per panel and refresh: Elasticsearch's request log would drown the rest.
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     console.print(f"ops page: http://{settings.ops_web_host}:{settings.ops_web_port}/")
@@ -272,19 +191,15 @@ def learner(
 ) -> None:
     """Run the learner: learn from crm.training, publish model snapshots on crm.models."""
     from streams.access import AccessError, check_kafka_access
-    from streams.learner import run_learner
-    from streams.runtime import tune_allocator, tune_garbage_collector
 
     settings = get_settings()
-    _configure_logging(settings)
+    configure_logging(settings)
     try:
         asyncio.run(check_kafka_access(settings))  # the learner talks to Kafka only
     except AccessError as error:
         logging.getLogger("crmstream.learner").critical("not starting: %s", error)
         raise typer.Exit(1) from None
-    tune_allocator()
-    tune_garbage_collector()
-    asyncio.run(run_learner(settings, parent_pid=parent_pid))
+    run_learner_process(settings, parent_pid=parent_pid)
 
 
 # -- generate -----------------------------------------------------------------------
@@ -321,7 +236,7 @@ def generate(
 
         settings = get_settings()
         asyncio.run(prepare_cluster(settings))
-        with progress_bar() as bar:
+        with progress_bar(console) as bar:
             task = bar.add_task("producing", total=count)
             asyncio.run(
                 produce_messages(
@@ -331,16 +246,6 @@ def generate(
                 )
             )
         console.print(f"produced {count} events to {settings.kafka_bootstrap_servers}")
-
-
-def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 # -- search -------------------------------------------------------------------------
@@ -449,7 +354,7 @@ def eval_similar(
     """How often a message's similar earlier ones share its label, against chance."""
     from crmstream.similar import evaluate_similarity, render_report
 
-    with progress_bar() as bar:
+    with progress_bar(console) as bar:
         bar.add_task("indexing and asking", total=None)
         figures = evaluate_similarity(
             get_settings(), file, text_col=text_col, label_col=label_col, time_col=time_col,
@@ -549,7 +454,7 @@ def replay(
         (topic, str(e.get("customer_id", "")).encode() or None, orjson.dumps(e))
         for e in plan.events
     )
-    with progress_bar() as bar:
+    with progress_bar(console) as bar:
         task = bar.add_task("replaying", total=len(plan.events))
         sent = asyncio.run(
             produce_messages(settings, messages, on_sent=lambda n: bar.advance(task, n), rate=rate)
@@ -593,7 +498,7 @@ def evaluate(
 
     if time_col is not None and shuffle_seed is not None:
         raise typer.BadParameter("choose --time-col or --shuffle-seed, not both")
-    with progress_bar() as bar:
+    with progress_bar(console) as bar:
         task = bar.add_task("evaluating", total=None)
         metrics = run_evaluation(
             file,
@@ -637,11 +542,9 @@ def bootstrap(
     For a cold start: run it before the workers. The snapshot takes the version of
     the training topic's current end, so the learner resumes after it.
     """
-    from models.bundle import ModelBundle
     from models.evaluate import bootstrap as learn_history
-    from streams.model_sync import SnapshotPublisher
 
-    with progress_bar() as bar:
+    with progress_bar(console) as bar:
         task = bar.add_task("learning", total=None)
         learned = learn_history(
             file,
@@ -653,41 +556,13 @@ def bootstrap(
             time_col=time_col,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    bundle = ModelBundle()
-    for name, model in learned.items():
-        setattr(bundle, name, model)
     settings = get_settings()
     asyncio.run(prepare_cluster(settings))
-
-    async def publish() -> int:
-        bundle.version = await training_end_offset(settings)
-        publisher = SnapshotPublisher(settings)
-        await publisher.start()
-        try:
-            return await publisher.publish(bundle)
-        finally:
-            await publisher.stop()
-
-    size = asyncio.run(publish())
+    version, size = asyncio.run(publish_warm_start(settings, learned))
     console.print(
-        f"published snapshot {bundle.version} ({size} bytes) with "
+        f"published snapshot {version} ({size} bytes) with "
         + ", ".join(f"{name} v{model.version}" for name, model in learned.items())
     )
-
-
-async def training_end_offset(settings: Settings) -> int:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from streams.kafka import client_options
-    from streams.topics import TRAINING
-
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partition = TopicPartition(settings.topic_name(TRAINING), 0)
-        return int((await consumer.end_offsets([partition]))[partition])
-    finally:
-        await consumer.stop()
 
 
 # -- bench --------------------------------------------------------------------------

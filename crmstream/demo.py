@@ -22,10 +22,13 @@ from rich.console import Console
 from rich.table import Table
 
 from config.settings import Settings, redact_url
+from crmstream.cluster import prepare_cluster
 from crmstream.generator import EventGenerator, GeneratedEvent
+from crmstream.infra.control import infra_up
 from crmstream.infra.errors import InfraError
 from crmstream.infra.worker import WorkerProcess
 from crmstream.produce import encode_events, produce
+from crmstream.progress import progress_bar
 from streams.search_index import COMMUNICATIONS_ALIAS, count_communications, create_client
 from streams.topics import COMMUNICATIONS
 
@@ -71,11 +74,9 @@ def model_view(settings: Settings, event_ids: Sequence[str]) -> dict[str, Any]:
 
 
 def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: float) -> DemoSummary:
-    from crmstream.cli import infra_up, prepare_cluster, progress_bar
-
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
     console.rule("[bold]crmstream demo")
-    infra_up(settings)
+    infra_up(settings, console)
     asyncio.run(prepare_cluster(settings))
 
     events: list[GeneratedEvent] = list(EventGenerator(seed).events(count))
@@ -95,7 +96,7 @@ def run_demo(settings: Settings, *, count: int, seed: int | None, timeout_s: flo
         worker.start()
     console.print(f"[green]✓[/green] worker running (log: {worker.log_file})")
     try:
-        with progress_bar() as bar:
+        with progress_bar(console) as bar:
             sending = bar.add_task("produced", total=count + len(MALFORMED_SAMPLES))
             indexing = bar.add_task("indexed", total=len(communication_ids))
             topic = settings.topic_name(COMMUNICATIONS)

@@ -3,8 +3,17 @@
 Used by ``crmstream infra``, the demo and the tests.
 """
 
+from crmstream.infra.control import infra_up, servers, status_table
 from crmstream.infra.errors import InfraError
-from crmstream.infra.servers import LocalServer, ServerStatus, servers
+from crmstream.infra.servers import LocalServer, ServerStatus
 from crmstream.infra.worker import WorkerProcess
 
-__all__ = ["InfraError", "LocalServer", "ServerStatus", "WorkerProcess", "servers"]
+__all__ = [
+    "InfraError",
+    "LocalServer",
+    "ServerStatus",
+    "WorkerProcess",
+    "infra_up",
+    "servers",
+    "status_table",
+]

@@ -609,24 +609,6 @@ class OpsPageServer(LocalServer):
         return [sys.executable, "-m", "crmstream", "ops"], env
 
 
-def servers(settings: Settings) -> list[LocalServer]:
-    """The servers crmstream needs, in start order.
-
-    With ``local_security`` only the secured Kafka and Elasticsearch: Prometheus and
-    Alertmanager hold no secrets and stay the plain ones.
-    """
-    if settings.local_security:
-        from crmstream.infra.secured import SecuredElasticsearchServer, SecuredKafkaServer
-
-        return [SecuredKafkaServer(settings), SecuredElasticsearchServer(settings)]
-    return [
-        KafkaServer(settings),
-        ElasticsearchServer(settings),
-        AlertmanagerServer(settings),
-        PrometheusServer(settings),
-    ]
-
-
 def _reap(pid: int) -> None:
     """Collect the exit status of our own child, so it does not linger as a zombie."""
     with contextlib.suppress(ChildProcessError):

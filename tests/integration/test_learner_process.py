@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from config.settings import Settings
-from crmstream.cli import training_end_offset
+from crmstream.cluster import training_end_offset
 from crmstream.generator import EventGenerator
 from crmstream.infra import WorkerProcess
 from streams.learner import latest_snapshot
