@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import orjson
 import typer
@@ -19,13 +19,56 @@ from rich.table import Table
 
 from config.settings import Settings, get_settings
 from crmstream.cluster import prepare_cluster, publish_warm_start
+from crmstream.errors import CrmstreamError
 from crmstream.processes import configure_logging, run_learner_process, run_worker
 from crmstream.progress import progress_bar
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
-app = typer.Typer(help="Real-time intelligence from customer communications.", no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+
+
+def one_line(message: str) -> str:
+    """A message on one line: its lines joined with "; " (a rules file lists each problem).
+
+    >>> one_line("alerts.yml: rules.0.below: too low\\nalerts.yml: rules.1: unknown")
+    'alerts.yml: rules.0.below: too low; alerts.yml: rules.1: unknown'
+    """
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+class CommandGroup(typer.core.TyperGroup):
+    """Every command's expected failures as one line on stderr and a non-zero exit.
+
+    Anything crmstream raises on purpose (:class:`crmstream.errors.CrmstreamError`) exits
+    1; a bad argument, a missing input file included, exits 2 as Click's usage errors do.
+    Other exceptions are bugs and keep their traceback.
+    """
+
+    # ``ctx`` is Typer's vendored click Context, whose class lives in a private module
+    # (typer._click); typer.Context is a subclass, so it cannot be the annotation here.
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CrmstreamError as error:
+            errors.print(f"[red]error:[/red] {escape(one_line(str(error)))}", soft_wrap=True)
+            raise typer.Exit(1) from None
+        except typer.BadParameter as error:
+            where = error.ctx.command_path if error.ctx else ctx.command_path
+            message = one_line(error.format_message())
+            errors.print(
+                f"[red]error:[/red] {escape(message)} (see {where} --help)", soft_wrap=True
+            )
+            raise typer.Exit(error.exit_code) from None
+
+
+app = typer.Typer(
+    help="Real-time intelligence from customer communications.",
+    no_args_is_help=True,
+    cls=CommandGroup,
+)
 schemas_app = typer.Typer(help="The event contracts as JSON Schema.", no_args_is_help=True)
 infra_app = typer.Typer(
     help="Local Kafka, Elasticsearch and Prometheus on loopback.", no_args_is_help=True
@@ -33,18 +76,9 @@ infra_app = typer.Typer(
 app.add_typer(infra_app, name="infra")
 app.add_typer(schemas_app, name="schemas")
 
-console = Console()
-errors = Console(stderr=True)
-
 
 def main() -> None:
-    from crmstream.infra.errors import InfraError
-
-    try:
-        app()
-    except InfraError as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}")
-        sys.exit(1)
+    app()
 
 
 # -- infra --------------------------------------------------------------------------
@@ -154,10 +188,14 @@ def status(secured: SecuredOption = False) -> None:
 def worker() -> None:
     """Run the stream worker (Faust): consume, enrich, index, publish."""
     from streams.access import AccessError
+    from streams.alert_rules import load_rules
     from streams.topics import TopicSetupError
 
     settings = get_settings()
     configure_logging(settings)
+    # A broken rules file is reported before the cluster is touched (streams.app,
+    # imported by the worker, reads it again).
+    load_rules(settings.alert_rules_file)
     try:
         asyncio.run(prepare_cluster(settings))
     except (TopicSetupError, AccessError) as error:

@@ -41,6 +41,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from crmstream.errors import CrmstreamError
 from schemas.events import CommunicationEvent, FeedbackEvent
 from schemas.parsing import describe_validation_error
 
@@ -64,7 +65,7 @@ TIME_FORMATS = (
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c3f9e-0d4b-4a8e-9f57-7c5d3f1e2a10")
 
 
-class MappingError(ValueError):
+class MappingError(CrmstreamError, ValueError):
     """A row that cannot become an event; the message says which field and why."""
 
 

@@ -45,6 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from config.settings import Settings
+from crmstream.errors import CrmstreamError, DatasetError
 from crmstream.replay import parse_time, read_rows
 from models.tokenize import tokenize
 from streams.language import detect_languages
@@ -99,7 +100,7 @@ _SOURCE_FIELDS = [
 ]
 
 
-class CommunicationNotFound(LookupError):
+class CommunicationNotFound(CrmstreamError, LookupError):
     """No indexed communication has this event id."""
 
 
@@ -485,7 +486,7 @@ def evaluate_similarity(
         cleaned = edge.clean_text(text, "other")[0]
         texts.append(LabelledText(f"row-{number}", at.isoformat(), cleaned, label))
     if not texts:
-        raise ValueError(f"no rows of {path} have both {text_col!r} and {label_col!r}")
+        raise DatasetError(f"no rows of {path} have both {text_col!r} and {label_col!r}")
     scratch = settings.model_copy(update={"namespace": f"similar-eval-{uuid.uuid4().hex[:8]}"})
     alias = scratch.index_name(COMMUNICATIONS_ALIAS)
     client = create_client(scratch, request_timeout=120)

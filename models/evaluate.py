@@ -39,6 +39,7 @@ import numpy as np
 import orjson
 from sklearn.metrics import accuracy_score, f1_score
 
+from crmstream.errors import DatasetError
 from models.baselines import (
     BatchTextClassifier,
     BatchTextRegressor,
@@ -103,9 +104,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
                 try:
                     value = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+                    raise DatasetError(f"{path}:{number}: not JSON ({exc})") from None
                 if not isinstance(value, dict):
-                    raise ValueError(f"{path}:{number}: not a JSON object")
+                    raise DatasetError(f"{path}:{number}: not a JSON object")
                 rows.append(value)
         return rows
     with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -172,10 +173,10 @@ def order_rows(
     ``shuffle_seed``, or as in the file.
     """
     if time_col is not None and shuffle_seed is not None:
-        raise ValueError("order by a time column or shuffle with a seed, not both")
+        raise DatasetError("order by a time column or shuffle with a seed, not both")
     if time_col is not None:
         if rows and time_col not in rows[0] and not any(_cell(r, time_col) for r in rows[:100]):
-            raise ValueError(f"no time column {time_col!r}")
+            raise DatasetError(f"no time column {time_col!r}")
         keyed = [(parse_time(_cell(row, time_col)), row) for row in rows]
         missing = sum(1 for moment, _ in keyed if moment is None)
         end = datetime.max.replace(tzinfo=UTC)
@@ -222,7 +223,7 @@ def detect_satisfaction(
     """
     present = [v for v in values if v]
     if not present:
-        raise ValueError("the satisfaction column is empty")
+        raise DatasetError("the satisfaction column is empty")
     numbers: list[float] = []
     for value in present:
         try:
@@ -254,7 +255,7 @@ def detect_satisfaction(
                     lo, hi = candidate
                     break
             if not hi > lo:
-                raise ValueError(f"cannot infer a scale from the single value {lo}")
+                raise DatasetError(f"cannot infer a scale from the single value {lo}")
             how = "inferred"
         else:
             lo, hi = scale
@@ -265,10 +266,10 @@ def detect_satisfaction(
             f"scale {lo:g}..{hi:g} ({how}), normalized to 0..1",
         )
     if scale is not None:
-        raise ValueError("a satisfaction scale was given but the column is not numeric")
+        raise DatasetError("a satisfaction scale was given but the column is not numeric")
     unknown = sorted({v for v in present if parse_sentiment(v) is None})
     if unknown:
-        raise ValueError(
+        raise DatasetError(
             f"satisfaction labels must be negative/neutral/positive, 0/1 or numbers; "
             f"got {unknown[:5]}"
         )
@@ -288,7 +289,7 @@ def _prepare(
 ) -> tuple[list[Example], list[dict[str, Any]], list[_Task], dict[str, Any]]:
     rows = read_rows(path)
     if rows and text_col not in rows[0] and not any(_cell(r, text_col) for r in rows[:100]):
-        raise ValueError(f"no text column {text_col!r} in {path}")
+        raise DatasetError(f"no text column {text_col!r} in {path}")
     ordered, order_note = order_rows(rows, time_col=time_col, shuffle_seed=shuffle_seed)
     kept = [row for row in ordered if _cell(row, text_col)]
     examples = [
@@ -428,7 +429,7 @@ def run_evaluation(
         language_col=language_col,
     )
     if not tasks:
-        raise ValueError("nothing to evaluate: give a need column and/or a satisfaction column")
+        raise DatasetError("nothing to evaluate: give a need column and/or a satisfaction column")
     out.mkdir(parents=True, exist_ok=True)
     total = sum(2 * len(task.indices) for task in tasks)
     done = 0
@@ -437,7 +438,7 @@ def run_evaluation(
     for task in tasks:
         n = len(task.indices)
         if n < 10:
-            raise ValueError(f"task {task.name}: only {n} labelled rows, need at least 10")
+            raise DatasetError(f"task {task.name}: only {n} labelled rows, need at least 10")
         cut = int(n * TRAIN_SHARE)
         stream = [examples[i] for i in task.indices]
         targets = task.targets
@@ -463,7 +464,7 @@ def run_evaluation(
         entry: dict[str, Any]
         if task.kind == "classification":
             if len(set(train_y)) < 2:
-                raise ValueError(f"task {task.name}: the training part has a single class")
+                raise DatasetError(f"task {task.name}: the training part has a single class")
             classifier = BatchTextClassifier().fit(train_x, train_y)
             batch_test = classifier.predict(test_x)
             tuned_started = time.perf_counter()

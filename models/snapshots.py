@@ -27,10 +27,12 @@ import hmac
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from crmstream.errors import CrmstreamError
+
 DEFAULT_CHUNK_SIZE = 512 * 1024
 
 
-class SnapshotRejected(ValueError):
+class SnapshotRejected(CrmstreamError, ValueError):
     """A snapshot that must not be loaded."""
 
 

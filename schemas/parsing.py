@@ -27,12 +27,13 @@ from typing import Any, TypeVar, cast
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from crmstream.errors import CrmstreamError
 from schemas.events import CommunicationEvent, FeedbackEvent, LabelEvent
 
 EventT = TypeVar("EventT", bound=BaseModel)
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(CrmstreamError, ValueError):
     """A message that breaks the contract; ``reason`` is a stable machine-readable code."""
 
     def __init__(self, reason: str, message: str) -> None:

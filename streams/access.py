@@ -19,6 +19,7 @@ from elastic_transport import TransportError as ElasticTransportError
 from elasticsearch import ApiError, AuthenticationException
 
 from config.settings import Settings
+from crmstream.errors import CrmstreamError
 
 #: Cluster privileges: installing crmstream's index templates, nothing more.
 CLUSTER_PRIVILEGES = ("manage_index_templates",)
@@ -27,7 +28,7 @@ CLUSTER_PRIVILEGES = ("manage_index_templates",)
 INDEX_PRIVILEGES = ("read", "write", "manage")
 
 
-class AccessError(RuntimeError):
+class AccessError(CrmstreamError, RuntimeError):
     """The servers refused crmstream's credentials or certificates: a setting must change."""
 
 

@@ -51,6 +51,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from crmstream.errors import CrmstreamError
 from schemas.events import Alert
 from streams.aggregates import (
     Aggregate,
@@ -477,7 +478,7 @@ class AlertRules(_Config):
         return self
 
 
-class AlertRulesError(ValueError):
+class AlertRulesError(CrmstreamError, ValueError):
     """The alerts config is invalid; the message names the file and each failing field."""
 
     def __init__(self, source: str, problems: Sequence[str]) -> None:

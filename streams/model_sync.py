@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from config.settings import Settings
+from crmstream.errors import ConfigurationError
 from models.bundle import ModelBundle
 from models.compiled import CompiledScorer
 from models.snapshots import SnapshotChunk, SnapshotRejected, join_snapshot, split_snapshot
@@ -34,7 +35,7 @@ def signing_key(settings: Settings) -> bytes:
     path = settings.state_dir / "model-signing.key"
     if not path.exists():
         if not settings.kafka_is_local:
-            raise RuntimeError("set CRMSTREAM_MODEL_SIGNING_KEY: snapshots must be signed")
+            raise ConfigurationError("set CRMSTREAM_MODEL_SIGNING_KEY: snapshots must be signed")
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:

@@ -21,6 +21,7 @@ import rocksdict
 from faust.stores import rocksdb as faust_rocksdb
 
 from config.settings import get_settings
+from crmstream.errors import ConfigurationError
 
 MB = 1024**2
 
@@ -73,7 +74,9 @@ class BudgetedRocksDBStore(faust_rocksdb.Store):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.use_rocksdict:
-            raise RuntimeError("the crmstream:// store needs rocksdict (pip install rocksdict)")
+            raise ConfigurationError(
+                "the crmstream:// store needs rocksdict (pip install rocksdict)"
+            )
         self.rocksdb_options = BudgetedRocksDBOptions(
             **(self.options or {}),
             use_rocksdict=True,

@@ -27,6 +27,7 @@ from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.metadata import MetadataRequest
 
 from config.settings import Settings
+from crmstream.errors import CrmstreamError
 from streams.kafka import client_options
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ BROKER_DEFAULT = -1
 WANTED_REPLICAS = 3
 
 
-class TopicSetupError(RuntimeError):
+class TopicSetupError(CrmstreamError, RuntimeError):
     """crmstream's topics cannot be set up as configured.
 
     The message is one line that names the topic, the broker's error and the

@@ -1,5 +1,7 @@
 """Errors raised while managing the local servers."""
 
+from crmstream.errors import CrmstreamError
 
-class InfraError(RuntimeError):
+
+class InfraError(CrmstreamError, RuntimeError):
     """A local server could not be fetched, started, checked or stopped."""
