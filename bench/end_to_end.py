@@ -6,14 +6,13 @@ stops when the worker has indexed every communication (its
 ``crmstream_documents_indexed_total``): that is the sustained rate. Then
 production is paced at 50% and at 90% of that rate; one communication in 20 is
 timed from its send to the moment a search finds it (polled every 50 ms). The
-worker's memory (RSS, children included) is sampled every 0.5 s throughout.
+worker's memory (RSS, children included, read with psutil) is sampled every 0.5 s throughout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 from aiokafka import AIOKafkaProducer
 from elasticsearch import AsyncElasticsearch
 from rich.progress import Progress, TaskID
@@ -38,7 +38,7 @@ from bench.stats import (
 from config.settings import Settings
 from crmstream.cluster import training_end_offset
 from crmstream.infra.errors import InfraError
-from crmstream.infra.worker import WorkerProcess, children, metric_value
+from crmstream.infra.worker import WorkerProcess, metric_value
 from crmstream.produce import produce
 from streams.kafka import client_options
 from streams.search_index import COMMUNICATIONS_ALIAS, create_async_client
@@ -55,57 +55,38 @@ STALL_S = 180.0  # no indexing progress for this long: the worker is stuck
 # -- memory ---------------------------------------------------------------------------
 
 
-def _vm_rss_bytes(pid: int) -> int:
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+def _process_tree(pid: int) -> list[psutil.Process]:
+    """A process and its living descendants (empty when it is gone)."""
+    try:
+        process = psutil.Process(pid)
+        return [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) a process and its living descendants have used."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        with (
-            contextlib.suppress(OSError, IndexError, ValueError),
-            open(f"/proc/{current}/stat") as f,
-        ):
-            fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-        todo += children(current)
-    return total / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for member in _process_tree(pid):
+        with contextlib.suppress(psutil.Error):  # a member may exit meanwhile
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def load_average() -> float | None:
     """The machine's 1-minute load average."""
     try:
-        with open("/proc/loadavg") as f:
-            return float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
+        return float(psutil.getloadavg()[0])
+    except OSError:
         return None
 
 
 def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of a process and all its descendants (psutil, or /proc)."""
-    try:
-        import psutil
-    except ImportError:
-        total, todo = 0, [pid]
-        while todo:
-            current = todo.pop()
-            total += _vm_rss_bytes(current)
-            todo += children(current)
-        return total
-    try:
-        process = psutil.Process(pid)
-        tree = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0
+    """Resident memory of a process and all its descendants."""
     total = 0
-    for member in tree:
-        with contextlib.suppress(psutil.Error):
+    for member in _process_tree(pid):
+        with contextlib.suppress(psutil.Error):  # a member may exit meanwhile
             total += int(member.memory_info().rss)
     return total
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import doctest
-import importlib
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ import pytest
 from rich.console import Console
 
 from bench.documents import index_request
-from bench.end_to_end import LatencyRun, tree_cpu_seconds, tree_rss_bytes
+from bench.end_to_end import LatencyRun, load_average, tree_cpu_seconds, tree_rss_bytes
 from bench.events import (
     BenchEvent,
     airline_events,
@@ -505,7 +505,40 @@ def test_rss_of_this_process_tree() -> None:
     assert tree_rss_bytes(2**22 + 12345) == 0  # no such process
 
 
-@pytest.mark.parametrize("name", ["bench.events", "bench.stats", "bench.report"])
-def test_docstring_examples(name: str) -> None:
-    result = doctest.testmod(importlib.import_module(name))
-    assert result.attempted > 0 and result.failed == 0
+def _proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process as /proc has them (what the bench read before psutil)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_the_tree_measures_include_children_with_the_numbers_proc_gives() -> None:
+    # A child that burns 0.25 s of CPU (however long that takes on a busy machine), says
+    # so, then waits on its stdin, its counters standing still, so it can be measured.
+    busy = (
+        "import sys, time\nwhile time.process_time() < 0.25: pass\n"
+        "print('done', flush=True)\nsys.stdin.read()"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", busy], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"done\n"
+        # Equal, but for a clock tick the child may spend going back to its read.
+        assert tree_cpu_seconds(child.pid) == pytest.approx(_proc_cpu_seconds(child.pid), abs=0.011)
+        assert tree_rss_bytes(child.pid) == _proc_rss_bytes(child.pid)
+        assert tree_cpu_seconds(os.getpid()) >= tree_cpu_seconds(child.pid) > 0.15
+        assert tree_rss_bytes(os.getpid()) > tree_rss_bytes(child.pid)
+    finally:
+        child.communicate(b"")
+
+
+def test_the_load_average_is_the_machines() -> None:
+    load = load_average()
+    assert load is not None and load == pytest.approx(os.getloadavg()[0], abs=0.5)
