@@ -8,6 +8,8 @@ because importing a module connects nowhere: checked here too.
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import json
 import os
 import subprocess
@@ -25,6 +27,25 @@ def test_pytest_collects_the_examples_of_every_package(pytestconfig: pytest.Conf
     assert pytestconfig.getoption("doctestmodules")
     assert set(PACKAGES) <= set(pytestconfig.getini("testpaths"))
     assert "ELLIPSIS" in pytestconfig.getini("doctest_optionflags")
+
+
+#: Modules whose examples document them; pytest would silently collect nothing if
+#: they were lost, so their presence is checked here.
+DOCUMENTED_BY_EXAMPLES = (
+    "crmstream.search",
+    "models.bundle",
+    "models.softmax",
+    "models.tokenize",
+    "streams.language",
+    "streams.normalize",
+    "streams.redaction",
+)
+
+
+@pytest.mark.parametrize("name", DOCUMENTED_BY_EXAMPLES)
+def test_the_modules_documented_by_examples_still_have_them(name: str) -> None:
+    tests = doctest.DocTestFinder().find(importlib.import_module(name))
+    assert sum(len(test.examples) for test in tests) > 0
 
 
 #: Run in a fresh interpreter (this one has imported most modules already): refuse every

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import streams.language
 from streams.language import MODEL_LANGUAGES, detect_language, detect_languages
-
-
-def test_docstring_examples_run() -> None:
-    failures, attempted = doctest.testmod(streams.language, optionflags=doctest.ELLIPSIS)
-    assert attempted > 0 and failures == 0
 
 
 @pytest.mark.parametrize(

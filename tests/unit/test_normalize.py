@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import streams.normalize
 from streams.normalize import ELLIPSIS, NormalizedText, normalize_text, truncate_text
 
 
 def email(text: str) -> str:
     return normalize_text(text, channel="email").text
-
-
-def test_docstring_examples_run() -> None:
-    failures, attempted = doctest.testmod(streams.normalize, optionflags=doctest.ELLIPSIS)
-    assert attempted > 0 and failures == 0
 
 
 # --- Unicode and whitespace -----------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-import crmstream.search
 from crmstream.search import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
@@ -25,11 +23,6 @@ from crmstream.search import (
 )
 
 NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
-
-
-def test_docstring_examples() -> None:
-    failures, attempted = doctest.testmod(crmstream.search, optionflags=doctest.ELLIPSIS)
-    assert attempted > 0 and failures == 0
 
 
 # -- parse_since ----------------------------------------------------------------------
