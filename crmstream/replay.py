@@ -26,22 +26,21 @@ Rows that cannot be mapped or break the contract are reported and skipped.
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import orjson
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from crmstream.errors import CrmstreamError
+from crmstream.rows import UnreadableLine, parse_time, read_rows
 from schemas.events import CommunicationEvent, FeedbackEvent
 from schemas.parsing import describe_validation_error
 
@@ -51,17 +50,6 @@ CONTRACT: dict[str, type[BaseModel]] = {
     "communication": CommunicationEvent,
     "feedback": FeedbackEvent,
 }
-# Times seen in exported data; tried after ISO 8601.
-TIME_FORMATS = (
-    "%Y-%m-%d %H:%M:%S %z",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M",
-    "%d.%m.%Y %H:%M",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d %H:%M",
-)
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c3f9e-0d4b-4a8e-9f57-7c5d3f1e2a10")
 
 
@@ -69,28 +57,17 @@ class MappingError(CrmstreamError, ValueError):
     """A row that cannot become an event; the message says which field and why."""
 
 
-def parse_time(value: str, default_tz: tzinfo) -> datetime:
-    """Parse a timestamp in ISO 8601 or a common export format; naive times get ``default_tz``.
+def event_time(value: str, zone: tzinfo) -> datetime:
+    """A row's time (:func:`crmstream.rows.parse_time`; naive times in ``zone``), or
+    :class:`MappingError`.
 
-    >>> parse_time("2/24/2015 11:35", ZoneInfo("America/Los_Angeles")).isoformat()
+    >>> event_time("2/24/2015 11:35", ZoneInfo("America/Los_Angeles")).isoformat()
     '2015-02-24T11:35:00-08:00'
-    >>> parse_time("2026-01-05T08:00:00Z", UTC).isoformat()
-    '2026-01-05T08:00:00+00:00'
     """
-    text = value.strip()
-    parsed: datetime | None = None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        for pattern in TIME_FORMATS:
-            try:
-                parsed = datetime.strptime(text, pattern)
-                break
-            except ValueError:
-                continue
-    if parsed is None:
+    moment = parse_time(value, zone)
+    if moment is None:
         raise MappingError(f"cannot read {value!r} as a time")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=default_tz)
+    return moment
 
 
 def _parse_constant(value: str) -> Any:
@@ -162,7 +139,7 @@ class RowMapping:
             if value is None or value == "":
                 continue  # an empty cell is an absent optional field
             if path == "occurred_at" and isinstance(value, str):
-                value = parse_time(value, ZoneInfo(self.timezone)).isoformat()
+                value = event_time(value, ZoneInfo(self.timezone)).isoformat()
             _put(event, path, value)
         if self.metadata:
             extra = {c: row.get(c) for c in self.metadata if row.get(c) not in (None, "")}
@@ -182,28 +159,6 @@ class RowMapping:
         except ValidationError as error:
             raise MappingError(describe_validation_error(error)) from None
         return model.model_dump(mode="json", exclude_none=True)
-
-
-def read_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a CSV (with a header) or JSON Lines file, as dicts."""
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        with path.open("rb") as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    value = orjson.loads(line)
-                except orjson.JSONDecodeError as error:
-                    yield {"__error__": f"line {number}: not JSON ({error})"}
-                    continue
-                yield (
-                    value
-                    if isinstance(value, dict)
-                    else {"__error__": f"line {number}: not an object"}
-                )
-    else:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            yield from csv.DictReader(handle)
 
 
 @dataclass
@@ -227,8 +182,8 @@ def plan_replay(
     skipped: list[tuple[int, str]] = []
     now = datetime.now(UTC)
     for number, row in enumerate(read_rows(path), 1):
-        if "__error__" in row:
-            skipped.append((number, str(row["__error__"])))
+        if isinstance(row, UnreadableLine):
+            skipped.append((number, str(row)))
             continue
         try:
             event = mapping.validate(

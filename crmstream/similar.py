@@ -46,7 +46,7 @@ from rich.table import Table
 
 from config.settings import Settings
 from crmstream.errors import CrmstreamError, DatasetError
-from crmstream.replay import parse_time, read_rows
+from crmstream.rows import UnreadableLine, parse_time, read_rows
 from models.tokenize import tokenize
 from streams.language import detect_languages
 from streams.pipeline import Edge, EdgeConfig
@@ -476,11 +476,16 @@ def evaluate_similarity(
     start = datetime(2000, 1, 1, tzinfo=UTC)
     texts: list[LabelledText] = []
     for number, row in enumerate(read_rows(path), 1):
+        if isinstance(row, UnreadableLine):
+            continue  # no label to compare: left out as a row without one
         label, text = str(row.get(label_col) or "").strip(), str(row.get(text_col) or "")
         if not label or not text.strip():
             continue
         if time_col is not None:
-            at = parse_time(str(row[time_col]), zone)
+            moment = parse_time(str(row[time_col]), zone)
+            if moment is None:
+                raise DatasetError(f"row {number}: cannot read {row[time_col]!r} as a time")
+            at = moment
         else:
             at = start + timedelta(seconds=number)
         cleaned = edge.clean_text(text, "other")[0]

@@ -24,7 +24,6 @@ It writes ``metrics.json``, ``report.md`` and one learning-curve PNG per task to
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import random
@@ -36,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 from sklearn.metrics import accuracy_score, f1_score
 
 from crmstream.errors import DatasetError
+from crmstream.rows import UnreadableLine, parse_time
+from crmstream.rows import read_rows as read_file_rows
 from models.baselines import (
     BatchTextClassifier,
     BatchTextRegressor,
@@ -65,7 +65,6 @@ __all__ = [
     "bootstrap",
     "detect_satisfaction",
     "order_rows",
-    "parse_time",
     "read_rows",
     "run_evaluation",
 ]
@@ -75,42 +74,18 @@ TRAIN_SHARE = 0.8
 
 Progress = Callable[[int, int], None]
 
-_TIME_FORMATS = (
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %I:%M %p",
-    "%m/%d/%Y",
-    "%Y-%m-%d %H:%M:%S %z",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d %H:%M",
-    "%Y/%m/%d",
-    "%d.%m.%Y %H:%M",
-    "%d.%m.%Y",
-)
-
-
 # -- reading and ordering -------------------------------------------------------------------
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV file (utf-8-sig; values as strings) or a JSON Lines file (``.jsonl``)."""
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".jsonlines"):
-        rows = []
-        with path.open("rb") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    value = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    raise DatasetError(f"{path}:{number}: not JSON ({exc})") from None
-                if not isinstance(value, dict):
-                    raise DatasetError(f"{path}:{number}: not a JSON object")
-                rows.append(value)
-        return rows
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return [dict(row) for row in csv.DictReader(handle)]
+    """Every row of a CSV or JSON Lines file (:func:`crmstream.rows.read_rows`); a line
+    that is not a JSON object stops the evaluation (:class:`DatasetError`)."""
+    rows = []
+    for row in read_file_rows(path):
+        if isinstance(row, UnreadableLine):
+            raise DatasetError(f"{path}:{row.line}: {row.why}")
+        rows.append(row)
+    return rows
 
 
 def _cell(row: Mapping[str, Any], column: str) -> str:
@@ -125,43 +100,6 @@ def _cell(row: Mapping[str, Any], column: str) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     return str(value).strip()
-
-
-def parse_time(value: str) -> datetime | None:
-    """A timestamp: ISO 8601, ``M/D/YYYY H:MM`` and a few other formats, or epoch seconds/ms.
-
-    Naive times are taken as UTC.
-
-    >>> parse_time("2/24/2015 11:35")
-    datetime.datetime(2015, 2, 24, 11, 35, tzinfo=datetime.timezone.utc)
-    >>> parse_time("2026-01-05T08:00:00Z").isoformat()
-    '2026-01-05T08:00:00+00:00'
-    >>> parse_time("soon") is None
-    True
-    """
-    text = value.strip()
-    if not text:
-        return None
-    moment: datetime | None = None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        for fmt in _TIME_FORMATS:
-            try:
-                moment = datetime.strptime(text, fmt)
-                break
-            except ValueError:
-                continue
-    if moment is None:
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        if not math.isfinite(number):
-            return None
-        seconds = number / 1000 if number > 1e11 else number
-        return datetime.fromtimestamp(seconds, UTC)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def order_rows(

@@ -12,9 +12,10 @@ import orjson
 import pytest
 
 import models.evaluate
+from crmstream.rows import parse_time
 from models.baselines import TUNED_ALPHA, TUNED_C, TunedTextClassifier
 from models.emerging import EmergingNeeds
-from models.evaluate import bootstrap, detect_satisfaction, order_rows, parse_time, run_evaluation
+from models.evaluate import bootstrap, detect_satisfaction, order_rows, run_evaluation
 from models.features import Example
 from models.keywords import KeywordExtractor
 from models.need import NeedClassifier

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from crmstream.replay import MappingError, RowMapping, parse_time, plan_replay
+from crmstream.replay import MappingError, RowMapping, event_time, plan_replay
 
 TWEETS_LIKE = (
     "tweet_id,airline_sentiment,negativereason,airline,text,tweet_created\n"
@@ -111,8 +111,10 @@ def test_missing_column_is_a_clear_error() -> None:
         )
 
 
-def test_parse_time_formats() -> None:
-    assert parse_time("2015-02-24 11:35:52 -0800", UTC).utcoffset() is not None
-    assert parse_time("2026-01-05 08:00", ZoneInfo("Asia/Shanghai")) == datetime(
+def test_event_times_in_their_zone_and_an_unreadable_one_is_a_mapping_error() -> None:
+    assert event_time("2015-02-24 11:35:52 -0800", UTC).utcoffset() is not None
+    with pytest.raises(MappingError, match="'not a date'"):
+        event_time("not a date", UTC)
+    assert event_time("2026-01-05 08:00", ZoneInfo("Asia/Shanghai")) == datetime(
         2026, 1, 5, tzinfo=UTC
     )
