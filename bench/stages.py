@@ -18,7 +18,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from bench.documents import index_request
 from bench.events import BenchEvent
 from bench.stats import rate
 from config.settings import Settings
@@ -39,7 +38,7 @@ from streams.search_index import (
     create_client,
     install_templates,
 )
-from streams.sinks import packed
+from streams.sinks import communication_request, packed
 from streams.topics import COMMUNICATIONS, FEEDBACK, TopicSpec
 from streams.training import learn_message, pack_training
 
@@ -232,7 +231,7 @@ def model_stage(
         scored, dead_here = stage.process(batch, datetime.now(UTC))
         dead += dead_here
         started = time.perf_counter()
-        documents.append([index_request(settings, record) for record in scored])
+        documents.append([communication_request(settings, record)[0] for record in scored])
         built += time.perf_counter() - started
         # The documents are kept for stage (b): bench bookkeeping that no worker holds.
         # Frozen out of the garbage collector, they do not slow the next batches down.

@@ -178,6 +178,24 @@ class DeadLetterSink:
         log.warning("dead-lettered %d messages (%s)", len(dead), sorted({d.reason for d in dead}))
 
 
+def communication_request(
+    settings: Settings, record: ScoredCommunication
+) -> tuple[IndexRequest, bytes]:
+    """The index request for a scored communication, and the record's own JSON.
+
+    The index is the event's own month, the id its ``event_id``, the document the
+    record's JSON plus the segmented ``text_terms``. One dump serves both: the
+    scored record's JSON for the scored topic, then the document for the index.
+    The benchmark's bulk stage indexes exactly these requests.
+    """
+    document = record.model_dump(mode="json", exclude_none=True)
+    scored_json = orjson.dumps(document)
+    # Words for search (jieba for Chinese): this distribution has no CJK analyzer.
+    document["text_terms"] = " ".join(tokenize(record.text, record.language))
+    index = communications_index(settings, record.occurred_at)
+    return IndexRequest(index, record.event_id, document), scored_json
+
+
 class CommunicationSink:
     """Delivers a processed batch of communications: index, scored topic, dead letters."""
 
@@ -199,18 +217,8 @@ class CommunicationSink:
         requests: dict[tuple[str, str], tuple[IndexRequest, Accepted[ScoredCommunication], bytes]]
         requests = {}
         for accepted in result.accepted:
-            record = accepted.record
-            index = communications_index(self.settings, record.occurred_at)
-            # One dump serves both: the scored record's JSON, then the document for the index.
-            document = record.model_dump(mode="json", exclude_none=True)
-            scored_json = orjson.dumps(document)
-            # Words for search (jieba for Chinese): this distribution has no CJK analyzer.
-            document["text_terms"] = " ".join(tokenize(record.text, record.language))
-            requests[index, record.event_id] = (
-                IndexRequest(index, record.event_id, document),
-                accepted,
-                scored_json,
-            )
+            request, scored_json = communication_request(self.settings, accepted.record)
+            requests[request.index, request.id] = (request, accepted, scored_json)
         rejections = await bulk_index(self.es, [request for request, _, _ in requests.values()])
         rejected = {(r.request.index, r.request.id): r for r in rejections}
         dead = list(result.dead)

@@ -17,7 +17,6 @@ import orjson
 import pytest
 from rich.console import Console
 
-from bench.documents import index_request
 from bench.end_to_end import LatencyRun, load_average, tree_cpu_seconds, tree_rss_bytes
 from bench.events import (
     BenchEvent,
@@ -51,7 +50,7 @@ from bench.stats import (
 from config.settings import Settings
 from crmstream.generator import EventGenerator
 from crmstream.infra.worker import metric_value
-from streams.pipeline import Accepted, BatchResult, Edge, EdgeConfig, Incoming, with_scores
+from streams.pipeline import Accepted, BatchResult, Incoming
 from streams.redaction import Redactor
 from streams.search_index import IndexRequest
 
@@ -235,28 +234,16 @@ def test_resolve_dataset(tmp_path: Path, tweets: Path) -> None:
 # -- documents and the model stage ----------------------------------------------------
 
 
-def scored_records(settings: Settings, count: int) -> list[Any]:
-    from models.bundle import ModelBundle
-
-    edge = Edge(EdgeConfig.from_settings(settings))
-    bundle = ModelBundle()
-    generated = [e for e in EventGenerator(3).events(count) if e.kind == "communication"]
-    messages = [
-        Incoming(orjson.dumps(e.value), e.key.encode(), "crm.communications", 0, i)
-        for i, e in enumerate(generated)
-    ]
-    result = edge.communications(messages, now=datetime.now(UTC))
-    assert not result.dead
-    return [Accepted(a.message, with_scores(a.record, bundle)) for a in result.accepted]
-
-
-def test_documents_are_what_the_communication_sink_indexes(
+def test_model_stage_documents_are_what_the_communication_sink_indexes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from streams import sinks
 
-    settings = Settings(namespace="benchtest")
-    accepted = scored_records(settings, 30)
+    settings = Settings(namespace="benchtest", batch_max_events=100)
+    events = [BenchEvent.of(e.kind, e.value) for e in EventGenerator(3).events(60)]
+    (batch,) = batches(events, settings.batch_max_events)
+    scored, dead = ModelStage(settings).process(batch, datetime.now(UTC))
+    assert scored and not dead
     captured: list[IndexRequest] = []
 
     async def fake_bulk(_: object, requests: Sequence[IndexRequest]) -> list[object]:
@@ -269,12 +256,24 @@ def test_documents_are_what_the_communication_sink_indexes(
 
     monkeypatch.setattr(sinks, "bulk_index", fake_bulk)
     sink = sinks.CommunicationSink(settings, None, Publisher(), Redactor())  # type: ignore[arg-type]
-    result = BatchResult(accepted=list(accepted))
+    message = Incoming(b"", b"", "crm.communications", 0, 0)
+    result = BatchResult(accepted=[Accepted(message, record) for record in scored])
     asyncio.run(sink.deliver(result, now=datetime.now(UTC)))
-    ours = [index_request(settings, a.record) for a in accepted]
-    assert captured == ours
-    assert ours[0].index.startswith("benchtest-crm-communications-")
-    assert "text_terms" in ours[0].document
+    (documents,) = model_stage(settings, events).documents
+
+    def unstamped(requests: Sequence[IndexRequest]) -> list[IndexRequest]:
+        # processed_at is each run's own clock; everything else must be equal.
+        return [
+            IndexRequest(
+                r.index, r.id, {k: v for k, v in r.document.items() if k != "processed_at"}
+            )
+            for r in requests
+        ]
+
+    assert unstamped(documents) == unstamped(captured)
+    assert all("processed_at" in r.document for r in documents)
+    assert documents[0].index.startswith("benchtest-crm-communications-")
+    assert "text_terms" in documents[0].document
 
 
 def test_model_stage_scores_learns_and_names_dead_letters() -> None:
