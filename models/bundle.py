@@ -64,6 +64,7 @@ from models.keywords import KeywordExtractor
 from models.need import NeedClassifier, NeedPrediction
 from models.satisfaction import SatisfactionModel, SatisfactionPrediction
 from models.urgency import UrgencyModel, UrgencyPrediction
+from schemas.events import normalize_score
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +336,7 @@ class ModelBundle:
 
     def _learn_feedback(self, record: Mapping[str, Any], outcome: LearnOutcome) -> None:
         scale = record["scale"]
-        target = (float(record["score"]) - scale["min"]) / (scale["max"] - scale["min"])
+        target = normalize_score(float(record["score"]), scale["min"], scale["max"])
         if record.get("comment"):
             comment = from_record({**record, "text": record["comment"]})
             tokens = record.get("tokens")

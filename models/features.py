@@ -107,6 +107,20 @@ def term_counts(tokens: Iterable[str]) -> dict[str, float]:
     return counts
 
 
+def top_terms(contributions: Iterable[tuple[str, float]], n: int) -> list[tuple[str, float]]:
+    """The ``n`` terms that pushed most towards a class, given each term's contribution
+    (feature value times the class weight): positive ones only, largest first (ties in
+    the given order), rounded to 4 decimals. The need and satisfaction models explain
+    their predictions with it.
+
+    >>> top_terms([("late", 0.5), ("food", -0.2), ("cold", 0.71234), ("order", 0.0)], 2)
+    [('cold', 0.7123), ('late', 0.5)]
+    """
+    kept = [(t, c) for t, c in contributions if c > 0]
+    kept.sort(key=lambda tc: tc[1], reverse=True)
+    return [(t, round(c, 4)) for t, c in kept[:n]]
+
+
 class OnlineTfidf:
     """TF-IDF over document frequencies learned online (scikit-learn's smoothed formula).
 

@@ -53,7 +53,7 @@ from typing import Any
 from river import linear_model
 
 from models.balancing import balanced_rate
-from models.features import Example, OnlineTfidf
+from models.features import Example, OnlineTfidf, top_terms
 from models.protocol import BaseOnlineModel
 from models.softmax import DenseSoftmax
 
@@ -146,9 +146,7 @@ class NeedClassifier(BaseOnlineModel[Example, NeedPrediction]):
     def _terms(self, features: dict[str, float], label: Any) -> list[tuple[str, float]]:
         weights = self.classifier.class_weights(label, features)
         contributions = [(t, v * w) for (t, v), w in zip(features.items(), weights, strict=True)]
-        contributions = [(t, c) for t, c in contributions if c > 0]
-        contributions.sort(key=lambda tc: tc[1], reverse=True)
-        return [(t, round(c, 4)) for t, c in contributions[: self.n_terms]]
+        return top_terms(contributions, self.n_terms)
 
     def _learn_one(self, x: Example, y: Any) -> None:
         if y is None or (isinstance(y, str) and not y.strip()):

@@ -86,9 +86,10 @@ from river import linear_model, optim
 from river.utils.math import dot, softmax
 
 from models.balancing import balanced_rate, set_softmax_rate
-from models.features import Example, OnlineTfidf
+from models.features import Example, OnlineTfidf, top_terms
 from models.protocol import BaseOnlineModel
 from models.tokenize import han_grams
+from schemas.events import normalize_score
 
 __all__ = [
     "GRAM_MARK",
@@ -119,26 +120,6 @@ _SYNONYMS: dict[str, Sentiment] = {
     "positive": "positive",
     "pos": "positive",
 }
-
-
-def normalize_score(score: float, lo: float, hi: float) -> float:
-    """Map ``score`` on the scale ``lo..hi`` to [0, 1] (clipped), 0 being the worst.
-
-    >>> normalize_score(4, *SCALES["csat"])   # CSAT 4 of 5
-    0.75
-    >>> normalize_score(9, *SCALES["nps"])    # NPS 9 of 10
-    0.9
-    >>> normalize_score(1, *SCALES["stars"])  # 1 star of 5
-    0.0
-    >>> normalize_score(7, 1, 5)              # out of range: clipped
-    1.0
-    """
-    if not hi > lo:
-        raise ValueError(f"a scale needs lo < hi, got {lo}..{hi}")
-    value = (float(score) - lo) / (hi - lo)
-    if math.isnan(value):
-        raise ValueError("score is not a number")
-    return min(1.0, max(0.0, value))
 
 
 def sentiment_of_score(
@@ -416,9 +397,7 @@ class SatisfactionModel(BaseOnlineModel[Example, SatisfactionPrediction]):
         contributions = [
             (t, v * weights.get(t, 0.0)) for t, v in features.items() if not t.startswith(GRAM_MARK)
         ]
-        contributions = [(t, c) for t, c in contributions if c > 0]
-        contributions.sort(key=lambda tc: tc[1], reverse=True)
-        return [(t, round(c, 4)) for t, c in contributions[: self.n_terms]]
+        return top_terms(contributions, self.n_terms)
 
     def _learn_one(self, x: Example, y: Any) -> None:
         label = parse_sentiment(y)

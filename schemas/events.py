@@ -18,6 +18,7 @@ from these models live in ``schemas/json/v<major>/``.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
@@ -77,6 +78,30 @@ class CommunicationEvent(Contract):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+def normalize_score(score: float, lo: float, hi: float) -> float:
+    """Map ``score`` on the scale ``lo..hi`` to [0, 1] (clipped), 0 being the worst.
+
+    The one rule for feedback scores: :meth:`FeedbackEvent.normalized_score`, the
+    satisfaction model's targets (:mod:`models.satisfaction`, :mod:`models.bundle`)
+    and ``crmstream eval`` all use it.
+
+    >>> normalize_score(4, 1, 5)   # CSAT 4 of 5
+    0.75
+    >>> normalize_score(9, 0, 10)  # NPS 9 of 10
+    0.9
+    >>> normalize_score(1, 1, 5)   # 1 star of 5
+    0.0
+    >>> normalize_score(7, 1, 5)   # out of range: clipped
+    1.0
+    """
+    if not hi > lo:
+        raise ValueError(f"a scale needs lo < hi, got {lo}..{hi}")
+    value = (float(score) - lo) / (hi - lo)
+    if math.isnan(value):
+        raise ValueError("score is not a number")
+    return min(1.0, max(0.0, value))
+
+
 class Scale(BaseModel):
     """The range a feedback score is given on, e.g. 1-5 for CSAT or 0-10 for NPS."""
 
@@ -117,8 +142,8 @@ class FeedbackEvent(Contract):
         return self
 
     def normalized_score(self) -> float:
-        """The score mapped to [0, 1] (0 worst, 1 best)."""
-        return round((self.score - self.scale.min) / (self.scale.max - self.scale.min), 6)
+        """The score mapped to [0, 1] (0 worst, 1 best), to six decimals."""
+        return round(normalize_score(self.score, self.scale.min, self.scale.max), 6)
 
 
 class LabelEvent(Contract):

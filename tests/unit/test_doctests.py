@@ -36,6 +36,7 @@ DOCUMENTED_BY_EXAMPLES = (
     "models.bundle",
     "models.softmax",
     "models.tokenize",
+    "schemas.events",
     "streams.language",
     "streams.normalize",
     "streams.redaction",

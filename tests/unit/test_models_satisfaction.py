@@ -241,3 +241,22 @@ def test_predict_score_is_the_prediction_s_score() -> None:
     scores = [model.predict_score(x) for x in probes]
     assert scores == [model.predict_one(x).score for x in probes]
     assert len(set(scores)) > 3
+
+
+def test_events_and_models_normalize_scores_with_one_function() -> None:
+    from models import bundle, satisfaction
+    from schemas import events
+
+    assert satisfaction.normalize_score is events.normalize_score
+    assert vars(bundle)["normalize_score"] is events.normalize_score
+    rating = events.FeedbackEvent.model_validate(
+        {
+            "event_id": "f1",
+            "occurred_at": "2026-01-05T09:00:00Z",
+            "customer_id": "c1",
+            "kind": "csat",
+            "score": 2,
+            "scale": {"min": 1, "max": 4},
+        }
+    )
+    assert rating.normalized_score() == round(normalize_score(2, 1, 4), 6) == 0.333333
