@@ -34,6 +34,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from streams.check_digits import cn_id_check_char, iban_check_digits, luhn_check_digit
+
 __all__ = [
     "ARCHETYPES",
     "CHANNELS",
@@ -444,38 +446,14 @@ def _digits(rng: random.Random, count: int) -> str:
     return "".join(str(rng.randrange(10)) for _ in range(count))
 
 
-def _luhn_check_digit(payload: str) -> str:
-    """Return the Luhn check digit to append to the digit string ``payload``."""
-    total = 0
-    for i, char in enumerate(reversed(payload)):
-        digit = int(char) * (2 if i % 2 == 0 else 1)
-        total += digit - 9 if digit > 9 else digit
-    return str((10 - total % 10) % 10)
-
-
-def _luhn_valid(number: str) -> bool:
-    """Return True if ``number`` (spaces and dashes ignored) passes the Luhn check."""
-    digits = number.replace(" ", "").replace("-", "")
-    return len(digits) > 1 and digits.isdigit() and _luhn_check_digit(digits[:-1]) == digits[-1]
-
-
 def _card_number(rng: random.Random) -> str:
     """Return a Luhn-valid Visa, Mastercard or Amex number, sometimes grouped."""
     prefix, length = rng.choice((("4", 16), (str(rng.randint(51, 55)), 16), ("37", 15)))
     body = prefix + _digits(rng, length - len(prefix) - 1)
-    number = body + _luhn_check_digit(body)
+    number = body + luhn_check_digit(body)
     sep = rng.choice(("", " ", "-"))
     cuts = (0, 4, 10, 15) if length == 15 else (0, 4, 8, 12, 16)
     return sep.join(number[a:b] for a, b in itertools.pairwise(cuts))
-
-
-_CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def _cn_id_check_char(first17: str) -> str:
-    """Return the GB 11643 (ISO 7064 MOD 11-2) check character for a resident ID."""
-    total = sum(int(d) * w for d, w in zip(first17, _CN_ID_WEIGHTS, strict=True))
-    return "10X98765432"[total % 11]
 
 
 def _cn_id(rng: random.Random) -> str:
@@ -483,12 +461,7 @@ def _cn_id(rng: random.Random) -> str:
     region = rng.choice(("110101", "310104", "440305", "510107", "330106", "320102"))
     birth = datetime(1960, 1, 1) + timedelta(days=rng.randrange(45 * 365))
     first17 = f"{region}{birth:%Y%m%d}{rng.randrange(1000):03d}"
-    return first17 + _cn_id_check_char(first17)
-
-
-def _iban_number(text: str) -> int:
-    """Convert IBAN characters to the integer used by the ISO 13616 mod-97 check."""
-    return int("".join(str(int(c, 36)) for c in text))
+    return first17 + cn_id_check_char(first17)
 
 
 def _iban(rng: random.Random) -> str:
@@ -497,19 +470,10 @@ def _iban(rng: random.Random) -> str:
     bank = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(4))
     lengths = {"GB": 14, "DE": 18, "NL": 10, "FR": 23}
     bban = ("" if country in ("DE", "FR") else bank) + _digits(rng, lengths[country])
-    check = 98 - _iban_number(bban + country + "00") % 97
-    iban = f"{country}{check:02d}{bban}"
+    iban = f"{country}{iban_check_digits(country, bban)}{bban}"
     if rng.random() < 0.5:
         iban = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
     return iban
-
-
-def _iban_valid(iban: str) -> bool:
-    """Return True if ``iban`` (spaces ignored) satisfies the mod-97 == 1 rule."""
-    compact = iban.replace(" ", "").upper()
-    if len(compact) < 5 or not compact.isalnum():
-        return False
-    return _iban_number(compact[4:] + compact[:4]) % 97 == 1
 
 
 def _intl_phone(rng: random.Random) -> str:

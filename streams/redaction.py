@@ -90,6 +90,8 @@ from schwifty import IBAN as SchwiftyIBAN
 from schwifty import registry as iban_registry
 from schwifty.exceptions import SchwiftyException
 
+from streams.check_digits import cn_id_check_char, iban_ok, luhn_ok
+
 __all__ = ["PII_TYPES", "Redaction", "Redactor"]
 
 PII_TYPES: tuple[str, ...] = ("EMAIL", "PHONE", "CARD", "CN_ID", "IBAN")
@@ -147,8 +149,6 @@ _CN_ID: Final = re.compile(
     r"| (?:19|20)[0-9]{2} (?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]) )"
     r"[0-9]{3}[0-9Xx](?![0-9A-Za-z])"
 )
-_CN_ID_WEIGHTS: Final[tuple[int, ...]] = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CN_ID_CHECK: Final = "10X98765432"
 _MAX_AGE_YEARS: Final = 120  # a birth date further back is not a living person's
 # 18 digits laid out like an ID number (region, birth date) are not read as a card
 # even when the ID check character is wrong: that is a mistyped ID, not a card.
@@ -167,7 +167,6 @@ _CARD: Final = re.compile(
     r"|(?:2[2-7]|[3-6][0-9])[0-9]{2}([ -])[0-9]{3,6}(?:\1[0-9]{3,6}){1,3})"
     r"(?![0-9A-Za-z])"
 )
-_LUHN_DOUBLE: Final[tuple[int, ...]] = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 _MIN_CARD_DIGITS: Final = 13
 _CN_ID_DIGITS: Final = 17  # and a check character, a digit or X
 
@@ -665,7 +664,7 @@ def _numeric_candidates(text: str) -> list[_Span]:
         digits = value.replace(" ", "").replace("-", "")
         if (
             _MIN_CARD_DIGITS <= len(digits) <= 19
-            and _luhn_ok(digits)
+            and luhn_ok(digits)
             and not (len(digits) == 18 and _CN_ID_LAYOUT.fullmatch(digits))
             and not (
                 start
@@ -1021,22 +1020,10 @@ def _count_digits(value: str) -> int:
     return sum(1 for ch in value if ch.isdigit())
 
 
-def _luhn_ok(digits: str) -> bool:
-    """The Luhn (mod 10) check over ASCII digits."""
-    total = 0
-    double = False
-    for ch in reversed(digits):
-        value = ord(ch) - 48
-        total += _LUHN_DOUBLE[value] if double else value
-        double = not double
-    return total % 10 == 0
-
-
 def _valid_cn_id(value: str) -> bool:
     """GB 11643-1999 check character and a plausible birth date: a real date, not
     after today and not more than :data:`_MAX_AGE_YEARS` years before it."""
-    total = sum((ord(ch) - 48) * weight for ch, weight in zip(value, _CN_ID_WEIGHTS, strict=False))
-    if _CN_ID_CHECK[total % 11] != value[17].upper():
+    if cn_id_check_char(value) != value[17].upper():
         return False
     try:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
@@ -1047,11 +1034,6 @@ def _valid_cn_id(value: str) -> bool:
     today = date.today()
     oldest = (today.year - _MAX_AGE_YEARS, today.month, today.day)
     return oldest <= (born.year, born.month, born.day) and born <= today
-
-
-def _mod97_ok(compact: str) -> bool:
-    rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
 def _iban_end(text: str, start: int, end: int) -> int | None:
@@ -1077,6 +1059,6 @@ def _iban_end(text: str, start: int, end: int) -> int | None:
     try:
         SchwiftyIBAN(compact)
     except SchwiftyException:
-        if not _mod97_ok(compact):
+        if not iban_ok(compact):
             return None
     return stop

@@ -24,12 +24,9 @@ from crmstream.generator import (
     Incident,
     _card_number,
     _cn_id,
-    _cn_id_check_char,
     _iban,
-    _iban_valid,
-    _luhn_check_digit,
-    _luhn_valid,
 )
+from streams.check_digits import cn_id_check_char, iban_ok, luhn_check_digit, luhn_ok
 
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -427,8 +424,20 @@ def cn_id_is_valid(number: str) -> bool:
     return sum(v * pow(2, 17 - i, 11) for i, v in enumerate(values)) % 11 == 1
 
 
+def _luhn_valid(number: str) -> bool:
+    """Whether ``number`` (spaces and dashes ignored) passes the Luhn check."""
+    digits = number.replace(" ", "").replace("-", "")
+    return len(digits) > 1 and digits.isdigit() and luhn_ok(digits)
+
+
+def _iban_valid(iban: str) -> bool:
+    """Whether ``iban`` (spaces ignored) passes the mod-97 check."""
+    compact = iban.replace(" ", "").upper()
+    return len(compact) > 4 and compact.isalnum() and iban_ok(compact)
+
+
 def test_luhn_helpers_on_known_numbers() -> None:
-    assert _luhn_check_digit("7992739871") == "3"
+    assert luhn_check_digit("7992739871") == "3"
     assert _luhn_valid("79927398713")
     assert _luhn_valid("4539 1488 0343 6467")
     assert _luhn_valid("4539-1488-0343-6467")
@@ -450,7 +459,7 @@ def test_generated_cards_pass_luhn_and_catch_typos() -> None:
 
 
 def test_cn_id_checksum() -> None:
-    assert _cn_id_check_char("11010519491231002") == "X"  # the GB 11643 sample
+    assert cn_id_check_char("11010519491231002") == "X"  # the GB 11643 sample
     assert cn_id_is_valid("11010519491231002X")
     rng = random.Random(2)
     for _ in range(300):
