@@ -189,13 +189,15 @@ def worker() -> None:
     """Run the stream worker (Faust): consume, enrich, index, publish."""
     from streams.access import AccessError
     from streams.alert_rules import load_rules
+    from streams.profiles import ProfileConfig
     from streams.topics import TopicSetupError
 
     settings = get_settings()
     configure_logging(settings)
-    # A broken rules file is reported before the cluster is touched (streams.app,
-    # imported by the worker, reads it again).
+    # A broken rules or customers file is reported before the cluster is touched
+    # (streams.app and agents/customers.py, imported by the worker, read them again).
     load_rules(settings.alert_rules_file)
+    ProfileConfig.load(settings.customers_file)
     try:
         asyncio.run(prepare_cluster(settings))
     except (TopicSetupError, AccessError) as error:

@@ -17,6 +17,10 @@ The tree (each class is defined next to the code that raises it)::
     ├── MappingError (ValueError)       crmstream.replay: a replay mapping or row is wrong
     ├── AlertRulesError (ValueError)    streams.alert_rules: the alerts config is invalid
     ├── SnapshotRejected (ValueError)   models.snapshots: a model snapshot is not accepted
+    │   └── SnapshotFormatError         models.bundle: a snapshot format this code cannot read
+    ├── ProfileConfigError (ValueError) streams.profiles: config/customers.yml is invalid
+    ├── GeneratorArgumentError (ValueError) crmstream.generator: a generator argument is
+    │                                   out of range (``generate --zh-share 2``)
     ├── CommunicationNotFound (LookupError) crmstream.similar: no such event id
     ├── AccessError (RuntimeError)      streams.access: a credential or certificate is refused
     ├── TopicSetupError (RuntimeError)  streams.topics: a topic cannot be made as configured

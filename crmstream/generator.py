@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from crmstream.errors import CrmstreamError
 from streams.check_digits import cn_id_check_char, iban_check_digits, luhn_check_digit
 
 __all__ = [
@@ -43,8 +44,15 @@ __all__ = [
     "Archetype",
     "EventGenerator",
     "GeneratedEvent",
+    "GeneratorArgumentError",
     "Incident",
 ]
+
+
+class GeneratorArgumentError(CrmstreamError, ValueError):
+    """An argument of the event generator is out of range (``--zh-share 2``, a negative
+    count, an incident for an unknown agent, an archetype with unknown needs)."""
+
 
 NEEDS: tuple[str, ...] = (
     "billing",
@@ -389,9 +397,13 @@ class Archetype:
 
     def __post_init__(self) -> None:
         if set(self.needs) - set(NEEDS) or set(self.channels) - set(CHANNELS):
-            raise ValueError(f"archetype {self.name!r} names an unknown need or channel")
+            raise GeneratorArgumentError(
+                f"archetype {self.name!r} names an unknown need or channel"
+            )
         if sum(self.needs.values()) <= 0 or sum(self.channels.values()) <= 0:
-            raise ValueError(f"archetype {self.name!r} needs positive need and channel weights")
+            raise GeneratorArgumentError(
+                f"archetype {self.name!r} needs positive need and channel weights"
+            )
 
     def need_weights(self) -> tuple[float, ...]:
         return tuple(self.needs.get(n, 0.0) for n in NEEDS)
@@ -578,11 +590,12 @@ class EventGenerator:
         incidents: Sequence[Incident] = (),
         archetypes: Sequence[Archetype] = (),
     ) -> None:
-        """Build customers and agents; raise ValueError on out-of-range arguments."""
+        """Build customers and agents; raise :class:`GeneratorArgumentError` on out-of-range
+        arguments."""
         if not 0.0 <= zh_share <= 1.0 or not 0.0 <= label_share <= 1.0:
-            raise ValueError("zh_share and label_share must be within [0, 1]")
+            raise GeneratorArgumentError("zh_share and label_share must be within [0, 1]")
         if customers < 1 or agents < 1:
-            raise ValueError("customers and agents must be positive")
+            raise GeneratorArgumentError("customers and agents must be positive")
         self._seed = seed
         self._start = _to_utc_ms(start or _DEFAULT_START)
         self._label_share = label_share
@@ -598,9 +611,9 @@ class EventGenerator:
         for incident in incidents:
             low, high = _to_utc_ms(incident.start), _to_utc_ms(incident.end)
             if incident.agent_id not in self.agent_ids:
-                raise ValueError(f"incident for unknown agent {incident.agent_id!r}")
+                raise GeneratorArgumentError(f"incident for unknown agent {incident.agent_id!r}")
             if high < low:
-                raise ValueError("incident end is before its start")
+                raise GeneratorArgumentError("incident end is before its start")
             self._incidents.append((incident.agent_id, low, high))
 
     @property
@@ -634,7 +647,7 @@ class EventGenerator:
     def events(self, count: int) -> Iterator[GeneratedEvent]:
         """Yield exactly ``count`` events of interleaved conversations by ``occurred_at``."""
         if count < 0:
-            raise ValueError("count must be non-negative")
+            raise GeneratorArgumentError("count must be non-negative")
         heap: list[tuple[str, int, GeneratedEvent]] = []
         stream = self.conversations()
         upcoming, seq = next(stream), itertools.count()

@@ -63,6 +63,7 @@ from models.health import DriftEvent, Health
 from models.keywords import KeywordExtractor
 from models.need import NeedClassifier, NeedPrediction
 from models.satisfaction import SatisfactionModel, SatisfactionPrediction
+from models.snapshots import SnapshotRejected
 from models.urgency import UrgencyModel, UrgencyPrediction
 from schemas.events import normalize_score
 
@@ -109,6 +110,10 @@ KINDS = ("communication", "feedback", "label")
 
 SNAPSHOT_FORMAT = "crmstream.bundle/2"
 """The tag of :meth:`ModelBundle.snapshot`'s format: the models and the memories apart."""
+
+
+class SnapshotFormatError(SnapshotRejected):
+    """A snapshot names a format this code does not read (:data:`SNAPSHOT_FORMAT`)."""
 
 
 _ABSENT = object()
@@ -419,7 +424,7 @@ class ModelBundle:
         else:
             tag, models, remembered = pickle.loads(data)
             if tag != SNAPSHOT_FORMAT:
-                raise ValueError(f"unknown snapshot format {tag!r}")
+                raise SnapshotFormatError(f"unknown snapshot format {tag!r}")
             bundle = pickle.loads(zlib.decompress(models))
             if memories and isinstance(bundle, cls):
                 for name, memory in pickle.loads(zlib.decompress(remembered)).items():

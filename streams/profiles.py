@@ -43,6 +43,7 @@ import orjson
 import yaml
 from river.cluster import KMeans
 
+from crmstream.errors import CrmstreamError
 from crmstream.generator import NEEDS  # the taxonomy the default features count
 from schemas.events import Channel, FeedbackEvent, ScoredCommunication
 from streams.alert_rules import parse_duration
@@ -59,6 +60,10 @@ class Feature:
     name: str
     weight: float = 1.0
     values: tuple[str, ...] = ()
+
+
+class ProfileConfigError(CrmstreamError, ValueError):
+    """``config/customers.yml`` holds a value out of range or of the wrong type."""
 
 
 @dataclass(frozen=True)
@@ -85,16 +90,16 @@ class ProfileConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.recent_alpha <= 1:
-            raise ValueError("recent.alpha must be in (0, 1]")
+            raise ProfileConfigError("recent.alpha must be in (0, 1]")
         if self.segments < 1 or self.min_contacts < 1 or self.warmup < self.segments:
-            raise ValueError("segments.count, min_contacts >= 1 and warmup >= count")
+            raise ProfileConfigError("segments.count, min_contacts >= 1 and warmup >= count")
         if self.update_every_s <= 0:
-            raise ValueError("state.update_every must be positive")
+            raise ProfileConfigError("state.update_every must be positive")
         if not 0 < self.switch_ratio <= 1:
-            raise ValueError("segments.switch_ratio must be in (0, 1]")
+            raise ProfileConfigError("segments.switch_ratio must be in (0, 1]")
         unknown = {f.name for f in self.features} - {"needs", "channels", "satisfaction"}
         if unknown:
-            raise ValueError(f"unknown segment features {sorted(unknown)}")
+            raise ProfileConfigError(f"unknown segment features {sorted(unknown)}")
 
     @classmethod
     def load(cls, path: Path = CONFIG_FILE) -> ProfileConfig:
@@ -103,7 +108,14 @@ class ProfileConfig:
         >>> ProfileConfig.load().segments
         4
         """
-        spec = yaml.safe_load(path.read_text()) or {}
+        try:
+            return cls._parse(yaml.safe_load(path.read_text()) or {})
+        except (OSError, yaml.YAMLError, TypeError, ValueError, AttributeError) as error:
+            # One line that names the file: the worker stops on it before any work.
+            raise ProfileConfigError(f"{path}: {error}") from None
+
+    @classmethod
+    def _parse(cls, spec: dict[str, Any]) -> ProfileConfig:
         recent, segments, state = (spec.get(k) or {} for k in ("recent", "segments", "state"))
         values: dict[str, Any] = {}
         for key, name in (("alpha", "recent_alpha"), ("urgency_days", "urgency_days")):

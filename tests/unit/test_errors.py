@@ -13,13 +13,16 @@ import crmstream.errors
 from config.settings import get_settings
 from crmstream.cli import app
 from crmstream.errors import ConfigurationError, CrmstreamError, DatasetError
+from crmstream.generator import EventGenerator, GeneratorArgumentError
 from crmstream.infra.errors import InfraError
 from crmstream.replay import MappingError
 from crmstream.similar import CommunicationNotFound
+from models.bundle import SNAPSHOT_FORMAT, ModelBundle, SnapshotFormatError
 from models.snapshots import SnapshotRejected
 from schemas.parsing import InvalidEvent
 from streams.access import AccessError
 from streams.alert_rules import AlertRulesError
+from streams.profiles import ProfileConfigError
 from streams.topics import TopicSetupError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +36,9 @@ TREE: dict[type[Exception], type[Exception]] = {
     MappingError: ValueError,
     AlertRulesError: ValueError,
     SnapshotRejected: ValueError,
+    SnapshotFormatError: ValueError,
+    ProfileConfigError: ValueError,
+    GeneratorArgumentError: ValueError,
     CommunicationNotFound: LookupError,
     AccessError: RuntimeError,
     TopicSetupError: RuntimeError,
@@ -125,3 +131,59 @@ def test_a_missing_input_file_is_one_line_with_the_usage_exit_code(tmp_path: Pat
     missing = tmp_path / "missing.csv"
     result = CliRunner().invoke(app, ["replay", str(missing)])
     assert_one_clear_line(result, 2, "missing.csv", "does not exist", "replay --help")
+
+
+@pytest.mark.parametrize(
+    ("customers_yml", "words"),
+    [
+        ("recent:\n  alpha: 2\n", ["recent.alpha must be in (0, 1]"]),
+        ("segments:\n  count: many\n", ["invalid literal", "many"]),
+        ("segments: [1, 2\n", ["while parsing"]),
+    ],
+    ids=["out-of-range", "wrong-type", "not-yaml"],
+)
+def test_a_bad_customers_file_stops_the_worker_with_one_line(
+    customers_yml: str,
+    words: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clean_settings: None,
+) -> None:
+    customers = tmp_path / "customers.yml"
+    customers.write_text(customers_yml)
+    monkeypatch.setenv("CRMSTREAM_CUSTOMERS_FILE", str(customers))
+
+    async def no_cluster_in_a_unit_test(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the worker touched the cluster before checking its files")
+
+    monkeypatch.setattr("crmstream.cli.prepare_cluster", no_cluster_in_a_unit_test)
+    result = CliRunner().invoke(app, ["worker"])
+    assert_one_clear_line(result, 1, str(customers), *words)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--zh-share", "2"], ["--count", "-1"]],
+    ids=["zh-share", "count"],
+)
+def test_an_out_of_range_generator_argument_is_one_line(args: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    result = CliRunner().invoke(app, ["generate", "--out", str(out), *args])
+    assert_one_clear_line(result, 1, "must be")
+    assert not out.exists()
+
+
+def test_generator_argument_errors_keep_their_messages() -> None:
+    with pytest.raises(GeneratorArgumentError, match=r"zh_share and label_share"):
+        EventGenerator(zh_share=2)
+    with pytest.raises(GeneratorArgumentError, match="customers and agents must be positive"):
+        EventGenerator(customers=0)
+
+
+def test_an_unknown_snapshot_format_is_rejected_as_a_snapshot() -> None:
+    import pickle
+
+    data = pickle.dumps(("crmstream.bundle/0", b"", b""), protocol=pickle.HIGHEST_PROTOCOL)
+    assert SNAPSHOT_FORMAT != "crmstream.bundle/0"
+    with pytest.raises(SnapshotRejected, match=r"unknown snapshot format 'crmstream\.bundle/0'"):
+        ModelBundle.restore(data)
