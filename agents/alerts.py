@@ -19,7 +19,7 @@ moves data between Kafka, the tables and the sinks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -50,10 +50,12 @@ from streams.app import (
 )
 from streams.expiry import IdleKeys
 from streams.forget import Forget, after_last_forget, or_forget
+from streams.grouping import group_by_key, last_event_per_partition
+from streams.internals import set_current_event
 from streams.kafka import partition_for
 from streams.offsets import delivered_batches
 from streams.search_index import create_async_client
-from streams.sinks import AlertSink, KafkaPublisher, Outgoing, packed, unpacked, write_audit
+from streams.sinks import AlertSink, KafkaPublisher, Outgoing, packed, write_audit
 
 log = logging.getLogger(__name__)
 
@@ -100,36 +102,6 @@ def turn_messages(records: Iterable[ScoredCommunication]) -> list[Outgoing]:
     )
 
 
-def _grouped(
-    events: Sequence[Any], decode: Callable[[Any], T], key_of: Callable[[T], str]
-) -> dict[str, tuple[Any, list[T]]]:
-    """Unpack a batch's records and group them by key, with the last event of each key.
-
-    The event matters: Faust writes a table change to the changelog partition of
-    the *current* event, which must be the partition the key's records live on
-    (:func:`streams.sinks.packed` sends every record to the partition of its key).
-    """
-    grouped: dict[str, tuple[Any, list[T]]] = {}
-    for event in events:
-        try:
-            raws = unpacked(event.message.value)
-        except ValueError:
-            # Written by our own agents: a bad one is a bug to report, not a reason to stop.
-            log.exception("undecodable message on %s", event.message.topic)
-            continue
-        for raw in raws:
-            try:
-                item = decode(raw)
-            except ValueError:
-                log.exception("undecodable record on %s: %.200r", event.message.topic, raw)
-                continue
-            key = key_of(item)
-            items = grouped[key][1] if key in grouped else []
-            items.append(item)
-            grouped[key] = (event, items)
-    return grouped
-
-
 def _delta_key(delta: Delta | Forget) -> str:
     if isinstance(delta, Forget):
         return delta.key
@@ -156,10 +128,10 @@ async def _track_conversations(
     """One batch of conversation turns (and forget requests): pending turns, response times."""
     deltas: list[Delta] = []
     forgotten: list[tuple[Forget, str, dict[str, int]]] = []
-    grouped = _grouped(events, or_forget(Turn.from_dict), _turn_key)
+    grouped = group_by_key(events, or_forget(Turn.from_dict), _turn_key)
     _rebuild_if_needed(unanswered_turns, TURNS_TOPIC, grouped, conversations, _pending_at)
     for key, (event, items) in grouped.items():
-        stream._set_current_event(event)  # see _grouped
+        set_current_event(stream, event)  # see streams.grouping
         partition = event.message.partition
         stored = conversations.get(key)
         forget, turns = after_last_forget(items)
@@ -186,8 +158,8 @@ async def _track_conversations(
             unanswered_turns.seen(partition, key, pending.at_ms)
             if stored != pending.to_dict():
                 conversations[key] = pending.to_dict()
-    for partition, event in _last_event_per_partition(grouped).items():
-        stream._set_current_event(event)
+    for partition, event in last_event_per_partition(grouped).items():
+        set_current_event(stream, event)
         _drop_unanswered(partition)
     metrics.TABLE_KEYS.labels("conversations").set(unanswered_turns.size())
     await publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas))
@@ -211,10 +183,10 @@ async def evaluate_alerts(stream: Any) -> None:
             now = datetime.now(UTC)
             alerts: list[Alert] = []
             forgotten: list[tuple[Forget, str, dict[str, int]]] = []
-            grouped = _grouped(events, or_forget(delta_from_dict), _delta_key)
+            grouped = group_by_key(events, or_forget(delta_from_dict), _delta_key)
             _rebuild_if_needed(idle_alert_keys, AGGREGATES_TOPIC, grouped, alert_state, _state_at)
             for key, (event, items) in grouped.items():
-                stream._set_current_event(event)  # see _grouped
+                set_current_event(stream, event)  # see streams.grouping
                 forget, deltas = after_last_forget(items)
                 if forget is not None:
                     removed = _forget_state(key, event.message.partition)
@@ -225,8 +197,8 @@ async def evaluate_alerts(stream: Any) -> None:
                     alerts.extend(_evaluate(key, deltas, now, event.message.partition))
                 except Exception:  # one key's bug must not stop everyone's alerts
                     log.exception("alert evaluation failed for %s", key)
-            for partition, event in _last_event_per_partition(grouped).items():
-                stream._set_current_event(event)
+            for partition, event in last_event_per_partition(grouped).items():
+                set_current_event(stream, event)
                 alerts.extend(_expire_idle(partition, now))
             metrics.TABLE_KEYS.labels("alert-state").set(idle_alert_keys.size())
             await sink.deliver(alerts)
@@ -325,10 +297,6 @@ def _pending_at(stored: Any) -> int | None:
     return int(stored["at_ms"]) if isinstance(stored, dict) and "at_ms" in stored else None
 
 
-def _last_event_per_partition(grouped: dict[str, tuple[Any, list[Any]]]) -> dict[int, Any]:
-    return {event.message.partition: event for event, _ in grouped.values()}
-
-
 def _rebuild_if_needed(
     index: IdleKeys,
     topic: str,
@@ -341,12 +309,10 @@ def _rebuild_if_needed(
     After a restart or a rebalance the index knows nothing of the keys stored before;
     one pass over the table (this worker's partitions only) tells it.
     """
-    if not any(index.needs_rebuild(p) for p in _last_event_per_partition(grouped)):
+    if not any(index.needs_rebuild(p) for p in last_event_per_partition(grouped)):
         return
     assigned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
-    fresh = {
-        p for p in assigned | set(_last_event_per_partition(grouped)) if index.needs_rebuild(p)
-    }
+    fresh = {p for p in assigned | set(last_event_per_partition(grouped)) if index.needs_rebuild(p)}
     found: dict[int, list[tuple[str, int]]] = {p: [] for p in fresh}
     for key, value in table.items():
         at_ms = event_ms(value)

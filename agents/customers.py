@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.alerts import _grouped, _last_event_per_partition
 from streams import metrics
 from streams.app import (
     allow_batch_table_writes,
@@ -37,6 +36,8 @@ from streams.app import (
 )
 from streams.expiry import IdleKeys
 from streams.forget import Forget, after_last_forget, or_forget
+from streams.grouping import group_by_key, last_event_per_partition
+from streams.internals import set_current_event
 from streams.kafka import partition_for
 from streams.offsets import delivered_batches
 from streams.profiles import (
@@ -101,13 +102,13 @@ async def track_customers(stream: Any) -> None:
         async for events in delivered_batches(
             stream, settings.batch_max_events, profile_config.update_every_s
         ):
-            grouped = _grouped(events, or_forget(Contact.from_dict), _customer_of)
-            load_assigned(_last_event_per_partition(grouped))
+            grouped = group_by_key(events, or_forget(Contact.from_dict), _customer_of)
+            load_assigned(last_event_per_partition(grouped))
             documents: list[IndexRequest] = []
             evicted: list[str] = []
             forgotten: list[tuple[Forget, str, dict[str, int]]] = []
             for key, (event, items) in grouped.items():
-                stream._set_current_event(event)  # see agents.alerts._grouped
+                set_current_event(stream, event)  # see streams.grouping
                 forget, contacts = after_last_forget(items)
                 if forget is not None:
                     removed = _forget(key, event.message.partition)
@@ -123,8 +124,8 @@ async def track_customers(stream: Any) -> None:
                     continue
                 if document is not None:
                     documents.append(IndexRequest(index, key, document))
-            for partition, event in _last_event_per_partition(grouped).items():
-                stream._set_current_event(event)
+            for partition, event in last_event_per_partition(grouped).items():
+                set_current_event(stream, event)
                 evicted.extend(_evict_idle(partition))
                 documents.extend(IndexRequest(index, *placed) for placed in _place(partition))
             metrics.TABLE_KEYS.labels("customer-profiles").set(idle_customers.size())

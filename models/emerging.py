@@ -49,6 +49,7 @@ from river import cluster
 from models.features import Example, term_counts
 from models.keywords import is_keyword_candidate
 from models.protocol import BaseOnlineModel
+from streams.internals import textclust_closest_micro_cluster
 
 __all__ = ["ClusterSummary", "EmergingNeedEvent", "EmergingNeeds", "sample"]
 
@@ -94,8 +95,7 @@ class _TextClust(cluster.TextClust):
 
     def _get_closest_mc(self, mc: Any, idf: dict[str, float], distance: Any) -> tuple[Any, float]:
         if self.auto_r or distance.type != "tfidf_cosine_distance":
-            found: tuple[Any, float] = super()._get_closest_mc(mc, idf, distance)  # type: ignore[no-untyped-call]
-            return found
+            return textclust_closest_micro_cluster(self, mc, idf, distance)
         text = {k: v["tf"] * idf[k] for k, v in mc.tf.items() if k in idf}
         text_norm = math.sqrt(sum(w * w for w in text.values()))
         closest, min_dist = None, 1.0

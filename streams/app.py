@@ -18,6 +18,11 @@ from mode.utils.queues import FlowControlEvent
 from config.settings import get_settings
 from streams import topics
 from streams.alert_rules import AlertEngine, load_rules
+from streams.internals import (
+    prometheus_metrics,
+    set_fetch_max_wait_ms,
+    set_producer_buffer_limit,
+)
 from streams.kafka import broker_url, faust_credentials
 from streams.model_sync import LiveModel
 from streams.offsets import DeliveredOffsetsConsumer, SteadyFlowControl
@@ -44,7 +49,7 @@ class PromptFetchConsumerThread(AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         # Read by aiokafka when the consumer starts (it builds its fetcher then); Faust
         # passes no setting for it.
-        consumer._fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
+        set_fetch_max_wait_ms(consumer, settings.kafka_fetch_max_wait_ms)
         return consumer
 
 
@@ -136,7 +141,7 @@ setup_prometheus_sensors(app, name_prefix="crmstream_faust")
 # The same metrics and /metrics page, without the per-message work.
 faust_monitor = app.monitor
 assert isinstance(faust_monitor, PrometheusMonitor)
-app.monitor = PerBatchPrometheusMonitor(metrics=faust_monitor._metrics)
+app.monitor = PerBatchPrometheusMonitor(metrics=prometheus_metrics(faust_monitor))
 
 communications_topic = app.topic(settings.topic_name(topics.COMMUNICATIONS))
 feedback_topic = app.topic(settings.topic_name(topics.FEEDBACK))
@@ -188,4 +193,4 @@ def allow_batch_table_writes() -> None:
     Faust pauses a stream (and warns "producer buffer full") once 100 table
     changes wait to be produced; one batch of ours changes up to a few keys per event.
     """
-    app.producer.buffer.max_messages = 4 * settings.batch_max_events
+    set_producer_buffer_limit(app.producer, 4 * settings.batch_max_events)

@@ -59,6 +59,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from streams.internals import mail_reply_header_regex
+
 __all__ = ["ELLIPSIS", "NormalizedText", "normalize_text", "normalized", "truncate_text"]
 
 #: What joins the head and the tail of a cut text.
@@ -227,9 +229,7 @@ _DELIMITED_MAX_LINES = 15
 @functools.cache
 def _reply_header_regex() -> Any:
     """mail-parser-reply's compiled header regex for :data:`_MAIL_LANGUAGES`, built once."""
-    from mailparser_reply import EmailMessage
-
-    return EmailMessage(text="", languages=list(_MAIL_LANGUAGES)).HEADER_REGEX
+    return mail_reply_header_regex(_MAIL_LANGUAGES)
 
 
 def _library_header_start(text: str) -> int | None:

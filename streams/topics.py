@@ -28,6 +28,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 
 from config.settings import Settings
 from crmstream.errors import CrmstreamError
+from streams.internals import admin_request_timeout_ms, send_admin_request, send_to_controller
 from streams.kafka import client_options
 
 log = logging.getLogger(__name__)
@@ -402,8 +403,9 @@ def _config_values(responses: Iterable[Any]) -> dict[str, dict[str, str | None]]
 
 async def _topic_states(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, TopicState]:
     """The topics among ``names`` that exist (a leaderless partition still counts)."""
-    # aiokafka's private send: its public describe_topics allows auto-creation.
-    metadata = await admin._send_request(MetadataRequest(names, allow_auto_topic_creation=False))
+    # Not describe_topics: it allows auto-creation.
+    request = MetadataRequest(names, allow_auto_topic_creation=False)
+    metadata = await send_admin_request(admin, request)
     present = {}
     for topic in metadata.to_object()["topics"]:
         partitions = topic["partitions"]
@@ -464,10 +466,10 @@ async def ensure_topics(
         created: list[str] = []
         if missing:
             request = _CreateTopicsRequest(
-                [creation_request(settings, s) for s in missing], admin._request_timeout_ms
+                [creation_request(settings, s) for s in missing], admin_request_timeout_ms(admin)
             )
             # The controller decides; aiokafka's own create_topics sends there too.
-            response = await admin._send_to_controller(request)
+            response = await send_to_controller(admin, request)
             topic_errors = response.to_object()["topic_errors"]
             failures = creation_failures(topic_errors)
             if failures:
