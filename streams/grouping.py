@@ -51,5 +51,6 @@ def group_by_key(
 
 
 def last_event_per_partition(groups: dict[str, tuple[Any, list[Any]]]) -> dict[int, Any]:
-    """The last event of :func:`group_by_key`'s keys on each input partition."""
+    """An event of each input partition :func:`group_by_key`'s keys came in: the event
+    of the last key grouped there (any event of a partition names its changelog)."""
     return {event.message.partition: event for event, _ in groups.values()}
