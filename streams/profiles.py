@@ -63,7 +63,8 @@ class Feature:
 
 
 class ProfileConfigError(CrmstreamError, ValueError):
-    """``config/customers.yml`` holds a value out of range or of the wrong type."""
+    """``config/customers.yml`` cannot be read, is not YAML, or holds a value out of range
+    or of the wrong type."""
 
 
 @dataclass(frozen=True)
