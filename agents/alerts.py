@@ -12,8 +12,9 @@ Keys that go silent are dropped (:mod:`streams.expiry`, idle times in
 ``config/alerts.yml`` under ``state``): an alert still firing for one is resolved as
 ``no_data``, and an inbound turn nobody answered in time stops waiting.
 
-The rules themselves (:mod:`streams.alert_rules`) are pure; this module only
-moves data between Kafka, the tables and the sinks.
+The rules themselves (:mod:`streams.alert_config`, applied by
+:mod:`streams.alert_engine`) are pure; this module only moves data between Kafka,
+the tables and the sinks.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from streams.aggregates import (
     deltas_from_response,
     encode_delta,
 )
-from streams.alert_rules import AlertEngine
+from streams.alert_engine import AlertEngine
 from streams.app import (
     active_alerts,
     alert_aggregates_topic,

@@ -188,7 +188,7 @@ def status(secured: SecuredOption = False) -> None:
 def worker() -> None:
     """Run the stream worker (Faust): consume, enrich, index, publish."""
     from streams.access import AccessError
-    from streams.alert_rules import load_rules
+    from streams.alert_config import load_rules
     from streams.profiles import ProfileConfig
     from streams.topics import TopicSetupError
 

@@ -15,7 +15,7 @@ The tree (each class is defined next to the code that raises it)::
     │                                   lacks what was asked of it (a column, rows, labels)
     ├── InvalidEvent (ValueError)       schemas.parsing: a message breaks its contract
     ├── MappingError (ValueError)       crmstream.replay: a replay mapping or row is wrong
-    ├── AlertRulesError (ValueError)    streams.alert_rules: the alerts config is invalid
+    ├── AlertRulesError (ValueError)    streams.alert_config: the alerts config is invalid
     ├── SnapshotRejected (ValueError)   models.snapshots: a model snapshot is not accepted
     │   └── SnapshotFormatError         models.bundle: a snapshot format this code cannot read
     ├── ProfileConfigError (ValueError) streams.profiles: config/customers.yml is invalid

@@ -17,7 +17,8 @@ from mode.utils.queues import FlowControlEvent
 
 from config.settings import get_settings
 from streams import topics
-from streams.alert_rules import AlertEngine, load_rules
+from streams.alert_config import load_rules
+from streams.alert_engine import AlertEngine
 from streams.internals import (
     prometheus_metrics,
     set_fetch_max_wait_ms,

@@ -46,7 +46,7 @@ from river.cluster import KMeans
 from crmstream.errors import CrmstreamError
 from crmstream.generator import NEEDS  # the taxonomy the default features count
 from schemas.events import Channel, FeedbackEvent, ScoredCommunication
-from streams.alert_rules import parse_duration
+from streams.alert_config import parse_duration
 
 DAY_MS = 86_400_000
 CONFIG_FILE = Path(__file__).resolve().parents[1] / "config" / "customers.yml"

@@ -24,16 +24,15 @@ from streams.aggregates import (
     deltas_from_feedback,
     to_ms,
 )
-from streams.alert_rules import (
-    AlertEngine,
+from streams.alert_config import (
     AlertRules,
     AlertRulesError,
     SurgeRule,
-    alert_id,
     load_rules,
     parse_duration,
     parse_rules,
 )
+from streams.alert_engine import AlertEngine, alert_id
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "alerts.yml"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

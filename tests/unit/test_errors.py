@@ -21,7 +21,7 @@ from models.bundle import SNAPSHOT_FORMAT, ModelBundle, SnapshotFormatError
 from models.snapshots import SnapshotRejected
 from schemas.parsing import InvalidEvent
 from streams.access import AccessError
-from streams.alert_rules import AlertRulesError
+from streams.alert_config import AlertRulesError
 from streams.profiles import ProfileConfigError
 from streams.topics import TopicSetupError
 
