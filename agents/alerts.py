@@ -28,15 +28,6 @@ import orjson
 
 from schemas.events import Alert, ScoredCommunication
 from streams import metrics
-from streams.aggregates import (
-    Delta,
-    Turn,
-    answer,
-    delta_from_dict,
-    delta_key,
-    deltas_from_response,
-    encode_delta,
-)
 from streams.alert_engine import AlertEngine
 from streams.app import (
     active_alerts,
@@ -49,6 +40,8 @@ from streams.app import (
     conversations,
     settings,
 )
+from streams.conversations import Turn, answer
+from streams.deltas import Delta, delta_from_dict, delta_key, deltas_from_response, encode_delta
 from streams.expiry import IdleKeys
 from streams.forget import Forget, after_last_forget, or_forget
 from streams.grouping import group_by_key, last_event_per_partition

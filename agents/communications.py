@@ -21,8 +21,8 @@ from agents.alerts import AGGREGATES_TOPIC, TURNS_TOPIC, delta_messages, turn_me
 from agents.customers import CONTACTS_TOPIC, contact_messages, customer_segments, load_assigned
 from schemas.events import ScoredCommunication
 from streams import metrics
-from streams.aggregates import deltas_from_communications
 from streams.app import alert_engine, app, communications_topic, edge, live_model, settings
+from streams.deltas import deltas_from_communications
 from streams.offsets import delivered_batches
 from streams.pipeline import Accepted, Incoming, score_batch
 from streams.profiles import communication_contact

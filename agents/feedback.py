@@ -19,8 +19,8 @@ from agents.communications import incoming, observe_end_to_end, training_message
 from agents.customers import CONTACTS_TOPIC, contact_messages
 from schemas.events import FeedbackEvent
 from streams import metrics
-from streams.aggregates import deltas_from_feedback
 from streams.app import alert_engine, app, edge, feedback_topic, labels_topic, settings
+from streams.deltas import deltas_from_feedback
 from streams.offsets import delivered_batches
 from streams.pipeline import BatchResult, Incoming
 from streams.profiles import contact_from_rating

@@ -35,14 +35,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from crmstream.errors import CrmstreamError
-from streams.aggregates import (
-    Aggregate,
-    Baseline,
-    Dimension,
-    Metric,
-    WindowSpec,
-    from_ms,
-)
+from streams.aggregates import Aggregate, Baseline, Dimension, Metric, WindowSpec, from_ms
 
 __all__ = [
     "AlertRules",

@@ -1,7 +1,7 @@
 """The alert engine: applies the configured rules (:mod:`streams.alert_config`) to one key.
 
 Pure and deterministic: the engine's state is a JSON-able dict (the caller keeps it in
-a table keyed like :func:`streams.aggregates.delta_key`), time is event time, and the
+a table keyed like :func:`streams.deltas.delta_key`), time is event time, and the
 processing clock only stamps ``fired_at``. A rule fires once per *episode*: it emits
 ``firing`` when its condition starts to hold, nothing while it keeps holding, and
 ``resolved`` (with the same ``alert_id``) when it clears.
@@ -38,14 +38,9 @@ from datetime import datetime
 from typing import Any
 
 from schemas.events import Alert
-from streams.aggregates import (
-    Aggregate,
-    Delta,
-    Dimension,
-    KeyWindows,
-    from_ms,
-)
+from streams.aggregates import Aggregate, Dimension, KeyWindows, from_ms
 from streams.alert_config import AlertRules, Check, Rule, Severity, Where
+from streams.deltas import Delta
 
 __all__ = ["AlertEngine", "alert_id"]
 

@@ -12,23 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.events import FeedbackEvent, ScoredCommunication
-from streams.aggregates import (
-    METRICS,
-    Aggregate,
-    Baseline,
+from streams.aggregates import METRICS, Aggregate, Baseline, KeyWindows, WindowSpec, from_ms, to_ms
+from streams.conversations import Turn, answer
+from streams.deltas import (
     Delta,
-    KeyWindows,
-    Turn,
-    WindowSpec,
-    answer,
     decode_delta,
     delta_key,
     deltas_from_communications,
     deltas_from_feedback,
     deltas_from_response,
     encode_delta,
-    from_ms,
-    to_ms,
 )
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

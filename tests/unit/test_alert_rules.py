@@ -13,17 +13,7 @@ import orjson
 import pytest
 
 from schemas.events import Alert, FeedbackEvent
-from streams.aggregates import (
-    Aggregate,
-    Baseline,
-    Delta,
-    Dimension,
-    KeyWindows,
-    WindowSpec,
-    delta_key,
-    deltas_from_feedback,
-    to_ms,
-)
+from streams.aggregates import Aggregate, Baseline, Dimension, KeyWindows, WindowSpec, to_ms
 from streams.alert_config import (
     AlertRules,
     AlertRulesError,
@@ -33,6 +23,7 @@ from streams.alert_config import (
     parse_rules,
 )
 from streams.alert_engine import AlertEngine, alert_id
+from streams.deltas import Delta, delta_key, deltas_from_feedback
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "alerts.yml"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.aggregates import Aggregate, Delta, delta_from_dict, delta_key, encode_delta
+from streams.aggregates import Aggregate
+from streams.deltas import Delta, delta_from_dict, delta_key, encode_delta
 from streams.kafka import partition_for
 from streams.sinks import packed, unpacked
 
