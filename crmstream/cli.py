@@ -534,7 +534,7 @@ def evaluate(
     language_col: Annotated[str | None, typer.Option(help="Column with a language hint.")] = None,
 ) -> None:
     """Online models (predict, then learn) against scikit-learn baselines on the last 20%."""
-    from models.evaluate import run_evaluation
+    from crmstream.evaluation import run_evaluation
 
     if time_col is not None and shuffle_seed is not None:
         raise typer.BadParameter("choose --time-col or --shuffle-seed, not both")
@@ -582,7 +582,7 @@ def bootstrap(
     For a cold start: run it before the workers. The snapshot takes the version of
     the training topic's current end, so the learner resumes after it.
     """
-    from models.evaluate import bootstrap as learn_history
+    from crmstream.evaluation import bootstrap as learn_history
 
     with progress_bar(console) as bar:
         task = bar.add_task("learning", total=None)

@@ -12,10 +12,11 @@ import orjson
 import pytest
 
 import models.evaluate
+from crmstream.evaluation import bootstrap, run_evaluation
+from crmstream.labelled import detect_satisfaction, order_rows
 from crmstream.rows import parse_time
 from models.baselines import TUNED_ALPHA, TUNED_C, TunedTextClassifier
 from models.emerging import EmergingNeeds
-from models.evaluate import bootstrap, detect_satisfaction, order_rows, run_evaluation
 from models.features import Example
 from models.keywords import KeywordExtractor
 from models.need import NeedClassifier

@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from crmstream.labelled import order_rows
+from crmstream.labelled import read_rows as read_rows_for_evaluation
 from crmstream.replay import RowMapping, plan_replay
 from crmstream.rows import UnreadableLine, parse_time, read_rows
-from models.evaluate import order_rows
-from models.evaluate import read_rows as read_rows_for_evaluation
 
 #: Times in the formats the two commands used to read differently, each a distinct moment.
 TIMES = {
