@@ -332,7 +332,8 @@ def search_command(
     """Search the indexed communications (English and Chinese)."""
     from datetime import UTC, datetime
 
-    from crmstream.search import SearchFilters, parse_since, render_json, render_table, search
+    from crmstream.search import SearchFilters, parse_since, search
+    from crmstream.search_render import render_json, render_table
     from streams.search_index import COMMUNICATIONS_ALIAS
 
     try:

@@ -23,9 +23,9 @@ from crmstream.search import (
     TEXT_ANALYZER_STOPWORDS,
     SearchFilters,
     SearchResult,
-    render_json,
     search,
 )
+from crmstream.search_render import render_json
 from models.tokenize import tokenize
 from streams.search_index import COMMUNICATIONS_ALIAS, TEMPLATES_DIR, create_client
 

@@ -33,6 +33,7 @@ def test_pytest_collects_the_examples_of_every_package(pytestconfig: pytest.Conf
 #: they were lost, so their presence is checked here.
 DOCUMENTED_BY_EXAMPLES = (
     "crmstream.search",
+    "crmstream.search_render",
     "models.bundle",
     "models.softmax",
     "models.tokenize",

@@ -18,9 +18,8 @@ from crmstream.search import (
     build_query,
     parse_query,
     parse_since,
-    render_json,
-    render_table,
 )
+from crmstream.search_render import render_json, render_table
 
 NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
 
