@@ -1,4 +1,4 @@
-# (RUF001: the Chinese templates legitimately use full-width punctuation.)
+# (RUF001: the Chinese phrases legitimately use full-width punctuation.)
 """Deterministic generator of realistic customer-communication events.
 
 The generator produces English and Chinese conversations between customers and support
@@ -29,10 +29,13 @@ import heapq
 import itertools
 import random
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import Any, Literal
+
+import yaml
 
 from crmstream.errors import CrmstreamError
 from streams.check_digits import cn_id_check_char, iban_check_digits, luhn_check_digit
@@ -72,265 +75,30 @@ CHANNELS: tuple[str, ...] = ("phone", "email", "chat", "social", "sms", "other")
 _DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 """Start of the generated timeline when no ``start`` is given (keeps output deterministic)."""
 
+#: The templates file, package data next to this module.
+TEMPLATES_FILE = "generator_templates.yaml"
+
 _Lang = Literal["en", "zh"]
 _Table = dict[tuple[str, str], tuple[str, ...]]
 
 
-def _parse_templates(block: str) -> _Table:
-    """Parse ``key: a | b`` lines under ``## section`` headers into {(section, key): items}.
-
-    Repeated keys extend the same list, so long templates get one line each.
-    """
-    table: dict[tuple[str, str], list[str]] = {}
-    section = ""
-    for raw in block.strip().splitlines():
-        line = raw.strip()
-        if line.startswith("## "):
-            section = line[3:]
-        elif line:
-            key, _, rest = line.partition(": ")
-            table.setdefault((section, key), []).extend(p.strip() for p in rest.split(" | "))
-    return {key: tuple(items) for key, items in table.items()}
+def _template_table(sections: Mapping[str, Mapping[str, Sequence[str]]]) -> _Table:
+    """One part of the templates file as {(section, key): items}; a section is a need
+    (``by_need``) or a language (``common``)."""
+    return {
+        (section, key): tuple(items)
+        for section, phrases in sections.items()
+        for key, items in phrases.items()
+    }
 
 
-# --------------------------------------------------------------------------------------
-# Templates (data only). Per need: inbound texts (`en`, `zh`), subjects and agent replies.
-# Slots: {order} {product} {plan} {amount} {date} {days} {error}.
-# --------------------------------------------------------------------------------------
-
-_BY_NEED = _parse_templates("""
-## billing
-en: I was charged twice for my {plan} this month, {amount} each time. Can you check my bill?
-en: My invoice from {date} shows {amount}, why is the bill so high this time?
-en: There is an unknown charge of {amount} on my statement. What is this payment for?
-en: Please send me a corrected invoice for order {order}, the VAT number is missing.
-en: I updated my payment method but you still billed my old card {amount}.
-en: Why did my monthly fee go up to {amount}? Nobody told me about a price change.
-en: Can I get a copy of the invoice for order {order}? Our accounting team needs it.
-zh: 这个月的{plan}被扣了两次费，每次{amount}，麻烦查一下账单。
-zh: {date}的账单显示{amount}，比平时多很多，为什么收费这么高？
-zh: 我的账户有一笔{amount}的扣款，不知道是什么费用。
-zh: 订单号{order}的发票还没开，请帮我开一张增值税发票。
-zh: 我已经换了支付方式，为什么还从旧卡扣款{amount}？
-zh: 月费怎么涨到{amount}了？没有人通知我涨价。
-zh: 请把订单{order}的电子发票发到我邮箱，公司报销要用。
-en-subject: Question about my bill | Invoice for {order} | Unexpected charge
-zh-subject: 账单问题 | 发票 | 扣费疑问
-en-reply: I can see the duplicate charge of {amount}; I've reversed it, expect the credit soon.
-en-reply: I've sent a corrected invoice for order {order} to your registered email address.
-en-reply: The change comes from the annual price adjustment; I've applied a one-time discount.
-zh-reply: 已经查到重复扣款{amount}，已为您撤销，3-5个工作日内退回。
-zh-reply: 订单{order}的发票已经重新开好，发送到您的注册邮箱了。
-zh-reply: 费用变化是因为年度价格调整，已为您申请一次性优惠。
-## refund
-en: I returned the {product} on {date} and still haven't received my refund of {amount}.
-en: I want my money back for order {order}. The {product} was not what I ordered.
-en: Please refund {amount} to my card, I cancelled order {order} within the return window.
-en: How long does a refund take? It has been {days} days since you confirmed the return.
-en: Your colleague promised a refund for the damaged {product} but nothing has arrived.
-en: I was told I would be reimbursed {amount}. Where is my refund for order {order}?
-en: Requesting a full refund for order {order}, the {product} broke after {days} days.
-zh: 我{date}已经把{product}退货了，到现在还没收到退款{amount}。
-zh: 申请退款，订单号{order}，收到的{product}和描述不符。
-zh: 订单{order}已经取消了，请把{amount}退回到我的银行卡。
-zh: 退款一般要多久到账？已经{days}天了。
-zh: 之前说好给我退款，{product}是坏的，但钱一直没退回来。
-zh: 说好的{amount}退款什么时候到？订单号{order}。
-zh: {product}用了{days}天就坏了，我要求全额退款。
-en-subject: Refund request | Refund for {order} | Money back
-zh-subject: 申请退款 | 退款进度
-en-reply: I've processed your refund of {amount} for order {order}; allow 5-7 business days.
-en-reply: Sorry for the delay, I've escalated your refund to our finance team.
-en-reply: Your return has been received and the refund of {amount} is approved.
-zh-reply: 订单{order}的退款{amount}已经处理，预计5-7个工作日到账。
-zh-reply: 抱歉久等了，已经把您的退款加急提交给财务部门。
-zh-reply: 退货已经收到，退款申请已审核通过。
-## delivery
-en: My package for order {order} hasn't arrived yet, it has been {days} days.
-en: Tracking says delivered on {date} but there is no parcel at my door. Order {order}.
-en: Where is my {product}? The courier keeps postponing the delivery.
-en: The shipment for order {order} is stuck in transit since {date}, please check.
-en: I received the wrong item in my parcel, I ordered a {product}. Order {order}.
-en: Can I change the delivery address for order {order}? It hasn't shipped yet.
-en: The box arrived damaged and the {product} inside is broken. Order {order}.
-zh: 我的快递{days}天了还没到，订单号{order}，请尽快处理。
-zh: 物流显示{date}已签收，但是我根本没收到包裹。订单号{order}。
-zh: {product}什么时候发货？快递员一直说延迟配送。
-zh: 订单{order}的物流信息从{date}就没更新了，帮忙问一下快递公司。
-zh: 收到的包裹里东西发错了，我买的是{product}。订单号{order}。
-zh: 订单{order}还没发货的话，能不能改一下收货地址？
-zh: 快递盒子破了，里面的{product}也摔坏了，订单号{order}。
-en-subject: Where is my order? | Delivery of {order} | Parcel not received
-zh-subject: 快递未到 | 物流查询
-en-reply: I've contacted the carrier; your parcel for order {order} should arrive within 2 days.
-en-reply: I'm sorry your package is late. I've opened an investigation with the courier.
-en-reply: I've updated the delivery address for order {order}.
-zh-reply: 已联系快递公司，订单{order}的包裹预计两天内送达。
-zh-reply: 很抱歉包裹延误了，已经向快递公司发起查询，找不到会给您补发。
-zh-reply: 订单{order}的收货地址已经帮您修改好了。
-## technical_issue
-en: The app crashes every time I open the {product} settings page.
-en: I keep getting error code {error} when I try to sync my {product}.
-en: Since the update on {date} my {product} won't connect to wifi.
-en: The website shows a blank page at checkout, I tried two browsers already.
-en: My {product} is stuck on the loading screen after the firmware update.
-en: Bluetooth pairing fails with error {error}, I restarted it several times.
-en: The app is extremely slow and notifications stopped working since {date}.
-zh: 每次打开{product}的设置页面，APP就闪退。
-zh: 同步{product}的时候一直提示错误代码{error}。
-zh: {date}更新之后，{product}连不上wifi了。
-zh: 网站结账页面一直是空白的，换了两个浏览器都不行。
-zh: 固件升级以后{product}一直卡在启动画面。
-zh: 蓝牙配对失败，提示{error}，重启了好几次也没用。
-zh: APP特别卡，从{date}开始就收不到消息推送了。
-en-subject: App not working | Error {error} | Problem with my {product}
-zh-subject: APP故障 | 设备问题
-en-reply: Please reinstall the app and clear the cache; that fixes error {error} in most cases.
-en-reply: Our engineers are aware of this issue and a fix will be released this week.
-en-reply: Could you send us a screenshot and the app version so we can investigate?
-zh-reply: 请卸载重装APP并清除缓存，一般可以解决{error}这个错误。
-zh-reply: 技术团队已经知道这个问题，本周会发布修复版本。
-zh-reply: 麻烦发一张截图和APP版本号，我们帮您排查。
-## account_access
-en: I can't log in to my account, it says my password is wrong but I just reset it.
-en: I never receive the verification code by SMS, so I'm locked out of my account.
-en: My account was locked after too many login attempts. Please unlock it.
-en: The password reset link in your email has expired, I tried {days} times.
-en: I think someone hacked my account, the email address was changed without my consent.
-en: Two-factor authentication stopped working after I changed my phone. I can't sign in.
-en: How do I recover my account? I no longer have access to the email I registered with.
-zh: 账号登录不上，提示密码错误，可是我刚刚重置过密码。
-zh: 一直收不到短信验证码，没办法登录账号。
-zh: 登录失败次数太多，账号被锁定了，请帮我解锁。
-zh: 邮件里的重置密码链接已经过期了，我试了{days}次。
-zh: 我的账号好像被盗了，绑定的邮箱被人改了。
-zh: 换了手机以后双重验证用不了，登录不了账户。
-zh: 注册时用的邮箱已经不用了，怎么找回账号？
-en-subject: Cannot log in | Locked account | Password reset not working
-zh-subject: 无法登录 | 账号被锁
-en-reply: I've unlocked your account; reset your password with the link I just sent.
-en-reply: I've verified your identity and updated the login email on your account.
-en-reply: I've reset your two-factor authentication, please try signing in again.
-zh-reply: 账号已经解锁，请用刚发给您的链接重置密码后登录。
-zh-reply: 已核实您的身份，并更新了账号绑定的登录邮箱。
-zh-reply: 已为您重置双重验证，请重新登录试试。
-## cancellation
-en: Please cancel my {plan} effective today.
-en: I want to close my account and stop all future payments.
-en: How do I cancel order {order}? I placed it by mistake on {date}.
-en: Cancel my membership please, I'm moving abroad and won't need it anymore.
-en: I want to terminate my contract before it renews on {date}. Is there a fee?
-en: Please stop the auto-renewal of my {plan}, I don't want to be charged {amount} again.
-en: I'd like to unsubscribe from the {plan} and delete my account.
-zh: 请帮我取消{plan}的自动续费，今天生效。
-zh: 我要注销账号，以后不要再扣款了。
-zh: 订单{order}是{date}误下的，怎么取消订单？
-zh: 麻烦取消我的会员，我要出国了用不上。
-zh: 合同{date}到期，我想提前解约，有违约金吗？
-zh: 不要再自动续费{plan}了，我不想再被扣{amount}。
-zh: 我想退订{plan}并且删除我的账户。
-en-subject: Cancel subscription | Cancellation of {order} | Close my account
-zh-subject: 取消订阅 | 注销账号
-en-reply: I've cancelled your {plan} and turned off auto-renewal. You won't be charged again.
-en-reply: Your order {order} has been cancelled and no payment will be taken.
-en-reply: Sorry to see you go. Your account will be closed at the end of the billing period.
-zh-reply: 已为您取消{plan}并关闭自动续费，之后不会再扣款。
-zh-reply: 订单{order}已经取消，不会扣款。
-zh-reply: 很遗憾您要离开，账户会在本计费周期结束后注销。
-## product_question
-en: Does the {product} work with both iPhone and Android?
-en: What is the difference between the {product} and the Pro version?
-en: Is the {product} back in stock? I'd like to order two.
-en: Does the {product} come with a warranty, and how long is it?
-en: Can I use the {product} outdoors in the rain? Is it waterproof?
-en: Which size should I pick for the {product}? The size chart is confusing.
-en: Do you offer a student discount on the {plan}?
-zh: {product}支持苹果和安卓手机吗？
-zh: {product}和Pro版有什么区别？
-zh: {product}什么时候补货？我想买两个。
-zh: {product}有保修吗？保修期多长时间？
-zh: {product}可以在下雨天户外用吗？防水吗？
-zh: {product}应该选哪个尺码？尺码表看不太懂。
-zh: {plan}有学生优惠吗？
-en-subject: Product question | Question about the {product}
-zh-subject: 咨询 | {product}咨询
-en-reply: Great question! The {product} works with both iOS and Android.
-en-reply: The {product} comes with a 2-year warranty.
-en-reply: The {product} will be back in stock next week; I can notify you when it arrives.
-zh-reply: {product}同时支持苹果和安卓手机。
-zh-reply: {product}提供两年保修。
-zh-reply: {product}下周补货，到货后可以第一时间通知您。
-## complaint
-en: This is the third time I contact you about order {order} and nobody helps. Very disappointed.
-en: Your customer service is terrible, the agent hung up on me yesterday.
-en: I am extremely unhappy with the quality of the {product}, it feels cheap.
-en: I want to file a formal complaint about the rude staff at your store on {date}.
-en: I have been waiting {days} days for an answer. This is unacceptable.
-en: Your courier was rude and left my package in the rain. I want to speak to a manager.
-en: Worst experience ever. I'll never buy from you again unless this is fixed.
-zh: 关于订单{order}我已经联系你们三次了，一直没人解决，太失望了。
-zh: 你们的客服态度太差了，昨天直接把我电话挂了。
-zh: {product}质量太差了，用起来很廉价，非常不满意。
-zh: 我要投诉你们门店的工作人员，{date}态度非常恶劣。
-zh: 等了{days}天都没有答复，这完全不能接受。
-zh: 快递员态度很差，把包裹扔在雨里，我要找你们经理。
-zh: 体验太糟糕了，不解决的话再也不在你们家买东西了。
-en-subject: Complaint | Very disappointed | Formal complaint about {order}
-zh-subject: 投诉 | 非常不满
-en-reply: I'm truly sorry about your experience. I've escalated your complaint to my supervisor.
-en-reply: I apologise for the inconvenience; I've added a voucher to your account.
-en-reply: I understand your frustration and I'm personally following up on order {order}.
-zh-reply: 非常抱歉给您带来不好的体验，已经把您的投诉转给主管处理。
-zh-reply: 给您添麻烦了，已经给您的账户发放一张优惠券作为补偿。
-zh-reply: 理解您的心情，订单{order}我会亲自跟进。
-""")
-
-# Need-independent phrases, per language.
-_COMMON = _parse_templates("""
-## en
-ambiguous: Hi, I have a problem with order {order}, please call me back.
-ambiguous: Can someone help me with my account? | I need help with the {product}.
-follow-up: Any update on this? | I'm still waiting for an answer. | OK, I did that. What now?
-follow-up: Thanks, but the problem is still not solved. | Thank you, that worked!
-opener: Hi, | Hello, | Hi there, | Good morning, | Dear support team,
-closer: Thanks. | Thank you! | Please help. | Looking forward to your reply.
-urgent-prefix: URGENT: | Urgent - | Urgent:
-urgent-suffix: Please fix this immediately. | I need this resolved asap. | This is urgent!
-greeting: Hi {name}, thanks for contacting us. | Hello {name}! | Thanks for your patience.
-bad-reply: We are looking into it. | Please wait. | Check the FAQ on our website.
-bad-reply: Not sure, try again later. | That's the policy, nothing I can do.
-comment-negative: terrible service | Very slow and unhelpful. | Nobody solved my problem.
-comment-negative: Waited forever, still no answer. | The agent was rude. | Disappointed.
-comment-neutral: It was ok. | Problem solved but it took a while. | Average support.
-comment-positive: quick and helpful | Great service, thank you! | Excellent support.
-comment-positive: The agent was very friendly and solved my issue. | Fast response, satisfied.
-product: wireless earbuds | smart watch | robot vacuum | coffee machine | air purifier
-plan: Premium plan | annual membership | Family plan | Pro subscription
-pii-email: My email is {v}. | Reply to {v} please.
-pii-phone: You can reach me at {v}. | Call me back on {v}.
-pii-card: My card number is {v}. | The card I paid with is {v}.
-pii-iban: Please use my IBAN {v}. | Refund to IBAN {v} please.
-## zh
-ambiguous: 订单{order}有点问题，请回电。 | 能帮我看一下账户吗？ | {product}有点问题，需要帮助。
-follow-up: 有进展了吗？ | 还在等你们回复。 | 谢谢，不过问题还是没解决。 | 按你说的做了，然后呢？
-follow-up: 好的，谢谢，已经解决了！
-opener: 你好， | 您好， | 在吗？ | 客服你好，
-closer: 谢谢。 | 麻烦了。 | 请尽快回复。 | 多谢！
-urgent-prefix: 紧急！ | 【紧急】
-urgent-suffix: 请马上处理！ | 麻烦立刻回复。 | 这件事很紧急。
-greeting: {name}您好，感谢您的耐心等待。 | 您好， | 感谢您的来信。
-bad-reply: 在查了，等着吧。 | 请等待。 | 自己看一下常见问题。
-bad-reply: 不清楚，晚点再试。 | 这是规定，没办法。
-comment-negative: 太慢了，很失望 | 服务太差了 | 问题一直没解决 | 客服态度不好 | 等了好久都没人回复
-comment-neutral: 还行吧 | 问题解决了，就是有点慢 | 一般般
-comment-positive: 很满意 | 客服很耐心，解决得很快 | 服务很好，谢谢！ | 回复及时，点赞 | 非常专业
-product: 无线耳机 | 智能手表 | 扫地机器人 | 咖啡机 | 空气净化器
-plan: 会员 | 年度会员 | 家庭套餐 | 专业版订阅
-pii-email: 我的邮箱是{v}。 | 结果发到{v}就行。
-pii-mobile: 我的手机号是{v}。 | 有事打我电话{v}。
-pii-cn_id: 我的身份证号是{v}。 | 实名认证的身份证号码：{v}
-pii-card: 我的银行卡号是{v}。 | 退到这张卡：{v}
-""")
+# Per need: inbound texts (`en`, `zh`), subjects and agent replies; and need-independent
+# phrases per language. Data, not code: read once, when the module is imported.
+_TEMPLATES = yaml.safe_load(
+    resources.files("crmstream").joinpath(TEMPLATES_FILE).read_text(encoding="utf-8")
+)
+_BY_NEED = _template_table(_TEMPLATES["by_need"])
+_COMMON = _template_table(_TEMPLATES["common"])
 
 _EN_FIRST = ("John", "Emma", "Liam", "Olivia", "Noah", "Ava", "James", "Mia", "Lucas", "Sophie")
 _EN_LAST = ("Smith", "Johnson", "Brown", "Taylor", "Miller", "Wilson", "Davis", "Clark")
