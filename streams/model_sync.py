@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from config.settings import Settings
 from crmstream.errors import ConfigurationError
-from models.bundle import ModelBundle
+from models.bundle import SNAPSHOT_FORMAT, ModelBundle
 from models.compiled import CompiledScorer
 from models.snapshots import SnapshotChunk, SnapshotRejected, join_snapshot, split_snapshot
 from streams import metrics
@@ -60,7 +60,7 @@ class SnapshotPublisher:
     async def publish(self, bundle: ModelBundle) -> int:
         """Publish a snapshot; return its size in bytes."""
         data = bundle.snapshot()
-        chunks = split_snapshot(data, version=bundle.version, key=self.key)
+        chunks = split_snapshot(data, version=bundle.version, key=self.key, format=SNAPSHOT_FORMAT)
         futures = [
             await self.producer.send(
                 self.topic,
@@ -106,6 +106,12 @@ class SnapshotFollower:
         except SnapshotRejected as rejected:
             metrics.MODEL_SNAPSHOTS_REJECTED.inc()
             log.warning("ignored a message on the models topic: %s", rejected)
+            return None
+        refusal = chunk.refusal(SNAPSHOT_FORMAT)
+        if refusal is not None:  # never joined nor unpickled
+            if chunk.part == 0:  # one line per snapshot, not per chunk
+                metrics.MODEL_SNAPSHOTS_REJECTED.inc()
+                log.error("refused model snapshot: %s; keeping the current model", refusal)
             return None
         parts = self.pending[chunk.version]
         parts.append(chunk)
