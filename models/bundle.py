@@ -58,7 +58,7 @@ from river import linear_model, optim
 from river.utils.math import softmax
 
 from models.emerging import EmergingNeedEvent, EmergingNeeds, sample
-from models.features import Example, from_record, with_tokens
+from models.features import Example, from_record, with_context, with_tokens
 from models.health import DriftEvent, Health
 from models.keywords import KeywordExtractor
 from models.need import NeedClassifier, NeedPrediction
@@ -167,7 +167,7 @@ class ModelBundle:
         x = from_record(record)
         need = self.need.predict_one(x)
         satisfaction = self.satisfaction.predict_one(x)
-        urgency = self.urgency.predict_one(x, need=need.label, satisfaction=satisfaction.score)
+        urgency = self.urgency.predict_one(with_context(x, need.label, satisfaction.score))
         keywords = [term for term, _ in self.keywords.predict_one(x)]
         return Scores(need, satisfaction, urgency, keywords, self.versions)
 
@@ -280,7 +280,7 @@ class ModelBundle:
         return x
 
     def _remember(self, record: Mapping[str, Any]) -> Example:
-        x = from_record(record)
+        x = urgency_context(from_record(record), record)
         tokens = record.get("tokens")
         if isinstance(tokens, list):
             with_tokens(x, map(str, tokens))
@@ -302,7 +302,7 @@ class ModelBundle:
         if labelled:
             self._need_step(x, record, outcome)
         if record.get("priority"):
-            self.urgency.learn_one(x, record["priority"])
+            self.urgency.learn_one(urgency_context(x, record), record["priority"])
         return labelled
 
     def _need_step(self, x: Example, record: Mapping[str, Any], outcome: LearnOutcome) -> None:
@@ -373,7 +373,7 @@ class ModelBundle:
         if record.get("satisfaction") is not None:
             self.satisfaction.learn_one(x, float(record["satisfaction"]))
         if record.get("priority"):
-            self.urgency.learn_one(x, record["priority"])
+            self.urgency.learn_one(urgency_context(x, record), record["priority"])
 
     def _softmax_models(self) -> list[Any]:
         return [
@@ -533,3 +533,35 @@ def tight_softmax(models: Sequence[Any]) -> Iterator[None]:
         for model in tightened:
             vars(model).pop("learn_one", None)
             vars(model).pop("predict_proba_one", None)
+
+
+def urgency_context(x: Example, record: Mapping[str, Any]) -> Example:
+    """``x`` with the context the urgency model learns with (:class:`UrgencyModel`): a
+    person's need and satisfaction where the record has them (a label), else what the
+    worker served with the record (``served_need``, ``served_satisfaction``:
+    :mod:`streams.training`), else what ``x`` carries already. So the regression learns
+    from the need and satisfaction it is given when scoring, not from unknowns.
+
+    >>> x = urgency_context(Example("refund now"), {"served_need": "refund",
+    ...                                             "served_satisfaction": 0.1})
+    >>> x.need, x.satisfaction
+    ('refund', 0.1)
+    >>> y = urgency_context(x, {"need": "billing", "satisfaction": 0.9})  # a person's labels
+    >>> y.need, y.satisfaction
+    ('billing', 0.9)
+    >>> urgency_context(x, {}) == x
+    True
+    """
+    need = record.get("need") or record.get("served_need") or x.need
+    rated = record.get("satisfaction")
+    served = record.get("served_satisfaction")
+    satisfaction = (
+        float(rated)
+        if rated is not None
+        else float(served)
+        if served is not None
+        else x.satisfaction
+    )
+    if (need, satisfaction) == (x.need, x.satisfaction):
+        return x
+    return with_context(x, need, satisfaction)

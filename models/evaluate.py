@@ -41,7 +41,7 @@ from models.baselines import (
     TunedTextRegressor,
 )
 from models.emerging import EmergingNeeds
-from models.features import Example
+from models.features import Example, with_context
 from models.health import ModelHealth
 from models.keywords import KeywordExtractor
 from models.need import NeedClassifier
@@ -269,7 +269,7 @@ def learn_history(
             )
             urgency = models["urgency"]
             assert isinstance(urgency, UrgencyModel)
-            urgency.learn_one(x, priorities[i], need=need, satisfaction=score)
+            urgency.learn_one(with_context(x, need, score), priorities[i])
         if progress is not None and (i + 1) % 500 == 0:
             progress(i + 1, total)
     if progress is not None:

@@ -19,13 +19,20 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 from models.tokenize import tokenize
 
-__all__ = ["Example", "OnlineTfidf", "from_record", "term_counts", "with_tokens"]
+__all__ = [
+    "Example",
+    "OnlineTfidf",
+    "from_record",
+    "term_counts",
+    "with_context",
+    "with_tokens",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,11 @@ class Example:
     direction: str | None = None
     customer_tier: str | None = None
     wait_seconds: float | None = None
+    # Context that other models (or people) give this communication, read by the urgency
+    # model: its need, and its satisfaction in [0, 1]. As River passes the whole context
+    # in ``x``, so that scoring and learning see the same features.
+    need: str | None = None
+    satisfaction: float | None = None
 
     @cached_property
     def tokens(self) -> list[str]:
@@ -83,6 +95,21 @@ def from_record(record: Mapping[str, Any]) -> Example:
         customer_tier=_text(metadata.get("customer_tier")),
         wait_seconds=_number(metadata.get("wait_seconds")),
     )
+
+
+def with_context(x: Example, need: str | None, satisfaction: float | None) -> Example:
+    """A copy of ``x`` with its context (:attr:`Example.need`, :attr:`Example.satisfaction`),
+    keeping its tokens if they are known already.
+
+    >>> x = with_tokens(Example("Where is my parcel?"), ["where", "parcel"])
+    >>> y = with_context(x, "delivery", 0.2)
+    >>> y.need, y.satisfaction, y.tokens, x.need
+    ('delivery', 0.2, ['where', 'parcel'], None)
+    """
+    copy = replace(x, need=need, satisfaction=satisfaction)
+    if "tokens" in x.__dict__:
+        copy.__dict__["tokens"] = x.__dict__["tokens"]
+    return copy
 
 
 def with_tokens(x: Example, tokens: Iterable[str]) -> Example:

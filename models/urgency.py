@@ -21,6 +21,12 @@ After ``min_labels`` labels it is blended in, its share growing linearly to ``ma
 over ``ramp`` more labels. :meth:`UrgencyModel.explain_one` gives each factor's
 contribution to the score (they add up to it before clipping).
 
+The need and the satisfaction are the communication's context (``Example.need``,
+``Example.satisfaction``): the bundle fills them in with what the need and satisfaction
+models say when it scores, and with what the worker served (or a person's label) when
+it learns, so that the regression learns from the features it is later applied to.
+
+>>> from dataclasses import replace
 >>> from models.features import Example
 >>> model = UrgencyModel()
 >>> model.predict_one(Example("What are your opening hours?", channel="chat")).level
@@ -28,7 +34,7 @@ contribution to the score (they add up to it before clipping).
 >>> calm = Example("my invoice is wrong", channel="email", wait_seconds=600)
 >>> hurry = Example("URGENT: my invoice is wrong, fix it asap", channel="email",
 ...                 wait_seconds=86400, customer_tier="platinum")
->>> model.predict_one(calm).level, model.predict_one(hurry, need="complaint").level
+>>> model.predict_one(calm).level, model.predict_one(replace(hurry, need="complaint")).level
 ('P4', 'P1')
 >>> round(model.explain_one(hurry)["wording"], 2)
 0.36
@@ -222,10 +228,10 @@ class UrgencyModel(BaseOnlineModel[Example, UrgencyPrediction]):
                 covered.append(phrase)
         return hits + covered
 
-    def factors(
-        self, x: Example, need: str | None = None, satisfaction: float | None = None
-    ) -> dict[str, float]:
-        """The five prior factors of ``x``, each in [0, 1]."""
+    def factors(self, x: Example) -> dict[str, float]:
+        """The five prior factors of ``x`` (its need and satisfaction from its context),
+        each in [0, 1]."""
+        need, satisfaction = x.need, x.satisfaction
         hits = len(self.urgent_hits(x))
         wording = min(1.0, 0.6 + 0.2 * (hits - 1)) if hits else 0.0
         expected = self.expected_wait.get(x.channel or "", self.default_expected_wait)
@@ -241,11 +247,9 @@ class UrgencyModel(BaseOnlineModel[Example, UrgencyPrediction]):
             "tier": tier,
         }
 
-    def _features(
-        self, x: Example, need: str | None, satisfaction: float | None
-    ) -> dict[str, float]:
-        features = self.factors(x, need, satisfaction)
-        features[f"need={need or '?'}"] = 1.0
+    def _features(self, x: Example) -> dict[str, float]:
+        features = self.factors(x)
+        features[f"need={x.need or '?'}"] = 1.0
         features[f"tier={x.customer_tier or '?'}"] = 1.0
         features[f"channel={x.channel or '?'}"] = 1.0
         return features
@@ -260,38 +264,28 @@ class UrgencyModel(BaseOnlineModel[Example, UrgencyPrediction]):
 
     # -- protocol ----------------------------------------------------------------------------
 
-    def predict_one(
-        self, x: Example, need: str | None = None, satisfaction: float | None = None
-    ) -> UrgencyPrediction:
-        contributions = self._contributions(x, need, satisfaction)
+    def predict_one(self, x: Example) -> UrgencyPrediction:
+        contributions = self._contributions(x)
         score = min(1.0, max(0.0, sum(contributions.values())))
         return UrgencyPrediction(score, level_of(score), contributions)
 
-    def _contributions(
-        self, x: Example, need: str | None, satisfaction: float | None
-    ) -> dict[str, float]:
-        factors = self.factors(x, need, satisfaction)
+    def _contributions(self, x: Example) -> dict[str, float]:
+        factors = self.factors(x)
         prior = {"base": PRIOR_BASE} | {k: PRIOR_WEIGHTS[k] * v for k, v in factors.items()}
         share = self.learned_share
         if share == 0.0:
             return prior
-        features = self._features(x, need, satisfaction)
+        features = self._features(x)
         weights = self.regressor.weights
         learned = {"base": float(self.regressor.intercept)}
         learned |= {k: weights.get(k, 0.0) * v for k, v in features.items()}
         keys = list(dict.fromkeys([*prior, *learned]))
         return {k: (1.0 - share) * prior.get(k, 0.0) + share * learned.get(k, 0.0) for k in keys}
 
-    def learn_one(
-        self, x: Example, y: Any, need: str | None = None, satisfaction: float | None = None
-    ) -> None:
+    def _learn_one(self, x: Example, y: Any) -> None:
         """Learn a priority label (``"P1"``..``"P4"``, 1..4 or a score in [0, 1])."""
-        target = parse_priority(y)
-        self.regressor.learn_one(self._features(x, need, satisfaction), target)
-        self._version += 1
+        self.regressor.learn_one(self._features(x), parse_priority(y))
 
-    def explain_one(
-        self, x: Example, need: str | None = None, satisfaction: float | None = None
-    ) -> dict[str, float]:
+    def explain_one(self, x: Example) -> dict[str, float]:
         """Each factor's contribution to the score (they sum to the unclipped score)."""
-        return self.predict_one(x, need, satisfaction).factors
+        return self.predict_one(x).factors

@@ -75,6 +75,8 @@ def packed_records(kind: str, records: Sequence[BaseModel]) -> list[dict[str, An
         fields = training_example(kind, record)["record"]
         if kind == "communication" and fields.get("direction") == "inbound":
             fields["tokens"] = from_record(fields).tokens
+            if fields.get("priority"):  # the urgency model learns in the context it scores in
+                fields.update(_served_context(record))
             if not fields.get("need"):
                 fields["confidence"] = _confidence(record)
             elif getattr(record, "model_versions", None):
@@ -83,6 +85,17 @@ def packed_records(kind: str, records: Sequence[BaseModel]) -> list[dict[str, An
             fields["tokens"] = from_record({**fields, "text": fields["comment"]}).tokens
         packed.append(fields)
     return packed
+
+
+def _served_context(record: BaseModel) -> dict[str, Any]:
+    """The need and satisfaction the worker served with a record (its urgency's context:
+    :func:`models.bundle.urgency_context`); nothing for a record that was not scored."""
+    if not getattr(record, "model_versions", None):
+        return {}
+    return {
+        "served_need": getattr(record, "need", None),
+        "served_satisfaction": getattr(record, "satisfaction", None),
+    }
 
 
 def _confidence(record: BaseModel) -> float | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.features import Example
+from models.features import Example, with_context
 from models.urgency import UrgencyModel, level_of, parse_priority
 
 
@@ -41,17 +41,18 @@ def test_long_waits_tier_need_and_dissatisfaction_raise_urgency() -> None:
     standard = model.predict_one(Example("any news?", customer_tier="standard"))
     assert platinum.score > standard.score
     x = Example("any news?")
-    assert model.predict_one(x, need="complaint").score > model.predict_one(x, need="billing").score
-    assert (
-        model.predict_one(x, satisfaction=0.0).score > model.predict_one(x, satisfaction=1.0).score
-    )
+    complaint, billing = with_context(x, "complaint", None), with_context(x, "billing", None)
+    assert model.predict_one(complaint).score > model.predict_one(billing).score
+    unhappy, happy = with_context(x, None, 0.0), with_context(x, None, 1.0)
+    assert model.predict_one(unhappy).score > model.predict_one(happy).score
 
 
 def test_explanation_adds_up_to_the_score() -> None:
     model = UrgencyModel()
     x = Example("need help asap", channel="chat", wait_seconds=200, customer_tier="gold")
-    prediction = model.predict_one(x, need="refund", satisfaction=0.2)
-    factors = model.explain_one(x, need="refund", satisfaction=0.2)
+    x = with_context(x, "refund", 0.2)
+    prediction = model.predict_one(x)
+    factors = model.explain_one(x)
     assert set(factors) == {"base", "wording", "wait", "need", "dissatisfaction", "tier"}
     assert sum(factors.values()) == pytest.approx(prediction.score)
 
@@ -59,14 +60,15 @@ def test_explanation_adds_up_to_the_score() -> None:
 def test_priority_labels_shift_the_score() -> None:
     model = UrgencyModel(min_labels=10, ramp=50)
     x = Example("please look at my order", channel="email", wait_seconds=60)
-    prior = model.predict_one(x, need="delivery")
+    x = with_context(x, "delivery", None)
+    prior = model.predict_one(x)
     assert prior.level == "P4"
     for _ in range(9):
-        model.learn_one(x, "P1", need="delivery")
-    assert model.predict_one(x, need="delivery") == prior  # not enough labels yet
+        model.learn_one(x, "P1")
+    assert model.predict_one(x) == prior  # not enough labels yet
     for _ in range(300):
-        model.learn_one(x, "P1", need="delivery")
-    learned = model.predict_one(x, need="delivery")
+        model.learn_one(x, "P1")
+    learned = model.predict_one(x)
     assert learned.score > prior.score + 0.3
     assert learned.level in ("P1", "P2")
     assert model.learned_share == pytest.approx(0.8)

@@ -205,9 +205,18 @@ def test_a_packed_message_carries_what_the_worker_computed(generated: list[Batch
         assert isinstance(record, ScoredCommunication)
         expected = training_example(kind, record)["record"]
         worker = ("tokens", "confidence", "predicted", "predicted_version")
-        assert {k: v for k, v in got.items() if k not in worker} == expected
+        served = ("served_need", "served_satisfaction")
+        assert {k: v for k, v in got.items() if k not in worker + served} == expected
         if record.direction.value == "inbound":
             assert got["tokens"] == from_record(expected).tokens
+        # A priority is learned in the context the worker scored the record in.
+        if record.direction.value == "inbound" and record.priority:
+            assert (got["served_need"], got["served_satisfaction"]) == (
+                record.need,
+                record.satisfaction,
+            )
+        else:
+            assert not set(served) & set(got)
         # Only a person's label is a label; the model's guess is not sent as one.
         if record.need_source == "model":
             assert got["need"] is None and got["confidence"] == record.need_confidence
@@ -411,3 +420,17 @@ def test_river_only_reference_switch_is_honoured(river_only: None) -> None:
     satisfaction = SatisfactionModel()
     with tight_softmax([satisfaction.sentiment]):
         assert "learn_one" not in vars(satisfaction.sentiment)
+
+
+def test_urgency_learns_with_the_need_and_satisfaction_it_is_scored_with(
+    generated: list[Batch],
+) -> None:
+    """The urgency regression's need feature: the served (or labelled) need, as when it
+    scores, not "unknown" for every example it learns."""
+    bundle = ModelBundle()
+    for kind, records in generated:
+        for value in pack_training(kind, records):
+            learn_message(bundle, value)
+    assert bundle.urgency.version > 0
+    needs = {k for k in bundle.urgency.regressor.weights if k.startswith("need=")}
+    assert needs - {"need=?"}, needs
