@@ -250,18 +250,23 @@ class EmergingNeeds(BaseOnlineModel[Example, int | None]):
         cluster_id = self.predict_one(x)
         return {} if cluster_id is None else dict(self._weighted_terms(cluster_id))
 
-    def learn_one(self, x: Example, y: Any = None) -> None:
+    def _learn_one(self, x: Example, y: Any) -> None:
         """Cluster an inbound text (``y`` is ignored); see :meth:`update`."""
-        self.update(x)
+        self._cluster(x, self._version + 1)
 
     def update(self, x: Example) -> EmergingNeedEvent | None:
-        """Cluster ``x`` and return the event it raised, if any (also kept in ``events``).
+        """:meth:`learn_one` ``x``, and return the event it raised, if any (also kept in
+        ``events``).
 
         Every call counts in :attr:`version`, even for an outbound or empty text, which is
         not clustered.
         """
+        event = self._cluster(x, self._version + 1)
         self._version += 1
-        step = self._version
+        return event
+
+    def _cluster(self, x: Example, step: int) -> EmergingNeedEvent | None:
+        """Cluster ``x`` as the ``step``-th text learned; the event it raised, if any."""
         if x.direction == "outbound":
             return None
         tf = self._tf(x)

@@ -77,12 +77,9 @@ class KeywordExtractor(BaseOnlineModel[Example, list[tuple[str, float]]]):
         scores.sort(key=lambda ts: ts[1], reverse=True)
         return [(t, round(s, 4)) for t, s in scores[: self.k]]
 
-    def _learn_one(self, x: Example, y: Any = None) -> None:
+    def _learn_one(self, x: Example, y: Any) -> None:
+        """Count ``x``'s terms in the document frequencies (``y`` is ignored)."""
         self.tfidf.learn(x.tokens)
-
-    def learn_one(self, x: Example, y: Any = None) -> None:
-        """Count ``x``'s terms in the document frequencies."""
-        super().learn_one(x, y)
 
     def learn_counts(self, df: Mapping[str, int], documents: int) -> None:
         """Count ``documents`` records at once from their :func:`document_frequencies`.

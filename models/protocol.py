@@ -69,8 +69,9 @@ class OnlineModel(Protocol[X_contra, Y]):
         """Predict for one input, without learning from it."""
         ...
 
-    def learn_one(self, x: X_contra, y: Any) -> None:
-        """Update the model with one labelled input."""
+    def learn_one(self, x: X_contra, y: Any = None) -> None:
+        """Update the model with one input and its target (None for the unsupervised
+        models, as River's ``learn_one(x)``)."""
         ...
 
     def predict_many(self, xs: Sequence[X_contra]) -> list[Y]:
@@ -121,8 +122,9 @@ class BaseOnlineModel(Generic[X, Y]):
     def explain_one(self, x: X) -> dict[str, float]:
         raise NotImplementedError
 
-    def learn_one(self, x: X, y: Any) -> None:
-        """Learn from one example and bump :attr:`version`."""
+    def learn_one(self, x: X, y: Any = None) -> None:
+        """Learn from one example and bump :attr:`version` (the template: models implement
+        :meth:`_learn_one`, and do not override this)."""
         self._learn_one(x, y)
         self._version += 1
 

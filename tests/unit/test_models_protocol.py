@@ -138,3 +138,20 @@ def test_from_record_reads_metadata() -> None:
     assert x == Example("hi", "en", "email", "inbound", "platinum", 3600.0)
     bare = from_record({"text": "hi", "metadata": {"wait_seconds": True}})
     assert bare.customer_tier is None and bare.wait_seconds is None and bare.channel is None
+
+
+TEMPLATE_METHODS = ("learn_one", "learn_many", "predict_many", "snapshot", "restore", "version")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_no_model_overrides_the_template(name: str) -> None:
+    """Models implement predict_one, _learn_one and explain_one; learn_one (which counts
+    the version), the *_many defaults and snapshots are the base class's, so every
+    model counts and saves the same way."""
+    model = CASES[name][0]()
+    mro = type(model).__mro__
+    below_base = mro[: mro.index(BaseOnlineModel)]  # the model's classes, not the base's
+    for method in TEMPLATE_METHODS:
+        overriding = [k.__name__ for k in below_base if method in vars(k)]
+        assert not overriding, (name, method, overriding)
+    assert any("_learn_one" in vars(k) for k in below_base), name
