@@ -44,19 +44,22 @@ def take_batches(
     max_events: int,
     within: float,
     *,
+    ack_on_next: bool = True,
     clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Sequence[EventT[Any]]]:
     """Lists of up to ``max_events`` events of ``stream``, due ``within`` seconds after
-    the previous list was taken; each list is acked when the caller asks for the next.
+    the previous list was taken; each list is acked when the caller asks for the next,
+    or, with ``ack_on_next=False``, by the caller (``await stream.ack(event)`` for each
+    event, whatever happens to the batch: :class:`streams.delivery.OverlappedDelivery`).
     """
-    batches = _batches(stream, max_events, within, clock)
+    batches = _batches(stream, max_events, within, clock, ack_on_next)
     # As Faust's take_events: the stream closes it on stop, however it was left.
     stream._active_agens.add(batches)
     return batches
 
 
 async def _batches(
-    stream: Any, max_events: int, within: float, clock: Callable[[], float]
+    stream: Any, max_events: int, within: float, clock: Callable[[], float], ack_on_next: bool
 ) -> AsyncGenerator[Sequence[EventT[Any]], None]:
     events: list[EventT[Any]] = []
     full = asyncio.Event()
@@ -105,8 +108,9 @@ async def _batches(
                 yield batch
             finally:
                 events.clear()
-                for event in batch:
-                    await stream.ack(event)
+                if ack_on_next:
+                    for event in batch:
+                        await stream.ack(event)
                 notify(consuming)
                 full.clear()
                 consumed.set()
