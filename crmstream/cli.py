@@ -518,40 +518,51 @@ def _scale(value: str | None) -> tuple[float, float] | None:
         ) from None
 
 
+# The options ``eval`` and ``bootstrap`` share: the columns of a labelled file.
+LabelledFile = Annotated[
+    Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON Lines.")
+]
+TextColumn = Annotated[str, typer.Option(help="Column with the text.")]
+NeedColumn = Annotated[str | None, typer.Option(help="Column with need labels.")]
+SatisfactionColumn = Annotated[
+    str | None, typer.Option(help="Numeric score, or negative/neutral/positive, or 0/1.")
+]
+SatisfactionScale = Annotated[
+    str | None, typer.Option(help="MIN:MAX of a numeric satisfaction column.")
+]
+TimeColumn = Annotated[str | None, typer.Option(help="Read the rows in the order of this time.")]
+
+
 @app.command("eval")
 def evaluate(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON Lines.")],
-    text_col: Annotated[str, typer.Option(help="Column with the text.")],
+    file: LabelledFile,
+    text_col: TextColumn,
     out: Annotated[Path, typer.Option(help="Folder for report.md, metrics.json and plots.")],
-    need_col: Annotated[str | None, typer.Option(help="Column with need labels.")] = None,
-    satisfaction_col: Annotated[
-        str | None, typer.Option(help="Numeric score, or negative/neutral/positive, or 0/1.")
-    ] = None,
-    satisfaction_scale: Annotated[
-        str | None, typer.Option(help="MIN:MAX of a numeric satisfaction column.")
-    ] = None,
-    time_col: Annotated[str | None, typer.Option(help="Replay in the order of this time.")] = None,
+    need_col: NeedColumn = None,
+    satisfaction_col: SatisfactionColumn = None,
+    satisfaction_scale: SatisfactionScale = None,
+    time_col: TimeColumn = None,
     shuffle_seed: Annotated[int | None, typer.Option(help="Shuffle with this seed.")] = None,
     language_col: Annotated[str | None, typer.Option(help="Column with a language hint.")] = None,
 ) -> None:
     """Online models (predict, then learn) against scikit-learn baselines on the last 20%."""
     from crmstream.evaluation import run_evaluation
+    from crmstream.labelled import LabelledColumns
 
     if time_col is not None and shuffle_seed is not None:
         raise typer.BadParameter("choose --time-col or --shuffle-seed, not both")
+    columns = LabelledColumns(
+        text_col, need=need_col, satisfaction=satisfaction_col,
+        satisfaction_scale=_scale(satisfaction_scale), language=language_col,
+        time=time_col, shuffle_seed=shuffle_seed,
+    )  # fmt: skip
     with progress_bar(console) as bar:
         task = bar.add_task("evaluating", total=None)
         metrics = run_evaluation(
             file,
-            text_col=text_col,
-            need_col=need_col,
-            satisfaction_col=satisfaction_col,
-            satisfaction_scale=_scale(satisfaction_scale),
-            time_col=time_col,
-            shuffle_seed=shuffle_seed,
+            columns,
             out=out,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-            language_col=language_col,
         )
     table = Table(
         "task", "metric", "online", "batch", "batch tuned", "online - batch tuned", "test rows"
@@ -570,13 +581,13 @@ def evaluate(
 
 @app.command()
 def bootstrap(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON Lines.")],
-    text_col: Annotated[str, typer.Option(help="Column with the text.")],
-    need_col: Annotated[str | None, typer.Option(help="Column with need labels.")] = None,
-    satisfaction_col: Annotated[str | None, typer.Option(help="Satisfaction column.")] = None,
-    satisfaction_scale: Annotated[str | None, typer.Option(help="MIN:MAX if numeric.")] = None,
+    file: LabelledFile,
+    text_col: TextColumn,
+    need_col: NeedColumn = None,
+    satisfaction_col: SatisfactionColumn = None,
+    satisfaction_scale: SatisfactionScale = None,
     priority_col: Annotated[str | None, typer.Option(help="Column with P1..P4 labels.")] = None,
-    time_col: Annotated[str | None, typer.Option(help="Learn in the order of this time.")] = None,
+    time_col: TimeColumn = None,
 ) -> None:
     """Warm-start the online models from history and publish them as the newest snapshot.
 
@@ -584,17 +595,17 @@ def bootstrap(
     the training topic's current end, so the learner resumes after it.
     """
     from crmstream.evaluation import bootstrap as learn_history
+    from crmstream.labelled import LabelledColumns
 
+    columns = LabelledColumns(
+        text_col, need=need_col, satisfaction=satisfaction_col,
+        satisfaction_scale=_scale(satisfaction_scale), priority=priority_col, time=time_col,
+    )  # fmt: skip
     with progress_bar(console) as bar:
         task = bar.add_task("learning", total=None)
         learned = learn_history(
             file,
-            text_col=text_col,
-            need_col=need_col,
-            satisfaction_col=satisfaction_col,
-            satisfaction_scale=_scale(satisfaction_scale),
-            priority_col=priority_col,
-            time_col=time_col,
+            columns,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     settings = get_settings()
