@@ -6,10 +6,10 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import orjson
 import typer
@@ -312,6 +312,23 @@ def _reading_index(settings: Settings, alias: str) -> Iterator[Elasticsearch]:
         client.close()
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Result = TypeVar("Result")
+
+
+def _print_result(
+    result: Result,
+    as_json: bool,
+    render_json: Callable[[Result], str],
+    render_table: Callable[[Result, Console], None],
+) -> None:
+    """What a reading command found: JSON on stdout with ``--json``, else a table."""
+    if as_json:
+        sys.stdout.write(render_json(result) + "\n")
+    else:
+        render_table(result, console)
+
+
 @app.command("search")
 def search_command(
     query: Annotated[str, typer.Argument(help='Words, "phrases", -excluded, field:value.')] = "",
@@ -327,7 +344,7 @@ def search_command(
     ] = None,
     lang: Annotated[str | None, typer.Option(help="Only this language (en, zh, ...).")] = None,
     size: Annotated[int, typer.Option(min=1, max=10_000, help="How many results.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Search the indexed communications (English and Chinese)."""
     from datetime import UTC, datetime
@@ -348,17 +365,14 @@ def search_command(
     alias = settings.index_name(COMMUNICATIONS_ALIAS)
     with _reading_index(settings, alias) as client:
         result = search(client, alias, query, filters, size=size)
-    if as_json:
-        sys.stdout.write(render_json(result) + "\n")
-    else:
-        render_table(result, console)
+    _print_result(result, as_json, render_json, render_table)
 
 
 @app.command("similar")
 def similar_command(
     event_id: Annotated[str, typer.Argument(help="The communication's event id.")],
     size: Annotated[int, typer.Option(min=1, max=100, help="How many similar ones.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Earlier communications like this one, and a reply that worked for one of them."""
     from crmstream.similar import CommunicationNotFound, find_similar, render_json, render_table
@@ -374,10 +388,7 @@ def similar_command(
         except CommunicationNotFound as error:
             errors.print(str(error))
             raise typer.Exit(1) from None
-    if as_json:
-        sys.stdout.write(render_json(result) + "\n")
-    else:
-        render_table(result, console)
+    _print_result(result, as_json, render_json, render_table)
 
 
 @app.command("eval-similar")
