@@ -21,7 +21,7 @@ from config.settings import Settings, get_settings
 from crmstream.cluster import prepare_cluster, publish_warm_start
 from crmstream.errors import CrmstreamError
 from crmstream.processes import configure_logging, run_learner_process, run_worker
-from crmstream.progress import progress_bar
+from crmstream.progress import progress_bar, progress_callback
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -567,14 +567,8 @@ def evaluate(
         satisfaction_scale=_scale(satisfaction_scale), language=language_col,
         time=time_col, shuffle_seed=shuffle_seed,
     )  # fmt: skip
-    with progress_bar(console) as bar:
-        task = bar.add_task("evaluating", total=None)
-        metrics = run_evaluation(
-            file,
-            columns,
-            out=out,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    with progress_callback(console, "evaluating") as progress:
+        metrics = run_evaluation(file, columns, out=out, progress=progress)
     table = Table(
         "task", "metric", "online", "batch", "batch tuned", "online - batch tuned", "test rows"
     )
@@ -612,13 +606,8 @@ def bootstrap(
         text_col, need=need_col, satisfaction=satisfaction_col,
         satisfaction_scale=_scale(satisfaction_scale), priority=priority_col, time=time_col,
     )  # fmt: skip
-    with progress_bar(console) as bar:
-        task = bar.add_task("learning", total=None)
-        learned = learn_history(
-            file,
-            columns,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    with progress_callback(console, "learning") as progress:
+        learned = learn_history(file, columns, progress=progress)
     settings = get_settings()
     asyncio.run(prepare_cluster(settings))
     version, size = asyncio.run(publish_warm_start(settings, learned))
