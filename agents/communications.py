@@ -1,9 +1,8 @@
 """``crm.communications`` → edge checks → models → Elasticsearch + ``crm.communications.scored``.
 
-Batches are taken with their Kafka positions; a batch is delivered (its sinks run)
-while the agent computes the next one, one batch at a time and in order
-(:mod:`streams.delivery`), and its offsets become committable only once its sinks
-returned. Every cleaned communication also goes to
+Batches are taken with their Kafka positions; the batch is acknowledged (and
+its offsets become committable) only when the agent asks for the next one, that
+is after the sinks returned. Every cleaned communication also goes to
 ``crm.training`` for the learner (:mod:`agents.learner`), packed per batch
 (:mod:`streams.training`), and the scored batch
 feeds the live alerts (:mod:`agents.alerts`): its partial aggregates and its
@@ -23,10 +22,9 @@ from agents.customers import CONTACTS_TOPIC, contact_messages, customer_segments
 from schemas.events import ScoredCommunication
 from streams import metrics
 from streams.app import alert_engine, app, communications_topic, edge, live_model, settings
-from streams.batches import take_batches
-from streams.delivery import OverlappedDelivery
 from streams.deltas import deltas_from_communications
-from streams.pipeline import Accepted, BatchResult, Incoming, score_batch
+from streams.offsets import delivered_batches
+from streams.pipeline import Accepted, Incoming, score_batch
 from streams.profiles import communication_contact
 from streams.search_index import create_async_client
 from streams.sinks import CommunicationSink, KafkaPublisher, Outgoing
@@ -67,51 +65,37 @@ async def score_communications(stream: Any) -> None:
     training_topic = settings.topic_name(TRAINING)
     topic = communications_topic.get_topic_name()
     processing = metrics.PROCESSING_SECONDS.labels("score_communications")
-
-    async def deliver(
-        events: Sequence[Any],
-        result: BatchResult[ScoredCommunication],
-        now: datetime,
-        started: float,
-    ) -> None:
-        scored = [a.record for a in result.accepted]
-        # Scored first: the learner clusters only texts the scorer could not place.
-        training = training_messages("communication", result.accepted)
-        deltas = deltas_from_communications(scored, alert_engine.spec)
-        contacts = map(communication_contact, scored)
-        # Independent destinations: their round trips overlap, and all of them are
-        # acknowledged before the batch counts as delivered (and its offsets committed).
-        await asyncio.gather(
-            publisher.publish(training_topic, training),
-            sink.deliver(result, now=now),
-            publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
-            publisher.publish(TURNS_TOPIC, turn_messages(scored)),
-            publisher.publish(CONTACTS_TOPIC, contact_messages(contacts)),
-        )
-        observe_end_to_end(topic, events)
-        processing.observe(time.perf_counter() - started)
-
     try:
-        async with OverlappedDelivery(stream) as overlap:
-            async for events in take_batches(
-                stream, settings.batch_max_events, settings.batch_max_wait_s, ack_on_next=False
-            ):
-                async with overlap.batch(events) as pending:
-                    started = time.perf_counter()
-                    metrics.EVENTS_IN.labels(topic).inc(len(events))
-                    now = datetime.now(UTC)
-                    result = edge.communications([incoming(e) for e in events], now=now)
-                    scorer = live_model.scorer  # one version for the whole batch
-                    load_assigned()  # the customers' segments, after a start or a rebalance
-                    records = score_batch(
-                        [a.record for a in result.accepted], scorer, customer_segments
-                    )
-                    result.accepted = [
-                        Accepted(a.message, r)
-                        for a, r in zip(result.accepted, records, strict=True)
-                    ]
-                    observe_satisfaction(records)
-                    # Delivered while the next batch is computed (streams.delivery).
-                    pending.deliver(deliver(events, result, now, started))
+        async for events in delivered_batches(
+            stream, settings.batch_max_events, settings.batch_max_wait_s
+        ):
+            started = time.perf_counter()
+            messages = [incoming(e) for e in events]
+            metrics.EVENTS_IN.labels(topic).inc(len(messages))
+            now = datetime.now(UTC)
+            result = edge.communications(messages, now=now)
+            scorer = live_model.scorer  # one version for the whole batch
+            load_assigned()  # the customers' segments, after a start or a rebalance
+            records = score_batch([a.record for a in result.accepted], scorer, customer_segments)
+            result.accepted = [
+                Accepted(a.message, r) for a, r in zip(result.accepted, records, strict=True)
+            ]
+            # Scored first: the learner clusters only texts the scorer could not place.
+            training = training_messages("communication", result.accepted)
+            scored = [a.record for a in result.accepted]
+            observe_satisfaction(scored)
+            deltas = deltas_from_communications(scored, alert_engine.spec)
+            contacts = map(communication_contact, scored)
+            # Independent destinations: their round trips overlap, and all of them are
+            # acknowledged before the next batch is taken (and its offsets committed).
+            await asyncio.gather(
+                publisher.publish(training_topic, training),
+                sink.deliver(result, now=now),
+                publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
+                publisher.publish(TURNS_TOPIC, turn_messages(scored)),
+                publisher.publish(CONTACTS_TOPIC, contact_messages(contacts)),
+            )
+            observe_end_to_end(topic, events)
+            processing.observe(time.perf_counter() - started)
     finally:
         await es.close()

@@ -44,22 +44,19 @@ def take_batches(
     max_events: int,
     within: float,
     *,
-    ack_on_next: bool = True,
     clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Sequence[EventT[Any]]]:
     """Lists of up to ``max_events`` events of ``stream``, due ``within`` seconds after
-    the previous list was taken; each list is acked when the caller asks for the next,
-    or, with ``ack_on_next=False``, by the caller (``await stream.ack(event)`` for each
-    event, whatever happens to the batch: :class:`streams.delivery.OverlappedDelivery`).
+    the previous list was taken; each list is acked when the caller asks for the next.
     """
-    batches = _batches(stream, max_events, within, clock, ack_on_next)
+    batches = _batches(stream, max_events, within, clock)
     # As Faust's take_events: the stream closes it on stop, however it was left.
     stream._active_agens.add(batches)
     return batches
 
 
 async def _batches(
-    stream: Any, max_events: int, within: float, clock: Callable[[], float], ack_on_next: bool
+    stream: Any, max_events: int, within: float, clock: Callable[[], float]
 ) -> AsyncGenerator[Sequence[EventT[Any]], None]:
     events: list[EventT[Any]] = []
     full = asyncio.Event()
@@ -108,9 +105,8 @@ async def _batches(
                 yield batch
             finally:
                 events.clear()
-                if ack_on_next:
-                    for event in batch:
-                        await stream.ack(event)
+                for event in batch:
+                    await stream.ack(event)
                 notify(consuming)
                 full.clear()
                 consumed.set()

@@ -55,7 +55,7 @@ import logging
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence, Set
+from collections.abc import AsyncIterator, Sequence, Set
 from typing import Any
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
@@ -64,13 +64,7 @@ from mode.utils.queues import FlowControlEvent
 
 from streams.batches import take_batches
 
-__all__ = [
-    "DeliveredOffsetsConsumer",
-    "SteadyFlowControl",
-    "capped_offset",
-    "delivered_batches",
-    "mark_delivered",
-]
+__all__ = ["DeliveredOffsetsConsumer", "SteadyFlowControl", "capped_offset", "delivered_batches"]
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +84,7 @@ async def delivered_batches(
     delivered when the agent comes back for the next one (never when its body raised)."""
     async for events in take_batches(stream, max_events, within):
         yield events
-        mark_delivered(events)
-
-
-def mark_delivered(events: Iterable[EventT[Any]]) -> None:
-    """Count the events' messages as delivered: their acks make their offsets committable."""
-    _delivered.update(event.message for event in events)
+        _delivered.update(event.message for event in events)
 
 
 class SteadyFlowControl(FlowControlEvent):

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
-import pytest
 
 from streams.batches import take_batches
 
@@ -110,24 +109,3 @@ def test_a_batch_is_not_due_before_within_has_passed_since_the_last_one() -> Non
         )
     )
     assert seen == [[1, 2, 3], [4, 5, 6]]
-
-
-def test_batches_taken_with_ack_on_next_false_are_left_for_the_caller_to_ack(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # streams.delivery acks a batch once delivered, after the next one was taken: an ack
-    # from the generator as well would count the events twice.
-    acked: list[int] = []
-    real_ack = faust.Stream.ack
-
-    async def recording_ack(self: Any, event: Any) -> bool:
-        acked.append(event.value)
-        return await real_ack(self, event)
-
-    monkeypatch.setattr(faust.Stream, "ack", recording_ack)
-    values = list(range(9))
-    run(batches_of(values, lambda stream: take_batches(stream, 4, 0.01)))
-    assert sorted(acked) == values
-    acked.clear()
-    run(batches_of(values, lambda stream: take_batches(stream, 4, 0.01, ack_on_next=False)))
-    assert acked == []
