@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,22 @@ def observe_end_to_end(topic: str, events: Sequence[Any]) -> None:
         histogram.observe(max(0.0, done - event.message.timestamp))
 
 
+async def measured_batches(stream: Any, topic: str, agent: str) -> AsyncIterator[list[Incoming]]:
+    """An input's batches (:func:`streams.offsets.delivered_batches`) as the pipeline's
+    messages, measured: events in when taken; once the agent comes back for the next
+    batch (its sinks returned), the seconds it took and each event's produce-to-done time.
+    """
+    processing = metrics.PROCESSING_SECONDS.labels(agent)
+    async for events in delivered_batches(
+        stream, settings.batch_max_events, settings.batch_max_wait_s
+    ):
+        started = time.perf_counter()
+        metrics.EVENTS_IN.labels(topic).inc(len(events))
+        yield [incoming(e) for e in events]
+        observe_end_to_end(topic, events)
+        processing.observe(time.perf_counter() - started)
+
+
 def observe_satisfaction(records: Sequence[ScoredCommunication]) -> None:
     for record in records:
         if record.satisfaction is not None and record.direction == "inbound":
@@ -64,14 +80,8 @@ async def score_communications(stream: Any) -> None:
     sink = CommunicationSink(settings, es, publisher, edge.redactor)
     training_topic = settings.topic_name(TRAINING)
     topic = communications_topic.get_topic_name()
-    processing = metrics.PROCESSING_SECONDS.labels("score_communications")
     try:
-        async for events in delivered_batches(
-            stream, settings.batch_max_events, settings.batch_max_wait_s
-        ):
-            started = time.perf_counter()
-            messages = [incoming(e) for e in events]
-            metrics.EVENTS_IN.labels(topic).inc(len(messages))
+        async for messages in measured_batches(stream, topic, "score_communications"):
             now = datetime.now(UTC)
             result = edge.communications(messages, now=now)
             scorer = live_model.scorer  # one version for the whole batch
@@ -95,7 +105,5 @@ async def score_communications(stream: Any) -> None:
                 publisher.publish(TURNS_TOPIC, turn_messages(scored)),
                 publisher.publish(CONTACTS_TOPIC, contact_messages(contacts)),
             )
-            observe_end_to_end(topic, events)
-            processing.observe(time.perf_counter() - started)
     finally:
         await es.close()
