@@ -30,6 +30,7 @@ from streams.search_index import create_async_client
 from streams.sinks import CommunicationSink, KafkaPublisher, Outgoing
 from streams.topics import TRAINING
 from streams.training import pack_training
+from streams.transactions import ExactlyOnce
 
 
 def incoming(event: Any) -> Incoming:
@@ -77,11 +78,16 @@ def training_messages(kind: str, accepted: list[Accepted[Any]]) -> list[Outgoing
 async def score_communications(stream: Any) -> None:
     es = create_async_client(settings)
     publisher = KafkaPublisher(app)
-    sink = CommunicationSink(settings, es, publisher, edge.redactor)
-    training_topic = settings.topic_name(TRAINING)
     topic = communications_topic.get_topic_name()
+    exactly_once = ExactlyOnce(settings, app.consumer, topic) if settings.exactly_once else None
+    transactions = exactly_once.output if exactly_once is not None else None
+    sink = CommunicationSink(settings, es, publisher, edge.redactor, transactions)
+    training_topic = settings.topic_name(TRAINING)
     try:
         async for messages in measured_batches(stream, topic, "score_communications"):
+            next_offsets = None
+            if exactly_once is not None:  # what this batch's transactions may take
+                messages, next_offsets = exactly_once.take(messages)
             now = datetime.now(UTC)
             result = edge.communications(messages, now=now)
             scorer = live_model.scorer  # one version for the whole batch
@@ -100,10 +106,12 @@ async def score_communications(stream: Any) -> None:
             # acknowledged before the next batch is taken (and its offsets committed).
             await asyncio.gather(
                 publisher.publish(training_topic, training),
-                sink.deliver(result, now=now),
+                sink.deliver(result, now=now, next_offsets=next_offsets),
                 publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
                 publisher.publish(TURNS_TOPIC, turn_messages(scored)),
                 publisher.publish(CONTACTS_TOPIC, contact_messages(contacts)),
             )
     finally:
         await es.close()
+        if exactly_once is not None:
+            await exactly_once.close()

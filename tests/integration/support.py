@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -107,13 +107,23 @@ async def topic_partitions(settings: Settings, name: str) -> list[TopicPartition
         await admin.close()
 
 
-def read_topic(settings: Settings, topic: str, *, idle_s: float = 2.0) -> list[dict[str, Any]]:
-    """Every record on a topic, from the beginning, decoded from JSON (no consumer group)."""
+def read_topic(
+    settings: Settings,
+    topic: str,
+    *,
+    idle_s: float = 2.0,
+    isolation_level: Literal["read_uncommitted", "read_committed"] = "read_uncommitted",
+) -> list[dict[str, Any]]:
+    """Every record on a topic, from the beginning, decoded from JSON (no consumer group);
+    ``read_committed``: only those of committed transactions (and those outside any)."""
 
     async def read() -> list[dict[str, Any]]:
         name = settings.topic_name(topic)
         consumer = AIOKafkaConsumer(
-            **client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest"
+            **client_options(settings),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level=isolation_level,
         )
         await consumer.start()
         try:
