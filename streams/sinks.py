@@ -20,19 +20,13 @@ from aiokafka.errors import KafkaError
 from elasticsearch import AsyncElasticsearch
 from faust.exceptions import ProducerSendError
 from pydantic import BaseModel
-from tenacity import (
-    AsyncRetrying,
-    before_sleep_log,
-    retry_if_exception_type,
-    wait_exponential_jitter,
-)
 
 from config.settings import Settings
 from models.tokenize import tokenize
 from schemas.events import Alert, DeadLetter, FeedbackEvent, ScoredCommunication
 from streams import metrics
 from streams.forget import Forget, audit_document
-from streams.kafka import partition_for
+from streams.kafka import partition_for, until_sent
 from streams.pipeline import Accepted, BatchResult, dead_letter
 from streams.redaction import Redactor
 from streams.search_index import (
@@ -109,13 +103,7 @@ class KafkaPublisher:
     async def publish(self, topic: str, records: Sequence[Outgoing]) -> None:
         if not records:
             return
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type((KafkaError, ProducerSendError)),
-            wait=wait_exponential_jitter(initial=0.5, max=30),
-            before_sleep=before_sleep_log(log, logging.WARNING),
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in until_sent(log, (KafkaError, ProducerSendError)):
             with attempt:
                 producer = self.app.producer
                 futures = [

@@ -40,15 +40,9 @@ from typing import Any, Protocol, TypeVar
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 from faust.types import TP
-from tenacity import (
-    AsyncRetrying,
-    before_sleep_log,
-    retry_if_exception_type,
-    wait_exponential_jitter,
-)
 
 from config.settings import Settings
-from streams.kafka import client_options
+from streams.kafka import client_options, until_sent
 from streams.offsets import DeliveredOffsetsConsumer
 
 __all__ = [
@@ -164,13 +158,7 @@ class TransactionalOutput:
         await asyncio.gather(*(p.stop() for p in producers), return_exceptions=True)
 
     async def _commit(self, partition: int, output: PartitionOutput) -> None:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(KafkaError),
-            wait=wait_exponential_jitter(initial=0.5, max=30),
-            before_sleep=before_sleep_log(log, logging.WARNING),
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in until_sent(log):
             with attempt:
                 producer = await self._producer(partition)
                 try:
