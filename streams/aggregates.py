@@ -7,8 +7,8 @@ holds the aggregate, the window geometry and a key's windows and baselines.
 The flow: a batch of records becomes a few pre-aggregated
 :class:`streams.deltas.Delta` values (one per dimension, key and step-aligned bucket),
 which travel over Kafka keyed by :func:`streams.deltas.delta_key`; the owner of that
-key merges each delta into its :class:`KeyWindows` (the open windows and the
-baselines learned from closed ones).
+key merges each delta into its :class:`KeyWindows` (its data per bucket, from which
+each open window is summed, and the baselines learned from closed windows).
 
 >>> spec = WindowSpec(size_s=600, step_s=60, grace_s=120)   # 10 min windows every minute
 >>> state = KeyWindows()
@@ -18,8 +18,8 @@ baselines learned from closed ones).
 >>> start, end, current = state.current(spec)
 >>> from_ms(start).time(), from_ms(end).time(), current.metric("rated_satisfaction")
 (datetime.time(9, 51), datetime.time(10, 1), 0.4)
->>> len(state.windows)                                      # every window holding 10:00
-10
+>>> len(state.windows(spec)), len(state.buckets)            # every window holding 10:00
+(10, 1)
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ __all__ = [
     "KeyWindows",
     "Metric",
     "WindowSpec",
+    "buckets_from_windows",
     "from_ms",
     "to_ms",
 ]
@@ -97,6 +98,7 @@ _LONG = {short: name for name, short in _SHORT.items()}
 _COUNTS = frozenset(
     short for name, short in _SHORT.items() if name.endswith("_n") or name == "volume"
 )
+_COUNTS_AND_SUMS = tuple(name for name in _SHORT if name != "urgency_max")
 
 
 @dataclass(slots=True)
@@ -387,10 +389,15 @@ class Baseline:
 
 @dataclass(slots=True)
 class KeyWindows:
-    """The state of one (dimension, key): its open windows and learned baselines.
+    """The state of one (dimension, key): its data per bucket and its learned baselines.
 
-    Only open windows are kept, so memory per key is bounded by ``size / step`` windows
-    plus the grace. The watermark is the newest bucket seen (event time, step-granular).
+    Data is kept per step-long *bucket*, not per window: a hopping window's aggregate
+    is the sum of its buckets, summed when a rule reads the current window or when a
+    window closes. So a delta is merged once, not into each of the ``size / step``
+    windows holding it, and a key's state is that many times smaller (a customer
+    seen once holds one bucket instead of ten windows). A bucket is kept while a
+    window holding it is open, so memory per key is bounded by ``(size + grace) /
+    step`` buckets. The watermark is the newest bucket seen (event time, step-granular).
 
     >>> spec = WindowSpec.tumbling(60)
     >>> state = KeyWindows()
@@ -400,10 +407,10 @@ class KeyWindows:
     ([0], 0.5)
     >>> _ = state.add(0, Aggregate.for_rating(0.1), spec)              # too late
     >>> state.late_dropped, state.to_dict()  # doctest: +ELLIPSIS
-    (1, {'w': {'60000': {'rs': 0.9, 'rn': 1}}, 'wm': 60000, 'b': {...}, 'late': 1})
+    (1, {'k': {'60000': {'rs': 0.9, 'rn': 1}}, 'wm': 60000, 'b': {...}, 'late': 1})
     """
 
-    windows: dict[int, Aggregate] = field(default_factory=dict)
+    buckets: dict[int, Aggregate] = field(default_factory=dict)
     watermark_ms: int | None = None
     baselines: dict[Metric, Baseline] = field(default_factory=dict)
     late_dropped: int = 0
@@ -416,54 +423,90 @@ class KeyWindows:
         frozen: Collection[Metric] = frozenset(),
         learn: Collection[Metric] = METRICS,
     ) -> list[tuple[int, Aggregate]]:
-        """Merge ``delta`` into every open window holding the bucket, then close windows.
+        """Merge ``delta`` into its bucket (so into every open window holding it), then
+        close the windows the new watermark closes.
 
         A window is closed once ``end + grace <= watermark``; closing folds its metrics
         (those with samples) into the baselines of the metrics in ``learn`` except those
-        in ``frozen``, and drops it. A delta that reaches no open window is counted in
+        in ``frozen``. A delta that reaches no open window is counted in
         :attr:`late_dropped`. Returns the closed windows, oldest first.
         """
         bucket = spec.bucket(bucket_ms)
-        reached = False
-        for start in spec.window_starts(bucket):
-            # Checked by rule, not by presence: a closed window is gone from the dict.
-            if self.watermark_ms is not None and spec.closed(start, self.watermark_ms):
-                continue
-            self.windows.setdefault(start, Aggregate()).merge(delta)
-            reached = True
-        if not reached:
+        before = self.watermark_ms
+        # The newest window holding the bucket starts at it: if that one is closed, all are.
+        if before is not None and spec.closed(bucket, before):
             self.late_dropped += 1
-        if self.watermark_ms is None or bucket > self.watermark_ms:
-            self.watermark_ms = bucket
-        return self._close(spec, frozen, learn)
+            return []
+        held = self.buckets.get(bucket)
+        if held is None:
+            self.buckets[bucket] = delta.copy()
+        else:
+            held.merge(delta)
+        if before is not None and bucket <= before:
+            return []  # the watermark stays: nothing more is closed
+        self.watermark_ms = bucket
+        return self._close(spec, before, frozen, learn)
 
     def _close(
-        self, spec: WindowSpec, frozen: Collection[Metric], learn: Collection[Metric]
+        self,
+        spec: WindowSpec,
+        before: int | None,
+        frozen: Collection[Metric],
+        learn: Collection[Metric],
     ) -> list[tuple[int, Aggregate]]:
-        watermark = self.watermark_ms
-        if watermark is None:
+        """Close the windows (holding data) that the watermark's move from ``before`` closed."""
+        assert self.watermark_ms is not None
+        size, step, reach = spec.size_ms, spec.step_ms, spec.size_ms + spec.grace_ms
+        limit = self.watermark_ms - reach  # windows starting at or before it are closed
+        if before is not None and before - reach >= limit:
             return []
-        closed = [
-            (start, self.windows.pop(start))
-            for start in sorted(self.windows)
-            if spec.closed(start, watermark)
-        ]
+        low = None if before is None else before - reach  # those were closed already
+        starts = {
+            start
+            for held in self.buckets
+            for start in range(held - size + step, min(held, limit) + 1, step)
+            if low is None or start > low
+        }
+        closed = [(start, self._window(start, size)) for start in sorted(starts)]
         for _, aggregate in closed:
             for metric in learn:
                 value = aggregate.metric(metric)
                 if metric in frozen or value is None or aggregate.samples(metric) == 0:
                     continue
                 self.baselines.setdefault(metric, Baseline()).update(value, spec.baseline_alpha)
+        for held in [held for held in self.buckets if held <= limit]:
+            del self.buckets[held]  # every window holding it is closed
         return closed
+
+    def _window(self, start: int, size: int) -> Aggregate:
+        """The aggregate of the window ``[start, start + size)``: its buckets, oldest first."""
+        total = Aggregate()
+        for held in sorted(self.buckets):
+            if start <= held < start + size:
+                total.merge(self.buckets[held])
+        return total
+
+    def windows(self, spec: WindowSpec) -> dict[int, Aggregate]:
+        """The open windows holding data, by start (each window's aggregate summed)."""
+        if self.watermark_ms is None:
+            return {}
+        limit = self.watermark_ms - spec.size_ms - spec.grace_ms
+        starts = {
+            start
+            for held in self.buckets
+            for start in range(held - spec.size_ms + spec.step_ms, held + 1, spec.step_ms)
+            if start > limit
+        }
+        return {start: self._window(start, spec.size_ms) for start in sorted(starts)}
 
     def current(self, spec: WindowSpec) -> tuple[int, int, Aggregate]:
         """Start, end and aggregate of the current window (empty before any data)."""
         start = spec.current(self.watermark_ms if self.watermark_ms is not None else 0)
-        return start, spec.end(start), self.windows.get(start, Aggregate())
+        return start, spec.end(start), self._window(start, spec.size_ms)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "w": {str(start): agg.to_dict() for start, agg in sorted(self.windows.items())}
+            "k": {str(held): agg.to_dict() for held, agg in sorted(self.buckets.items())}
         }
         if self.watermark_ms is not None:
             out["wm"] = self.watermark_ms
@@ -474,20 +517,74 @@ class KeyWindows:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> KeyWindows:
+    def from_dict(cls, data: Mapping[str, Any], spec: WindowSpec | None = None) -> KeyWindows:
+        """Inverse of :meth:`to_dict`. State written per window (``"w"``, before buckets)
+        is converted with ``spec`` (see :func:`buckets_from_windows`)."""
         try:
-            windows = {int(s): Aggregate.from_dict(a) for s, a in data.get("w", {}).items()}
+            watermark = data.get("wm")
+            watermark = int(watermark) if watermark is not None else None
+            if "w" in data:
+                if spec is None:
+                    raise ValueError("window state written per window needs its WindowSpec")
+                windows = {int(s): Aggregate.from_dict(a) for s, a in data["w"].items()}
+                buckets = buckets_from_windows(windows, watermark, spec)
+            else:
+                buckets = {int(b): Aggregate.from_dict(a) for b, a in data.get("k", {}).items()}
             baselines: dict[Metric, Baseline] = {}
             for metric, b in data.get("b", {}).items():
                 if metric not in METRICS:
                     raise ValueError(f"unknown metric {metric!r}")
                 baselines[metric] = Baseline.from_dict(b)
-            watermark = data.get("wm")
             return cls(
-                windows=windows,
-                watermark_ms=int(watermark) if watermark is not None else None,
+                buckets=buckets,
+                watermark_ms=watermark,
                 baselines=baselines,
                 late_dropped=int(data.get("late", 0)),
             )
         except (AttributeError, TypeError) as exc:
             raise ValueError(f"bad window state: {exc}") from exc
+
+
+def buckets_from_windows(
+    windows: Mapping[int, Aggregate], watermark_ms: int | None, spec: WindowSpec
+) -> dict[int, Aggregate]:
+    """Buckets from state kept per window (written before buckets), so an upgrade keeps
+    each key's open windows.
+
+    Every open window is the sum of its buckets, so from the newest start down each
+    bucket is its window minus the next window plus the bucket that window gained
+    at its far end: counts and sums come back exactly (up to float rounding). A
+    maximum cannot be subtracted: a bucket takes its window's maximum, which gives
+    every window from the current one on its exact maximum (older windows, in
+    their grace, may read a higher one).
+
+    >>> spec = WindowSpec(size_s=180, step_s=60)
+    >>> state = KeyWindows()
+    >>> for minute, score in ((0, 0.5), (1, 1.0), (1, 0.0), (2, 0.25)):
+    ...     _ = state.add(minute * 60_000, Aggregate.for_rating(score), spec)
+    >>> rebuilt = buckets_from_windows(state.windows(spec), state.watermark_ms, spec)
+    >>> rebuilt == state.buckets
+    True
+    """
+    if watermark_ms is None or not windows:
+        return {}
+    size, step = spec.size_ms, spec.step_ms
+    buckets: dict[int, Aggregate] = {}
+    newest = spec.bucket(watermark_ms)
+    oldest = min(windows)
+    for start in range(newest, oldest - 1, -step):
+        window = windows.get(start, Aggregate())
+        bucket = window.copy()
+        _subtract(bucket, windows.get(start + step, Aggregate()))
+        if start + size in buckets:
+            bucket.merge(buckets[start + size])
+        bucket.urgency_max = window.urgency_max if bucket.urgency_n else None
+        if not bucket.is_empty():
+            buckets[start] = bucket
+    return {start: buckets[start] for start in sorted(buckets)}
+
+
+def _subtract(total: Aggregate, part: Aggregate) -> None:
+    """Take ``part``'s counts and sums out of ``total`` (in place; not the maximum)."""
+    for name in _COUNTS_AND_SUMS:
+        setattr(total, name, getattr(total, name) - getattr(part, name))

@@ -38,7 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.events import Alert
-from streams.aggregates import Aggregate, Dimension, KeyWindows, from_ms
+from streams.aggregates import Aggregate, Dimension, KeyWindows, Metric, from_ms
 from streams.alert_config import AlertRules, Check, Rule, Severity, Where
 from streams.deltas import Delta
 
@@ -86,6 +86,11 @@ class AlertEngine:
         for rule in rules.rules:
             self._rules.setdefault(rule.dimension, []).append(rule)
         self._severity = {rule.name: rule.severity for rule in rules.rules}
+        # The metrics whose baselines each dimension's rules read (the rest are not learned).
+        self._learned: dict[Dimension, frozenset[Metric]] = {
+            dimension: frozenset(m for r in dim_rules if (m := r.baseline_metric) is not None)
+            for dimension, dim_rules in self._rules.items()
+        }
 
     @property
     def dimensions(self) -> frozenset[Dimension]:
@@ -128,7 +133,7 @@ class AlertEngine:
         (a replay brings many buckets of a key in one batch).
         """
         state = state or {}
-        windows = KeyWindows.from_dict(state.get("kw", {}))
+        windows = KeyWindows.from_dict(state.get("kw", {}), self.spec)
         episodes: dict[str, dict[str, Any]] = {
             name: dict(episode) for name, episode in state.get("ep", {}).items()
         }
@@ -154,12 +159,16 @@ class AlertEngine:
     ) -> dict[str, dict[str, Any]]:
         """One delta: update the windows, check the rules (alerts appended); the episodes kept."""
         # A firing drop/surge rule freezes its baseline: an incident must not become normal.
-        learn = {m for r in rules if (m := r.baseline_metric) is not None}
-        frozen = {
-            m
-            for r in rules
-            if (m := r.baseline_metric) is not None and episodes.get(r.name, {}).get("f")
-        }
+        learn = self._learned.get(dimension, frozenset())
+        frozen = (
+            {
+                m
+                for r in rules
+                if (m := r.baseline_metric) is not None and episodes.get(r.name, {}).get("f")
+            }
+            if episodes
+            else ()
+        )
         windows.add(bucket_ms, delta, self.spec, frozen=frozen, learn=learn)
         start, end, current = windows.current(self.spec)
         watermark = windows.watermark_ms if windows.watermark_ms is not None else bucket_ms
@@ -220,7 +229,7 @@ class AlertEngine:
         >>> from streams.alert_config import load_rules
         >>> engine = AlertEngine(load_rules("config/alerts.yml"))
         >>> firing = {"f": True, "s": 0, "v": 0.1}
-        >>> state = {"kw": {"w": {}, "wm": 0}, "ep": {"customer_at_risk": firing}}
+        >>> state = {"kw": {"k": {}, "wm": 0}, "ep": {"customer_at_risk": firing}}
         >>> engine.expire(state, "customer", "c1", engine.idle_ms("customer") - 1, now=from_ms(0))
         >>> [(a.state, a.resolution, a.value) for a in engine.expire(
         ...     state, "customer", "c1", engine.idle_ms("customer"), now=from_ms(0))]

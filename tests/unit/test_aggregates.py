@@ -12,7 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.events import FeedbackEvent, ScoredCommunication
-from streams.aggregates import METRICS, Aggregate, Baseline, KeyWindows, WindowSpec, from_ms, to_ms
+from streams.aggregates import (
+    METRICS,
+    Aggregate,
+    Baseline,
+    KeyWindows,
+    Metric,
+    WindowSpec,
+    buckets_from_windows,
+    from_ms,
+    to_ms,
+)
 from streams.conversations import Turn, answer
 from streams.deltas import (
     Delta,
@@ -262,19 +272,19 @@ def test_tumbling_window_closes_after_its_grace_and_late_data_is_dropped() -> No
     assert state.add(0, Aggregate.for_rating(0.5), TUMBLE) == []
     # 60 s: [0, 60 s) ended, but 30 s of grace are left.
     assert state.add(60_000, Aggregate.for_rating(1.0), TUMBLE) == []
-    assert sorted(state.windows) == [0, 60_000]
+    assert sorted(state.windows(TUMBLE)) == [0, 60_000]
     assert state.add(0, Aggregate.for_rating(0.0), TUMBLE) == []  # late but within grace
-    assert state.windows[0].rated_n == 2
+    assert state.windows(TUMBLE)[0].rated_n == 2
     closed = state.add(120_000, Aggregate.for_rating(1.0), TUMBLE)
     assert [start for start, _ in closed] == [0]
     assert closed[0][1].metric("rated_satisfaction") == 0.25
-    assert sorted(state.windows) == [60_000, 120_000]
+    assert sorted(state.windows(TUMBLE)) == [60_000, 120_000]
     assert state.baselines["rated_satisfaction"].mean == 0.25
     # Too late: its only window is closed. Dropped and counted, never raised.
     before = state.to_dict()
     state.add(59_000, Aggregate.for_rating(0.0), TUMBLE)
     assert state.late_dropped == 1
-    assert state.windows == KeyWindows.from_dict(before).windows
+    assert state.windows(TUMBLE) == KeyWindows.from_dict(before).windows(TUMBLE)
     assert state.baselines["rated_satisfaction"].n == 1
 
 
@@ -282,13 +292,13 @@ def test_hopping_delta_partly_late_reaches_only_the_open_windows() -> None:
     state = KeyWindows()
     state.add(T0_MS, Aggregate.for_rating(1.0), HOP)
     state.add(T0_MS + 5 * MIN, Aggregate.for_rating(1.0), HOP)
-    open_before = set(state.windows)
+    open_before = set(state.windows(HOP))
     # 09:05 closes every window ending by 09:03, i.e. starting by 08:53.
     assert min(open_before) == T0_MS - 6 * MIN
-    counts = {start: agg.rated_n for start, agg in state.windows.items()}
+    counts = {start: agg.rated_n for start, agg in state.windows(HOP).items()}
     state.add(T0_MS, Aggregate.for_rating(0.0), HOP)  # its windows start 08:51..09:00
     assert state.late_dropped == 0
-    reached = {s for s, agg in state.windows.items() if agg.rated_n == counts[s] + 1}
+    reached = {s for s, agg in state.windows(HOP).items() if agg.rated_n == counts[s] + 1}
     assert reached == {s for s in HOP.window_starts(T0_MS) if s >= T0_MS - 6 * MIN}
     assert len(reached) == 7
 
@@ -298,7 +308,8 @@ def test_memory_per_key_is_bounded_by_the_open_windows() -> None:
     for minute in range(24 * 60):
         state.add(T0_MS + minute * MIN, Aggregate.for_rating(0.5), HOP)
         # 10 windows hold the newest bucket, plus those waiting out their 2 min of grace.
-        assert len(state.windows) <= 12
+        assert len(state.windows(HOP)) <= 12
+        assert len(state.buckets) <= 12  # (size + grace) / step buckets
     # Windows start from 08:51 (the first one holding 09:00); the newest 12 stay open.
     assert state.baselines["rated_satisfaction"].n == 9 + 24 * 60 - 12
 
@@ -327,7 +338,7 @@ def test_key_windows_round_trip_through_json() -> None:
         late = 20 * MIN if i % 50 == 49 else rng.randrange(0, 200_000)
         at = T0_MS + i * 7_000 - late
         state.add(HOP.bucket(at), Aggregate.for_message(rng.random(), "negative", 0.3), HOP)
-    assert state.late_dropped > 0 and state.baselines and state.windows
+    assert state.late_dropped > 0 and state.baselines and state.buckets
     data = orjson.loads(orjson.dumps(state.to_dict()))
     assert KeyWindows.from_dict(data) == state
     assert KeyWindows.from_dict({}) == KeyWindows()
@@ -363,6 +374,121 @@ def test_any_order_of_deltas_within_grace_gives_the_same_windows_and_baselines(
         state.add(T0_MS + 3_600_000, Aggregate.for_rating(1.0), spec)  # closes them all
         states.append(state)
     assert states[0] == states[1]
+
+
+class PerWindow:
+    """The reference: each delta merged into every open window holding its bucket (how
+    :class:`KeyWindows` kept its state before it kept buckets). Deliberately simple."""
+
+    def __init__(self) -> None:
+        self.windows: dict[int, Aggregate] = {}
+        self.watermark_ms: int | None = None
+        self.baselines: dict[Metric, Baseline] = {}
+        self.late_dropped = 0
+
+    def add(
+        self, bucket_ms: int, delta: Aggregate, spec: WindowSpec, frozen: frozenset[Metric]
+    ) -> list[tuple[int, Aggregate]]:
+        bucket = spec.bucket(bucket_ms)
+        reached = False
+        for start in spec.window_starts(bucket):
+            if self.watermark_ms is None or not spec.closed(start, self.watermark_ms):
+                self.windows.setdefault(start, Aggregate()).merge(delta)
+                reached = True
+        self.late_dropped += not reached
+        if self.watermark_ms is None or bucket > self.watermark_ms:
+            self.watermark_ms = bucket
+        closed = [
+            (start, self.windows.pop(start))
+            for start in sorted(self.windows)
+            if spec.closed(start, self.watermark_ms)
+        ]
+        for _, aggregate in closed:
+            for metric in METRICS:
+                value = aggregate.metric(metric)
+                if metric in frozen or value is None or aggregate.samples(metric) == 0:
+                    continue
+                self.baselines.setdefault(metric, Baseline()).update(value, spec.baseline_alpha)
+        return closed
+
+
+specs = st.sampled_from(
+    [HOP, TUMBLE, WindowSpec(size_s=60, step_s=20, grace_s=0), WindowSpec(300, 60, 600)]
+)
+# Minutes since T0 (some far behind the newest: late), with a few jumps of hours.
+arrivals = st.lists(
+    st.tuples(st.integers(-30, 90).map(lambda m: m * 17_000), aggregates, st.booleans()),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=150)
+@given(specs, arrivals)
+def test_buckets_give_the_same_windows_closings_and_baselines_as_per_window_state(
+    spec: WindowSpec, parts: list[tuple[int, Aggregate, bool]]
+) -> None:
+    fast, slow = KeyWindows(), PerWindow()
+    clock = T0_MS
+    for offset, part, jump in parts:
+        clock += 3 * 3_600_000 if jump and offset % 7 == 0 else 0
+        bucket = spec.bucket(clock + offset)
+        frozen: frozenset[Metric] = frozenset({"satisfaction"}) if offset % 3 else frozenset()
+        assert fast.add(bucket, part, spec, frozen=frozen) == slow.add(bucket, part, spec, frozen)
+        assert fast.windows(spec) == slow.windows
+        assert fast.current(spec)[2] == slow.windows.get(fast.current(spec)[0], Aggregate())
+        assert (fast.watermark_ms, fast.late_dropped) == (slow.watermark_ms, slow.late_dropped)
+        assert fast.baselines == slow.baselines
+
+
+# What deltas are made of (streams.deltas): never empty, a maximum only with its count.
+real_arrivals = st.lists(
+    st.tuples(
+        st.integers(-30, 90).map(lambda m: m * 17_000),
+        aggregates.filter(
+            lambda a: not a.is_empty() and (a.urgency_max is None) == (a.urgency_n == 0)
+        ),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=100)
+@given(specs, real_arrivals, real_arrivals)
+def test_state_kept_per_window_converts_to_buckets_that_go_on_alike(
+    spec: WindowSpec,
+    first: list[tuple[int, Aggregate, bool]],
+    then: list[tuple[int, Aggregate, bool]],
+) -> None:
+    """An upgrade: state written per window goes on as if it had been kept in buckets
+    (exactly, for counts and sums: the parts are dyadic; the maximum from the current
+    window on)."""
+    fast, slow = KeyWindows(), PerWindow()
+    for offset, part, _ in first:
+        fast.add(spec.bucket(T0_MS + offset), part, spec)
+        slow.add(spec.bucket(T0_MS + offset), part, spec, frozenset())
+    old: dict[str, Any] = {"w": {str(s): a.to_dict() for s, a in slow.windows.items()}}
+    if slow.watermark_ms is not None:
+        old["wm"] = slow.watermark_ms
+    converted = KeyWindows.from_dict(old, spec)
+
+    def without_max(windows: dict[int, Aggregate]) -> dict[int, dict[str, Any]]:
+        return {s: {**a.to_dict(), "um": None} for s, a in windows.items()}
+
+    assert without_max(converted.windows(spec)) == without_max(fast.windows(spec))
+    for offset, part, _ in then:
+        bucket = spec.bucket(T0_MS + offset)
+        closed = converted.add(bucket, part, spec)
+        assert without_max(dict(closed)) == without_max(dict(fast.add(bucket, part, spec)))
+        assert converted.current(spec) == fast.current(spec)
+
+
+def test_state_kept_per_window_needs_its_spec() -> None:
+    with pytest.raises(ValueError, match="WindowSpec"):
+        KeyWindows.from_dict({"w": {}, "wm": 0})
+    assert buckets_from_windows({}, None, HOP) == {}
 
 
 # -- Deltas from records ---------------------------------------------------------------
