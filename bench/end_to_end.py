@@ -64,10 +64,11 @@ def _process_tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) a process and its living descendants have used."""
+def tree_cpu_seconds(pid: int, *, own: bool = False) -> float:
+    """CPU seconds (user + system) a process and its living descendants have used
+    (``own``: the process alone)."""
     total = 0.0
-    for member in _process_tree(pid):
+    for member in _process_tree(pid)[:1] if own else _process_tree(pid):
         with contextlib.suppress(psutil.Error):  # a member may exit meanwhile
             times = member.cpu_times()
             total += times.user + times.system
@@ -130,12 +131,14 @@ class RssSampler:
 @dataclass
 class Sustained:
     """The sustained run: ``events`` in ``seconds``; the indexing rate over each tenth of
-    the communications; the worker's CPU seconds meanwhile."""
+    the communications; the CPU seconds of the worker process and of its learner (its
+    child) meanwhile."""
 
     events: int
     seconds: float
     indexed_per_s_by_tenth: list[float]
     worker_cpu_s: float
+    learner_cpu_s: float
     learner: dict[str, Any] = field(default_factory=dict)
 
 
@@ -253,12 +256,12 @@ class EndToEnd:
         since, self.expected = self.expected, self.expected + communications
         self.samples = [(started, since)]
         pid = self.worker.process.pid if self.worker.process else 0
-        cpu = tree_cpu_seconds(pid)
+        cpu, own = tree_cpu_seconds(pid), tree_cpu_seconds(pid, own=True)
         learned = await self.learned()
         reached = await self.wait_indexed(self.expected, indexing, sending, since=since)
         learned = await self.learned() - learned
         lag = await self.learner_lag()
-        cpu = tree_cpu_seconds(pid) - cpu
+        cpu, own = tree_cpu_seconds(pid) - cpu, tree_cpu_seconds(pid, own=True) - own
         await sending
         points = [(at - started, min(n, self.expected) - since) for at, n in self.samples]
         learner = {
@@ -266,7 +269,9 @@ class EndToEnd:
             "examples_per_s": round(rate(int(learned), reached - started), 1),
             "lag_at_end": lag,
         }
-        return Sustained(len(self.events), reached - started, rates_by_tenth(points), cpu, learner)
+        return Sustained(
+            len(self.events), reached - started, rates_by_tenth(points), own, cpu - own, learner
+        )
 
     async def learned(self) -> float:
         """Training examples the learner has learned so far (its counter)."""
@@ -398,7 +403,14 @@ class EndToEndResult:
             "indexed_per_s_by_tenth": self.sustained.indexed_per_s_by_tenth,
             # 1.0 = one core busy all the time (the worker is one Python process).
             "worker_cpu_share": round(self.sustained.worker_cpu_s / self.sustained.seconds, 3),
-            "learner": self.sustained.learner,
+            # CPU per event depends far less on what else the machine runs than a rate.
+            "worker_cpu_ms_per_event": round(
+                1000 * self.sustained.worker_cpu_s / self.sustained.events, 4
+            ),
+            "learner": {
+                **self.sustained.learner,
+                "cpu_share": round(self.sustained.learner_cpu_s / self.sustained.seconds, 3),
+            },
             "learner_caught_up_s": (
                 None if self.learner_caught_up_s is None else round(self.learner_caught_up_s, 1)
             ),

@@ -244,7 +244,12 @@ def render_table(report: dict[str, Any]) -> Table:
         "(d) end to end, sustained",
         f"{e2e['events_per_s']:,.0f} events/s",
         f"{e2e['events']:,} events in {e2e['seconds']:,.1f}s, Kafka → worker → ES"
-        + (", exactly once" if report["machine"].get("exactly_once") else ", at least once"),
+        + (", exactly once" if report["machine"].get("exactly_once") else ", at least once")
+        + (
+            f"; worker CPU {e2e['worker_cpu_ms_per_event']:.3f} ms per event"
+            if e2e.get("worker_cpu_ms_per_event") is not None
+            else ""
+        ),
     )
     for key, share in (("at_50", "50%"), ("at_90", "90%")):
         run = e2e["latency_runs"][key]

@@ -533,6 +533,10 @@ def test_the_tree_measures_include_children_with_the_numbers_proc_gives() -> Non
         assert tree_cpu_seconds(child.pid) == pytest.approx(_proc_cpu_seconds(child.pid), abs=0.011)
         assert tree_rss_bytes(child.pid) == _proc_rss_bytes(child.pid)
         assert tree_cpu_seconds(os.getpid()) >= tree_cpu_seconds(child.pid) > 0.15
+        # This process alone leaves the child's 0.25 s out.
+        own = tree_cpu_seconds(os.getpid(), own=True)
+        assert own == pytest.approx(_proc_cpu_seconds(os.getpid()), abs=0.05)
+        assert own < tree_cpu_seconds(os.getpid()) - 0.15
         assert tree_rss_bytes(os.getpid()) > tree_rss_bytes(child.pid)
     finally:
         child.communicate(b"")
