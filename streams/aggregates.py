@@ -455,17 +455,17 @@ class KeyWindows:
         learn: Collection[Metric],
     ) -> list[tuple[int, Aggregate]]:
         """Close the windows (holding data) that the watermark's move from ``before`` closed."""
+        if before is None:
+            return []  # the first data: every window holding it is open
         assert self.watermark_ms is not None
         size, step, reach = spec.size_ms, spec.step_ms, spec.size_ms + spec.grace_ms
         limit = self.watermark_ms - reach  # windows starting at or before it are closed
-        if before is not None and before - reach >= limit:
-            return []
-        low = None if before is None else before - reach  # those were closed already
+        low = before - reach  # windows starting at or before it were closed already
         starts = {
             start
             for held in self.buckets
             for start in range(held - size + step, min(held, limit) + 1, step)
-            if low is None or start > low
+            if start > low
         }
         closed = [(start, self._window(start, size)) for start in sorted(starts)]
         for _, aggregate in closed:
