@@ -82,7 +82,14 @@ async def delivered_batches(
 ) -> AsyncIterator[Sequence[EventT[Any]]]:
     """Batches of a Faust stream (:func:`streams.batches.take_batches`), marking each as
     delivered when the agent comes back for the next one (never when its body raised)."""
+    inbound = stream.app.monitor.stream_inbound_time
     async for events in take_batches(stream, max_events, within):
+        # Faust's consumer thread logs "Stream has not started processing" for a
+        # partition whose stream never noted an event here; its sensor notes each one,
+        # and crmstream's per-batch sensor (streams.app) skips that hook, so a batch does.
+        now = time.monotonic()
+        for tp in {event.message.tp for event in events}:
+            inbound[tp] = now
         yield events
         _delivered.update(event.message for event in events)
 

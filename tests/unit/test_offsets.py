@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -120,14 +121,18 @@ def test_delivered_batches_marks_a_batch_only_when_the_next_one_is_asked_for(
 
     monkeypatch.setattr(offsets, "take_batches", take_batches)
 
+    stream = Stream()
+
     async def agent() -> None:
-        async for events in offsets.delivered_batches(object(), 500, 0.1):
+        async for events in offsets.delivered_batches(stream, 500, 0.1):
             seen.append(all(e.message in offsets._delivered for e in events))
             if events[0].message.offset == 3:
                 break  # the agent stops (or raises) before asking for more
 
     asyncio.run(agent())
     assert seen == [False, False]
+    # Each batch tells Faust's livelock detector that its partitions' stream is working.
+    assert set(stream.app.monitor.stream_inbound_time) == {PARTITION}
     assert batches[0][0].message in offsets._delivered
     assert batches[1][0].message not in offsets._delivered
 
@@ -135,6 +140,13 @@ def test_delivered_batches_marks_a_batch_only_when_the_next_one_is_asked_for(
 class Event:
     def __init__(self, message: Message) -> None:
         self.message = message
+
+
+class Stream:
+    """What delivered_batches reads of a Faust stream besides its events."""
+
+    def __init__(self) -> None:
+        self.app = SimpleNamespace(monitor=SimpleNamespace(stream_inbound_time={}))
 
 
 def test_duplicate_acks_are_committed_in_one_go(consumer: Any) -> None:
