@@ -423,7 +423,7 @@ arrivals = st.lists(
 )
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(specs, arrivals)
 def test_buckets_give_the_same_windows_closings_and_baselines_as_per_window_state(
     spec: WindowSpec, parts: list[tuple[int, Aggregate, bool]]
@@ -455,7 +455,7 @@ real_arrivals = st.lists(
 )
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(specs, real_arrivals, real_arrivals)
 def test_state_kept_per_window_converts_to_buckets_that_go_on_alike(
     spec: WindowSpec,
