@@ -106,11 +106,6 @@ app = App(
     store="crmstream://",
     # One message may carry a long email thread; the broker's default limit is ~1 MB.
     producer_max_request_size=1_048_576,
-    # Batches of up to 256 KB per partition instead of aiokafka's 16 KB: a scored batch
-    # and its changelog records go out in a few produce requests instead of one per
-    # ~10 records (aiokafka's CPU per 1.4 KB record against this broker: 36-39 µs at
-    # 16 KB, 24-25 µs at 256 KB, 29-30 µs at 1 MB).
-    producer_max_batch_size=262_144,
 )
 
 
