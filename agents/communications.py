@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from streams.search_index import create_async_client
 from streams.sinks import CommunicationSink, KafkaPublisher, Outgoing
 from streams.topics import TRAINING
 from streams.training import pack_training
+from streams.transactions import ExactlyOnce
 
 
 def incoming(event: Any) -> Incoming:
@@ -44,6 +45,22 @@ def observe_end_to_end(topic: str, events: Sequence[Any]) -> None:
     done = time.time()
     for event in events:
         histogram.observe(max(0.0, done - event.message.timestamp))
+
+
+async def measured_batches(stream: Any, topic: str, agent: str) -> AsyncIterator[list[Incoming]]:
+    """An input's batches (:func:`streams.offsets.delivered_batches`) as the pipeline's
+    messages, measured: events in when taken; once the agent comes back for the next
+    batch (its sinks returned), the seconds it took and each event's produce-to-done time.
+    """
+    processing = metrics.PROCESSING_SECONDS.labels(agent)
+    async for events in delivered_batches(
+        stream, settings.batch_max_events, settings.batch_max_wait_s
+    ):
+        started = time.perf_counter()
+        metrics.EVENTS_IN.labels(topic).inc(len(events))
+        yield [incoming(e) for e in events]
+        observe_end_to_end(topic, events)
+        processing.observe(time.perf_counter() - started)
 
 
 def observe_satisfaction(records: Sequence[ScoredCommunication]) -> None:
@@ -61,17 +78,16 @@ def training_messages(kind: str, accepted: list[Accepted[Any]]) -> list[Outgoing
 async def score_communications(stream: Any) -> None:
     es = create_async_client(settings)
     publisher = KafkaPublisher(app)
-    sink = CommunicationSink(settings, es, publisher, edge.redactor)
-    training_topic = settings.topic_name(TRAINING)
     topic = communications_topic.get_topic_name()
-    processing = metrics.PROCESSING_SECONDS.labels("score_communications")
+    exactly_once = ExactlyOnce(settings, app.consumer, topic) if settings.exactly_once else None
+    transactions = exactly_once.output if exactly_once is not None else None
+    sink = CommunicationSink(settings, es, publisher, edge.redactor, transactions)
+    training_topic = settings.topic_name(TRAINING)
     try:
-        async for events in delivered_batches(
-            stream, settings.batch_max_events, settings.batch_max_wait_s
-        ):
-            started = time.perf_counter()
-            messages = [incoming(e) for e in events]
-            metrics.EVENTS_IN.labels(topic).inc(len(messages))
+        async for messages in measured_batches(stream, topic, "score_communications"):
+            next_offsets = None
+            if exactly_once is not None:  # what this batch's transactions may take
+                messages, next_offsets = exactly_once.take(messages)
             now = datetime.now(UTC)
             result = edge.communications(messages, now=now)
             scorer = live_model.scorer  # one version for the whole batch
@@ -90,12 +106,12 @@ async def score_communications(stream: Any) -> None:
             # acknowledged before the next batch is taken (and its offsets committed).
             await asyncio.gather(
                 publisher.publish(training_topic, training),
-                sink.deliver(result, now=now),
+                sink.deliver(result, now=now, next_offsets=next_offsets),
                 publisher.publish(AGGREGATES_TOPIC, delta_messages(deltas)),
                 publisher.publish(TURNS_TOPIC, turn_messages(scored)),
                 publisher.publish(CONTACTS_TOPIC, contact_messages(contacts)),
             )
-            observe_end_to_end(topic, events)
-            processing.observe(time.perf_counter() - started)
     finally:
         await es.close()
+        if exactly_once is not None:
+            await exactly_once.close()

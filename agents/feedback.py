@@ -9,19 +9,17 @@ also indexed in ``crm-feedback`` (comments redacted) for analysts and for
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from agents.alerts import AGGREGATES_TOPIC, delta_messages
-from agents.communications import incoming, observe_end_to_end, training_messages
+from agents.communications import measured_batches, training_messages
 from agents.customers import CONTACTS_TOPIC, contact_messages
 from schemas.events import FeedbackEvent
 from streams import metrics
 from streams.app import alert_engine, app, edge, feedback_topic, labels_topic, settings
 from streams.deltas import deltas_from_feedback
-from streams.offsets import delivered_batches
 from streams.pipeline import BatchResult, Incoming
 from streams.profiles import contact_from_rating
 from streams.search_index import create_async_client
@@ -38,14 +36,8 @@ async def check_and_forward(stream: Any, topic_name: str, kind: str, check: Chec
     dead_letters = DeadLetterSink(settings, publisher, es, edge.redactor)
     ratings_index = FeedbackSink(settings, es)
     training_topic = settings.topic_name(TRAINING)
-    processing = metrics.PROCESSING_SECONDS.labels(f"check_{kind}")
     try:
-        async for events in delivered_batches(
-            stream, settings.batch_max_events, settings.batch_max_wait_s
-        ):
-            started = time.perf_counter()
-            messages = [incoming(e) for e in events]
-            metrics.EVENTS_IN.labels(topic_name).inc(len(messages))
+        async for messages in measured_batches(stream, topic_name, f"check_{kind}"):
             result = check(messages, datetime.now(UTC))
             ratings = [a.record for a in result.accepted if isinstance(a.record, FeedbackEvent)]
             for rating in ratings:
@@ -65,8 +57,6 @@ async def check_and_forward(stream: Any, topic_name: str, kind: str, check: Chec
                 dead_letters.deliver(result.dead),
                 ratings_index.deliver(ratings),
             )
-            observe_end_to_end(topic_name, events)
-            processing.observe(time.perf_counter() - started)
     finally:
         await es.close()
 

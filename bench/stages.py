@@ -169,7 +169,7 @@ class ModelStage:
             for value in training:
                 outcome = learn_message(self.bundle, value)
                 self.training_offset += 1
-                self.bundle.version = self.training_offset
+                self.bundle.learned_until(self.training_offset)
                 self.examples += outcome.learned
         dead = [d.source.offset for d in (*result.dead, *checked.dead)]
         return scored, dead

@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     # How long the broker may hold a worker's fetch request when it has nothing new
     # (Faust fixes 1.5 s; see streams.app.PromptFetchConsumerThread for why it matters).
     kafka_fetch_max_wait_ms: int = Field(100, ge=1, le=1500)
+    # Scored records and dead letters in Kafka transactions with their input offsets, for
+    # consumers that read committed data (streams.transactions; README "Guarantees").
+    exactly_once: bool = False
     log_level: Literal["debug", "info", "warn", "error", "crit"] = "info"
     # RocksDB memory of all of a worker's tables together (block cache and memtables).
     table_memory_mb: int = Field(64, ge=8)

@@ -6,10 +6,10 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import orjson
 import typer
@@ -21,7 +21,7 @@ from config.settings import Settings, get_settings
 from crmstream.cluster import prepare_cluster, publish_warm_start
 from crmstream.errors import CrmstreamError
 from crmstream.processes import configure_logging, run_learner_process, run_worker
-from crmstream.progress import progress_bar
+from crmstream.progress import progress_bar, progress_callback
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -328,6 +328,23 @@ def _reading_index(settings: Settings, alias: str) -> Iterator[Elasticsearch]:
         client.close()
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Result = TypeVar("Result")
+
+
+def _print_result(
+    result: Result,
+    as_json: bool,
+    render_json: Callable[[Result], str],
+    render_table: Callable[[Result, Console], None],
+) -> None:
+    """What a reading command found: JSON on stdout with ``--json``, else a table."""
+    if as_json:
+        sys.stdout.write(render_json(result) + "\n")
+    else:
+        render_table(result, console)
+
+
 @app.command("search")
 def search_command(
     query: Annotated[str, typer.Argument(help='Words, "phrases", -excluded, field:value.')] = "",
@@ -343,7 +360,7 @@ def search_command(
     ] = None,
     lang: Annotated[str | None, typer.Option(help="Only this language (en, zh, ...).")] = None,
     size: Annotated[int, typer.Option(min=1, max=10_000, help="How many results.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Search the indexed communications (English and Chinese)."""
     from datetime import UTC, datetime
@@ -364,17 +381,14 @@ def search_command(
     alias = settings.index_name(COMMUNICATIONS_ALIAS)
     with _reading_index(settings, alias) as client:
         result = search(client, alias, query, filters, size=size)
-    if as_json:
-        sys.stdout.write(render_json(result) + "\n")
-    else:
-        render_table(result, console)
+    _print_result(result, as_json, render_json, render_table)
 
 
 @app.command("similar")
 def similar_command(
     event_id: Annotated[str, typer.Argument(help="The communication's event id.")],
     size: Annotated[int, typer.Option(min=1, max=100, help="How many similar ones.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Earlier communications like this one, and a reply that worked for one of them."""
     from crmstream.similar import CommunicationNotFound, find_similar, render_json, render_table
@@ -390,10 +404,7 @@ def similar_command(
         except CommunicationNotFound as error:
             errors.print(str(error))
             raise typer.Exit(1) from None
-    if as_json:
-        sys.stdout.write(render_json(result) + "\n")
-    else:
-        render_table(result, console)
+    _print_result(result, as_json, render_json, render_table)
 
 
 @app.command("eval-similar")
@@ -534,41 +545,46 @@ def _scale(value: str | None) -> tuple[float, float] | None:
         ) from None
 
 
+# The options ``eval`` and ``bootstrap`` share: the columns of a labelled file.
+LabelledFile = Annotated[
+    Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON Lines.")
+]
+TextColumn = Annotated[str, typer.Option(help="Column with the text.")]
+NeedColumn = Annotated[str | None, typer.Option(help="Column with need labels.")]
+SatisfactionColumn = Annotated[
+    str | None, typer.Option(help="Numeric score, or negative/neutral/positive, or 0/1.")
+]
+SatisfactionScale = Annotated[
+    str | None, typer.Option(help="MIN:MAX of a numeric satisfaction column.")
+]
+TimeColumn = Annotated[str | None, typer.Option(help="Read the rows in the order of this time.")]
+
+
 @app.command("eval")
 def evaluate(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON Lines.")],
-    text_col: Annotated[str, typer.Option(help="Column with the text.")],
+    file: LabelledFile,
+    text_col: TextColumn,
     out: Annotated[Path, typer.Option(help="Folder for report.md, metrics.json and plots.")],
-    need_col: Annotated[str | None, typer.Option(help="Column with need labels.")] = None,
-    satisfaction_col: Annotated[
-        str | None, typer.Option(help="Numeric score, or negative/neutral/positive, or 0/1.")
-    ] = None,
-    satisfaction_scale: Annotated[
-        str | None, typer.Option(help="MIN:MAX of a numeric satisfaction column.")
-    ] = None,
-    time_col: Annotated[str | None, typer.Option(help="Replay in the order of this time.")] = None,
+    need_col: NeedColumn = None,
+    satisfaction_col: SatisfactionColumn = None,
+    satisfaction_scale: SatisfactionScale = None,
+    time_col: TimeColumn = None,
     shuffle_seed: Annotated[int | None, typer.Option(help="Shuffle with this seed.")] = None,
     language_col: Annotated[str | None, typer.Option(help="Column with a language hint.")] = None,
 ) -> None:
     """Online models (predict, then learn) against scikit-learn baselines on the last 20%."""
     from crmstream.evaluation import run_evaluation
+    from crmstream.labelled import LabelledColumns
 
     if time_col is not None and shuffle_seed is not None:
         raise typer.BadParameter("choose --time-col or --shuffle-seed, not both")
-    with progress_bar(console) as bar:
-        task = bar.add_task("evaluating", total=None)
-        metrics = run_evaluation(
-            file,
-            text_col=text_col,
-            need_col=need_col,
-            satisfaction_col=satisfaction_col,
-            satisfaction_scale=_scale(satisfaction_scale),
-            time_col=time_col,
-            shuffle_seed=shuffle_seed,
-            out=out,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-            language_col=language_col,
-        )
+    columns = LabelledColumns(
+        text_col, need=need_col, satisfaction=satisfaction_col,
+        satisfaction_scale=_scale(satisfaction_scale), language=language_col,
+        time=time_col, shuffle_seed=shuffle_seed,
+    )  # fmt: skip
+    with progress_callback(console, "evaluating") as progress:
+        metrics = run_evaluation(file, columns, out=out, progress=progress)
     table = Table(
         "task", "metric", "online", "batch", "batch tuned", "online - batch tuned", "test rows"
     )
@@ -622,13 +638,13 @@ def eval_emerging(
 
 @app.command()
 def bootstrap(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON Lines.")],
-    text_col: Annotated[str, typer.Option(help="Column with the text.")],
-    need_col: Annotated[str | None, typer.Option(help="Column with need labels.")] = None,
-    satisfaction_col: Annotated[str | None, typer.Option(help="Satisfaction column.")] = None,
-    satisfaction_scale: Annotated[str | None, typer.Option(help="MIN:MAX if numeric.")] = None,
+    file: LabelledFile,
+    text_col: TextColumn,
+    need_col: NeedColumn = None,
+    satisfaction_col: SatisfactionColumn = None,
+    satisfaction_scale: SatisfactionScale = None,
     priority_col: Annotated[str | None, typer.Option(help="Column with P1..P4 labels.")] = None,
-    time_col: Annotated[str | None, typer.Option(help="Learn in the order of this time.")] = None,
+    time_col: TimeColumn = None,
 ) -> None:
     """Warm-start the online models from history and publish them as the newest snapshot.
 
@@ -636,19 +652,14 @@ def bootstrap(
     the training topic's current end, so the learner resumes after it.
     """
     from crmstream.evaluation import bootstrap as learn_history
+    from crmstream.labelled import LabelledColumns
 
-    with progress_bar(console) as bar:
-        task = bar.add_task("learning", total=None)
-        learned = learn_history(
-            file,
-            text_col=text_col,
-            need_col=need_col,
-            satisfaction_col=satisfaction_col,
-            satisfaction_scale=_scale(satisfaction_scale),
-            priority_col=priority_col,
-            time_col=time_col,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    columns = LabelledColumns(
+        text_col, need=need_col, satisfaction=satisfaction_col,
+        satisfaction_scale=_scale(satisfaction_scale), priority=priority_col, time=time_col,
+    )  # fmt: skip
+    with progress_callback(console, "learning") as progress:
+        learned = learn_history(file, columns, progress=progress)
     settings = get_settings()
     asyncio.run(prepare_cluster(settings))
     version, size = asyncio.run(publish_warm_start(settings, learned))

@@ -75,7 +75,8 @@ async def publish_warm_start(settings: Settings, learned: dict[str, Any]) -> tup
     bundle = ModelBundle()
     for name, model in learned.items():
         setattr(bundle, name, model)
-    bundle.version = await training_end_offset(settings)
+    # The history stands for everything the topic holds so far: the learner resumes at its end.
+    bundle.learned_until(await training_end_offset(settings))
     publisher = SnapshotPublisher(settings)
     await publisher.start()
     try:

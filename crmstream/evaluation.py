@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from crmstream.errors import DatasetError
-from crmstream.labelled import cell, read_labelled
+from crmstream.labelled import LabelledColumns, cell, read_labelled
 from models.evaluate import TRAIN_SHARE, EvaluationTask, evaluate_tasks, learn_history
 from models.features import Example
 from models.protocol import BaseOnlineModel
@@ -69,18 +69,16 @@ def _plot(
 
 def run_evaluation(
     path: Path,
+    columns: LabelledColumns,
     *,
-    text_col: str,
-    need_col: str | None,
-    satisfaction_col: str | None,
-    satisfaction_scale: tuple[float, float] | None,
-    time_col: str | None,
-    shuffle_seed: int | None,
     out: Path,
     progress: Callable[[int, int], None] | None = None,
-    language_col: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate the online models on a labelled file; write ``out``; return the metrics.
+
+    ``columns`` says which columns hold the text and the labels and in which order the
+    rows are read (:class:`crmstream.labelled.LabelledColumns`; ``priority`` is not
+    evaluated).
 
     The returned dict is what ``out/metrics.json`` holds: the metrics of
     :func:`models.evaluate.evaluate_tasks`, which describes their shape.
@@ -90,16 +88,7 @@ def run_evaluation(
     started = time.perf_counter()
     path = Path(path)
     out = Path(out)
-    examples, _, tasks, info = read_labelled(
-        path,
-        text_col=text_col,
-        need_col=need_col,
-        satisfaction_col=satisfaction_col,
-        satisfaction_scale=satisfaction_scale,
-        time_col=time_col,
-        shuffle_seed=shuffle_seed,
-        language_col=language_col,
-    )
+    examples, _, tasks, info = read_labelled(path, columns)
     if not tasks:
         raise DatasetError("nothing to evaluate: give a need column and/or a satisfaction column")
     out.mkdir(parents=True, exist_ok=True)
@@ -117,7 +106,7 @@ def run_evaluation(
         )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     runtime = time.perf_counter() - started
-    report = _report(path, text_col, info, len(examples), metrics, details, runtime)
+    report = _report(path, columns.text, info, len(examples), metrics, details, runtime)
     (out / "report.md").write_text(report, encoding="utf-8")
     if progress is not None:
         progress(total, total)
@@ -201,15 +190,8 @@ def _report(
 
 def bootstrap(
     path: Path,
+    columns: LabelledColumns,
     *,
-    text_col: str,
-    need_col: str | None = None,
-    satisfaction_col: str | None = None,
-    satisfaction_scale: tuple[float, float] | None = None,
-    priority_col: str | None = None,
-    time_col: str | None = None,
-    shuffle_seed: int | None = None,
-    language_col: str | None = None,
     emerging: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, BaseOnlineModel[Example, Any]]:
@@ -218,20 +200,11 @@ def bootstrap(
     Always ``keywords`` (document frequencies) and, unless ``emerging=False``,
     ``emerging`` (clusters of the history); ``need``, ``satisfaction`` (scores or
     sentiment labels, as :func:`crmstream.labelled.detect_satisfaction` reads them) and
-    ``urgency`` (P1..P4) when their column is given.
+    ``urgency`` (P1..P4) when ``columns`` names their column.
     """
-    examples, kept, tasks, _ = read_labelled(
-        Path(path),
-        text_col=text_col,
-        need_col=need_col,
-        satisfaction_col=satisfaction_col,
-        satisfaction_scale=satisfaction_scale,
-        time_col=time_col,
-        shuffle_seed=shuffle_seed,
-        language_col=language_col,
-    )
+    examples, kept, tasks, _ = read_labelled(Path(path), columns)
     priorities: dict[int, str] = {}
-    if priority_col:
+    if priority_col := columns.priority:
         priorities = {i: cell(r, priority_col) for i, r in enumerate(kept)}
         priorities = {i: p for i, p in priorities.items() if p}
     return learn_history(examples, tasks, priorities, emerging=emerging, progress=progress)

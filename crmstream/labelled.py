@@ -3,7 +3,9 @@
 A CSV or JSON Lines file (read by :mod:`crmstream.rows`) becomes the online models'
 :class:`~models.features.Example` values in stream order (file order, by a time column,
 or shuffled with a seed) and the :class:`~models.evaluate.EvaluationTask` values its
-label columns allow; :mod:`models.evaluate` does the learning on them in memory.
+label columns allow; :mod:`models.evaluate` does the learning on them in memory. Which
+column holds what, and the order, is one :class:`LabelledColumns` value: the command
+line builds it once and every step passes it on.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,43 @@ from models.evaluate import EvaluationTask
 from models.features import Example
 from models.satisfaction import normalize_score, parse_sentiment
 
-__all__ = ["cell", "detect_satisfaction", "order_rows", "read_labelled", "read_rows"]
+__all__ = [
+    "LabelledColumns",
+    "cell",
+    "detect_satisfaction",
+    "order_rows",
+    "read_labelled",
+    "read_rows",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledColumns:
+    """What a labelled file's columns hold, and the order its rows are read in.
+
+    ``text`` is required; each label column is optional and adds its task (``need``:
+    need labels; ``satisfaction``: a score on ``satisfaction_scale``, or sentiment words
+    or 0/1, see :func:`detect_satisfaction`; ``priority``: P1..P4 labels, which only
+    ``crmstream bootstrap`` learns). ``language`` is a column with a language hint. The
+    rows are read in file order, in the order of the ``time`` column, or shuffled with
+    ``shuffle_seed`` (not both). A column name ``a.b`` reaches into JSON objects.
+
+    >>> columns = LabelledColumns("text", need="negativereason", time="tweet_created")
+    >>> columns.text, columns.need, columns.satisfaction
+    ('text', 'negativereason', None)
+    >>> columns.time = None
+    Traceback (most recent call last):
+    dataclasses.FrozenInstanceError: cannot assign to field 'time'
+    """
+
+    text: str
+    need: str | None = None
+    satisfaction: str | None = None
+    satisfaction_scale: tuple[float, float] | None = None
+    priority: str | None = None
+    language: str | None = None
+    time: str | None = None
+    shuffle_seed: int | None = None
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -150,24 +189,30 @@ def detect_satisfaction(
 
 
 def read_labelled(
-    path: Path,
-    *,
-    text_col: str,
-    need_col: str | None,
-    satisfaction_col: str | None,
-    satisfaction_scale: tuple[float, float] | None,
-    time_col: str | None,
-    shuffle_seed: int | None,
-    language_col: str | None,
+    path: Path, columns: LabelledColumns
 ) -> tuple[list[Example], list[dict[str, Any]], list[EvaluationTask], dict[str, Any]]:
     """A labelled file as the model's examples in stream order, the rows kept (those with
     a text, in the same order), the tasks its label columns allow, and what was read
-    (``rows``, ``skipped_empty_text``, ``order``) for the report."""
+    (``rows``, ``skipped_empty_text``, ``order``) for the report.
+
+    >>> import tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = Path(folder.name) / "rows.csv"
+    >>> _ = path.write_text("body,mood\\nlate again,negative\\n,positive\\n")
+    >>> examples, kept, tasks, info = read_labelled(
+    ...     path, LabelledColumns("body", satisfaction="mood")
+    ... )
+    >>> [e.text for e in examples], [(t.name, t.targets) for t in tasks], info["rows"]
+    (['late again'], [('sentiment', ['negative'])], 2)
+    >>> folder.cleanup()
+    """
+    text_col = columns.text
     rows = read_rows(path)
     if rows and text_col not in rows[0] and not any(cell(r, text_col) for r in rows[:100]):
         raise DatasetError(f"no text column {text_col!r} in {path}")
-    ordered, order_note = order_rows(rows, time_col=time_col, shuffle_seed=shuffle_seed)
+    ordered, order_note = order_rows(rows, time_col=columns.time, shuffle_seed=columns.shuffle_seed)
     kept = [row for row in ordered if cell(row, text_col)]
+    language_col = columns.language
     examples = [
         Example(cell(row, text_col), language=cell(row, language_col) or None)
         if language_col
@@ -175,7 +220,7 @@ def read_labelled(
         for row in kept
     ]
     tasks: list[EvaluationTask] = []
-    if need_col:
+    if need_col := columns.need:
         task = EvaluationTask("need", need_col, "classification", note="need labels")
         for i, row in enumerate(kept):
             label = cell(row, need_col)
@@ -183,9 +228,9 @@ def read_labelled(
                 task.indices.append(i)
                 task.targets.append(label)
         tasks.append(task)
-    if satisfaction_col:
+    if satisfaction_col := columns.satisfaction:
         values = [cell(row, satisfaction_col) for row in kept]
-        name, convert, note = detect_satisfaction(values, satisfaction_scale)
+        name, convert, note = detect_satisfaction(values, columns.satisfaction_scale)
         kind = "regression" if name == "satisfaction" else "classification"
         task = EvaluationTask(name, satisfaction_col, kind, note=note)
         for i, value in enumerate(values):

@@ -136,7 +136,40 @@ class _Memory(OrderedDict[str, Any]):
 
 
 class ModelBundle:
-    """Need, satisfaction, urgency, keywords and emerging needs, with their health."""
+    """Need, satisfaction, urgency, keywords and emerging needs, with their health.
+
+    What it offers, and who uses it:
+
+    - the models, as attributes: ``need``, ``satisfaction``, ``urgency``, ``keywords``,
+      ``emerging`` (each follows :class:`models.protocol.BaseOnlineModel`), and ``health``
+      (:class:`models.health.Health`, their drift monitors);
+    - :attr:`version`: the offset in ``crm.training`` of the next message to learn, so
+      every message before it is in the models (read-only; it moves by one with each
+      message learned, and :meth:`learned_until` says where the learner is);
+      :attr:`versions` adds each model's own count of examples;
+    - :meth:`score`: what the models say about one communication record (workers score
+      batches with the compiled form, :mod:`models.compiled`);
+    - :meth:`learn` (one example, the old training format) and :meth:`learn_batch` (a
+      worker batch of one kind), each one ``crm.training`` message;
+    - :meth:`forget`: drop communications from the memories that join labels and
+      feedback to their text (``examples``, ``conversations``: bounded to ``memory``);
+    - :meth:`snapshot` and :meth:`restore`: the bytes shipped on ``crm.models``.
+
+    >>> bundle = ModelBundle(memory=100)
+    >>> outcome = bundle.learn_batch("communication", [
+    ...     {"event_id": "e1", "text": "refund my order", "direction": "inbound",
+    ...      "need": "refund"}])
+    >>> bundle.version, bundle.versions["need"], outcome.learned
+    (1, 1, 1)
+    >>> bundle.score({"text": "refund please"}).need.label
+    'refund'
+    >>> bundle.learned_until(41)  # the training message at offset 40 was the last learned
+    >>> ModelBundle.restore(bundle.snapshot(), memories=False).version
+    41
+    >>> bundle.version = 0
+    Traceback (most recent call last):
+    AttributeError: property 'version' of 'ModelBundle' object has no setter
+    """
 
     def __init__(self, *, memory: int = 20_000) -> None:
         self.need = NeedClassifier()
@@ -145,7 +178,7 @@ class ModelBundle:
         self.keywords = KeywordExtractor()
         self.emerging = EmergingNeeds()
         self.health = Health()
-        self.version = 0
+        self.learned_until(0)
         self.examples: _Memory = _Memory(memory)  # event_id -> Example
         self.conversations: _Memory = _Memory(memory)  # conversation_id -> Example (inbound)
         self._watch()
@@ -154,8 +187,39 @@ class ModelBundle:
         self.health.watch(self.need, "classification", target=lambda p: p.label)
         self.health.watch(self.satisfaction, "regression", target=lambda p: p.score)
 
+    # The version stays in the instance's dict under its own name, as it always was, so a
+    # snapshot's pickle keeps its layout: older snapshots restore, older workers read ours.
+    @property
+    def version(self) -> int:
+        """The offset in ``crm.training`` of the next message to learn (:meth:`learned_until`)."""
+        version: int = self.__dict__["version"]
+        return version
+
+    def learned_until(self, offset: int) -> None:
+        """Say that the models hold every ``crm.training`` message before ``offset``: the
+        :attr:`version` becomes ``offset``, where a learner resuming from this bundle
+        starts reading.
+
+        The learner calls it with the offset after each message it learned (or failed to
+        learn: a bad message is not read again); ``crmstream bootstrap`` with the topic's
+        current end, as the models it learned from a history file stand for everything the
+        topic held so far. Learning a message moves the version by one on its own.
+
+        >>> bundle = ModelBundle()
+        >>> bundle.learned_until(7)
+        >>> bundle.version, bundle.versions["bundle"]
+        (7, 7)
+        >>> bundle.learned_until(-1)
+        Traceback (most recent call last):
+        ValueError: a training offset is >= 0, got -1
+        """
+        if offset < 0:
+            raise ValueError(f"a training offset is >= 0, got {offset}")
+        self.__dict__["version"] = offset
+
     @property
     def versions(self) -> dict[str, int]:
+        """The bundle's :attr:`version` and each model's own (the examples it learned)."""
         return {
             "bundle": self.version,
             "need": self.need.version,
@@ -193,7 +257,7 @@ class ModelBundle:
             else:
                 self._learn_label(record, outcome)
         outcome.learned = 1
-        self.version += 1
+        self.learned_until(self.version + 1)
         return outcome
 
     def forget(self, event_ids: Sequence[str], conversation_ids: Sequence[str]) -> int:
@@ -237,7 +301,7 @@ class ModelBundle:
                 learn = self._learn_feedback if kind == "feedback" else self._learn_label
                 for record in records:
                     self._guarded(learn, record, outcome)
-        self.version += 1
+        self.learned_until(self.version + 1)
         return outcome
 
     @staticmethod

@@ -14,9 +14,12 @@ arrays, and scores the batch with a few array operations:
   sparse product gives every example's logits for every class at once;
 - the satisfaction model's naive Bayes as one more term x class matrix (each known term's
   log-probability share, unknown terms 0) and a log prior per class, applied to the
-  batch's term presence and added, weighted, to the sentiment's logits; texts with Han
-  characters read their character n-grams too (:func:`models.satisfaction.satisfaction_terms`):
-  they make a second, smaller batch of their own for the sentiment;
+  batch's term presence and added, weighted (one weight for text with Han characters,
+  one for other text), to the sentiment's logits; texts with Han characters read their
+  character n-grams too, and texts with negations or punctuation cues those cues
+  (:func:`models.satisfaction.satisfaction_terms`): they make a second batch of their
+  own for the sentiment, their entries of the first extended by those terms
+  (``_Batch.extended``: the tokens are not gone through again);
 - the urgency model's rules and learned weights.
 
 It gives the answers :meth:`ModelBundle.score` gives, to the last bit in the common
@@ -69,8 +72,8 @@ from models.satisfaction import (
     SatisfactionModel,
     SatisfactionPrediction,
     Sentiment,
+    extra_terms,
     parse_sentiment,
-    satisfaction_terms,
     sentiment_of_score,
 )
 from models.softmax import DenseSoftmax
@@ -265,6 +268,54 @@ class _Batch:
             lengths=lengths.astype(np.float64),
         )
 
+    def extended(
+        self, examples: Sequence[int], extra: Sequence[Sequence[str]], index: Mapping[str, int]
+    ) -> _Batch:
+        """The batch of this batch's ``examples`` (in that order), each holding its own
+        terms then ``extra[k]`` (terms none of this batch holds): what
+        :meth:`of_terms` gives for ``terms + extra[k]``, entries in the same order,
+        without going through the terms again.
+
+        >>> index = {"late": 0, "#!": 1}
+        >>> base = _Batch.of_terms([["late", "bag"], ["ok"], ["late", "late"]], index)
+        >>> both = base.extended([2, 0], [["#!", "#?", "#!"], []], index)
+        >>> direct = _Batch.of_terms([["late", "late", "#!", "#?", "#!"], ["late", "bag"]], index)
+        >>> both.terms[both.cols].tolist() == direct.terms[direct.cols].tolist()
+        True
+        >>> (both.counts.tolist(), both.lengths.tolist(), both.indptr.tolist())
+        ([2.0, 2.0, 1.0, 1.0, 1.0], [5.0, 2.0], [0, 3, 5])
+        >>> both.ids[both.cols].tolist() == direct.ids[direct.cols].tolist()
+        True
+        """
+        more = _Batch.of_terms(extra, index)
+        chosen = np.asarray(examples, dtype=np.intp)
+        starts = self.indptr[chosen]
+        own = self.indptr[chosen + 1] - starts  # entries per example, its own and extra
+        added = np.diff(more.indptr)
+        size = len(chosen)
+        indptr = np.zeros(size + 1, dtype=np.intp)
+        np.cumsum(own + added, out=indptr[1:])
+        rows = np.repeat(np.arange(size, dtype=np.intp), own + added)
+        place = np.arange(len(rows), dtype=np.intp) - indptr[rows]  # within its example
+        # Each entry's source: its own entry in this batch, then the extra entry in more's
+        # (numbered after this batch's entries).
+        source = np.where(
+            place < own[rows],
+            starts[rows] + place,
+            len(self.rows) + more.indptr[rows] + place - own[rows],
+        )
+        width = len(self.terms)
+        return _Batch(
+            size=size,
+            terms=np.concatenate([self.terms, more.terms]),
+            ids=np.concatenate([self.ids, more.ids]),
+            indptr=indptr,
+            rows=rows,
+            cols=np.concatenate([self.cols, more.cols + width])[source],
+            counts=np.concatenate([self.counts, more.counts])[source],
+            lengths=self.lengths[chosen] + more.lengths,
+        )
+
     def row_sums(self, values: Floats) -> Floats:
         """Per example, the sum of its entries' values, added in entry order as Python's sum."""
         return np.bincount(self.rows, weights=values, minlength=self.size).astype(
@@ -388,7 +439,8 @@ class _NaiveBayes:
     """The satisfaction model's naive Bayes log joint, weighted, as a matrix over the
     terms (``models.satisfaction.OnlineNaiveBayes.log_joint`` times ``nb_weight``)."""
 
-    weight: float  # nb_weight
+    weight: float  # nb_weight: text without Han
+    weight_han: float  # nb_weight_han: text with Han
     rows: Ints  # per scorer term id (and the unknown id last): its row of ``weights``
     weights: Floats  # (NB terms + 1) x the softmax's classes; last row zeros (unknown)
     prior: Floats  # per class: its log prior
@@ -399,7 +451,8 @@ class _NaiveBayes:
     ) -> _NaiveBayes | None:
         """None where the model adds no naive Bayes (no weight, or a class it never saw)."""
         nb = model.naive_bayes
-        if not model.nb_weight or not labels or any(c not in nb.documents for c in labels):
+        no_weight = not (model.nb_weight or model.nb_weight_han)
+        if no_weight or not labels or any(c not in nb.documents for c in labels):
             return None
         terms = list(nb.counts)
         matrix = np.zeros((len(terms) + 1, len(labels)), dtype=np.float64)
@@ -417,13 +470,15 @@ class _NaiveBayes:
             np.arange(len(terms), dtype=np.intp)
         )
         prior = np.array([nb.log_prior(label) for label in labels], dtype=np.float64)
-        return cls(model.nb_weight, rows, matrix, prior)
+        return cls(model.nb_weight, model.nb_weight_han, rows, matrix, prior)
 
-    def logits(self, batch: _Batch, logits: Floats) -> Floats:
-        """``logits`` plus the weighted log joint of each example's distinct terms."""
+    def logits(self, batch: _Batch, logits: Floats, han: Bools) -> Floats:
+        """``logits`` plus the weighted log joint of each example's distinct terms (the
+        weight of text with Han where ``han``)."""
         present = batch.matrix(np.ones(len(batch.rows), dtype=np.float64))
         joint = np.asarray(present @ self.weights[self.rows[batch.ids]], dtype=np.float64)
-        combined: Floats = logits + self.weight * (self.prior + joint)
+        weight = np.where(han, self.weight_han, self.weight)[:, None]
+        combined: Floats = logits + weight * (self.prior + joint)
         return combined
 
 
@@ -590,6 +645,7 @@ class CompiledScorer:
     satisfaction_trained: bool
     sentiment: _Softmax
     naive_bayes: _NaiveBayes | None  # added to the sentiment's logits (None: nothing)
+    cues: bool  # whether the sentiment reads cue terms (SatisfactionModel.cues)
     sentiments: tuple[Sentiment | None, ...]  # per sentiment class, its parsed sentiment
     levels: _Softmax
     level_values: Floats  # per level class, the score it stands for
@@ -627,6 +683,7 @@ class CompiledScorer:
             satisfaction_trained=bool(satisfaction.version),
             sentiment=sentiment,
             naive_bayes=_NaiveBayes.of(satisfaction, sentiment.labels, index),
+            cues=satisfaction.cues,
             sentiments=tuple(parse_sentiment(str(label)) for label in sentiment.labels),
             levels=levels,
             level_values=np.array(
@@ -749,7 +806,8 @@ class CompiledScorer:
             if details:
                 terms = [[] for _ in range(batch.size)]
             return np.full(batch.size, 0.5), neutral, terms
-        # The score model and the sentiment of a text without Han read its tokens: the batch.
+        # The score model, and the sentiment of a text without Han or cues, read its tokens:
+        # the batch.
         x = batch.tfidf(self.satisfaction_idf)
         matrix = batch.matrix(x)
         levels = self.levels.proba(matrix, self.levels.batch_weights(batch))
@@ -760,17 +818,21 @@ class CompiledScorer:
         if not self.sentiment.labels:
             sentiments = [sentiment_of_score(s) for s in score.tolist()]
             return score, sentiments, [[] for _ in range(batch.size)] if details else None
-        weights = self.sentiment.batch_weights(batch)
-        logits = self._sentiment_logits(batch, matrix, weights)
-        # A text with Han runs reads their n-grams too: those texts make a batch of their own.
+        # A text with Han runs reads their n-grams too, and a text with cues its cues:
+        # those texts (their terms are not their tokens) make a batch of their own.
         grams = [han_grams(example.text) for example in examples]
-        han = [i for i, g in enumerate(grams) if g]
-        if han:
-            terms_of = [satisfaction_terms(examples[i], grams[i]) for i in han]
-            han_batch = _Batch.of_terms(terms_of, self.index)
-            han_x = han_batch.tfidf(self.satisfaction_idf)
-            han_weights = self.sentiment.batch_weights(han_batch)
-            logits[han] = self._sentiment_logits(han_batch, han_batch.matrix(han_x), han_weights)
+        extra = [extra_terms(e, g, cues=self.cues) for e, g in zip(examples, grams, strict=True)]
+        own = [i for i, e in enumerate(extra) if e]
+        weights = self.sentiment.batch_weights(batch)
+        logits = self._sentiment_logits(batch, matrix, weights, np.zeros(batch.size, np.bool_))
+        if own:
+            own_batch = batch.extended(own, [extra[i] for i in own], self.index)
+            own_x = own_batch.tfidf(self.satisfaction_idf)
+            own_weights = self.sentiment.batch_weights(own_batch)
+            han = np.array([bool(grams[i]) for i in own], dtype=np.bool_)
+            logits[own] = self._sentiment_logits(
+                own_batch, own_batch.matrix(own_x), own_weights, han
+            )
         # The first of the highest logits, as SatisfactionModel.predict_one.
         best = np.argmax(logits, axis=1)
         sentiments = [
@@ -786,20 +848,23 @@ class CompiledScorer:
         classes = np.array([column.get(s, -1) for s in sentiments], dtype=np.intp)
         contributions = _contributions(batch, x, weights, classes)
         pairs = batch.top(contributions, contributions > 0, self.satisfaction_terms).pairs()
-        if han:
-            contributions = _contributions(han_batch, han_x, han_weights, classes[han])
-            words = np.array([not t.startswith(GRAM_MARK) for t in han_batch.terms.tolist()])
-            keep = (contributions > 0) & words[han_batch.cols]
-            han_pairs = han_batch.top(contributions, keep, self.satisfaction_terms).pairs()
-            for i, found in zip(han, han_pairs, strict=True):
+        if own:
+            contributions = _contributions(own_batch, own_x, own_weights, classes[own])
+            words = np.array([not t.startswith(GRAM_MARK) for t in own_batch.terms.tolist()])
+            keep = (contributions > 0) & words[own_batch.cols]
+            own_pairs = own_batch.top(contributions, keep, self.satisfaction_terms).pairs()
+            for i, found in zip(own, own_pairs, strict=True):
                 pairs[i] = found
         return score, sentiments, pairs
 
-    def _sentiment_logits(self, batch: _Batch, matrix: sparse.csr_array, weights: Floats) -> Floats:
-        """SatisfactionModel.logits for each example: the softmax's, plus the naive Bayes'."""
+    def _sentiment_logits(
+        self, batch: _Batch, matrix: sparse.csr_array, weights: Floats, han: Bools
+    ) -> Floats:
+        """SatisfactionModel.logits for each example: the softmax's, plus the naive Bayes'
+        (weighted for text with Han where ``han``)."""
         logits: Floats = np.asarray(matrix @ weights, dtype=np.float64)
         if self.naive_bayes is not None:
-            logits = self.naive_bayes.logits(batch, logits)
+            logits = self.naive_bayes.logits(batch, logits, han)
         return logits
 
     def _keywords(self, batch: _Batch) -> list[list[str]]:

@@ -90,6 +90,27 @@ def _round(value: Any) -> float:
     return round(float(value), 4)
 
 
+def _classification_scores(truth: Sequence[Any], predicted: Sequence[Any]) -> dict[str, float]:
+    """Accuracy and macro F1 of predicted labels, rounded for the report.
+
+    >>> _classification_scores(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    {'accuracy': 0.75, 'macro_f1': 0.7333}
+    """
+    return {
+        "accuracy": _round(accuracy_score(truth, predicted)),
+        "macro_f1": _round(f1_score(truth, predicted, average="macro", zero_division=0)),
+    }
+
+
+def _regression_scores(truth: Sequence[float], predicted: Sequence[float]) -> dict[str, float]:
+    """The mean absolute error of predicted scores, rounded for the report.
+
+    >>> _regression_scores([0.0, 1.0], [0.25, 0.5])
+    {'mae': 0.375}
+    """
+    return {"mae": _round(np.mean(np.abs(np.subtract(truth, predicted))))}
+
+
 def evaluate_tasks(
     examples: Sequence[Example],
     tasks: Sequence[EvaluationTask],
@@ -143,61 +164,30 @@ def evaluate_tasks(
         train_x, test_x = stream[:cut], stream[cut:]
         train_y, test_y = targets[:cut], targets[cut:]
         online_test = outputs[cut:]
-        entry: dict[str, Any]
+        batch: BatchTextClassifier | BatchTextRegressor
+        tuned: TunedTextClassifier | TunedTextRegressor
         if task.kind == "classification":
             if len(set(train_y)) < 2:
                 raise DatasetError(f"task {task.name}: the training part has a single class")
-            classifier = BatchTextClassifier().fit(train_x, train_y)
-            batch_test = classifier.predict(test_x)
-            tuned_started = time.perf_counter()
-            tuned = TunedTextClassifier().fit(train_x, train_y)
-            tuned_test = tuned.predict(test_x)
-            tuned_seconds = time.perf_counter() - tuned_started
-            tuned_model, tuned_choice = tuned.describe(), {"C": tuned.best_C}
-            entry = {
-                "online": {
-                    "accuracy": _round(accuracy_score(test_y, online_test)),
-                    "macro_f1": _round(
-                        f1_score(test_y, online_test, average="macro", zero_division=0)
-                    ),
-                },
-                "batch": {
-                    "accuracy": _round(accuracy_score(test_y, batch_test)),
-                    "macro_f1": _round(
-                        f1_score(test_y, batch_test, average="macro", zero_division=0)
-                    ),
-                },
-                "batch_tuned": {
-                    "accuracy": _round(accuracy_score(test_y, tuned_test)),
-                    "macro_f1": _round(
-                        f1_score(test_y, tuned_test, average="macro", zero_division=0)
-                    ),
-                },
-                "batch_tuned_choice": {**tuned_choice, "cv_rows": tuned.cv_rows},
-                "n_test": len(test_y),
-            }
+            batch, tuned = BatchTextClassifier(), TunedTextClassifier()
+            scores, curve_metric = _classification_scores, "accuracy"
             per_step = np.array([float(o == y) for o, y in zip(outputs, targets, strict=True)])
-            curve_metric = "accuracy"
         else:
-            regressor = BatchTextRegressor().fit(train_x, train_y)
-            batch_scores = regressor.predict(test_x)
-            tuned_started = time.perf_counter()
-            tuned_regressor = TunedTextRegressor().fit(train_x, train_y)
-            tuned_scores = tuned_regressor.predict(test_x)
-            tuned_seconds = time.perf_counter() - tuned_started
-            tuned_model = tuned_regressor.describe()
-            entry = {
-                "online": {"mae": _round(np.mean(np.abs(np.subtract(test_y, online_test))))},
-                "batch": {"mae": _round(np.mean(np.abs(np.subtract(test_y, batch_scores))))},
-                "batch_tuned": {"mae": _round(np.mean(np.abs(np.subtract(test_y, tuned_scores))))},
-                "batch_tuned_choice": {
-                    "alpha": tuned_regressor.best_alpha,
-                    "cv_rows": tuned_regressor.cv_rows,
-                },
-                "n_test": len(test_y),
-            }
+            batch, tuned = BatchTextRegressor(), TunedTextRegressor()
+            scores, curve_metric = _regression_scores, "MAE"
             per_step = np.abs(np.subtract(targets, outputs, dtype=float))
-            curve_metric = "MAE"
+        batch_test = batch.fit(train_x, train_y).predict(test_x)
+        tuned_started = time.perf_counter()
+        tuned_test = tuned.fit(train_x, train_y).predict(test_x)
+        tuned_seconds = time.perf_counter() - tuned_started
+        entry: dict[str, Any] = {
+            "online": scores(test_y, online_test),
+            "batch": scores(test_y, batch_test),
+            "batch_tuned": scores(test_y, tuned_test),
+            # What the cross-validation chose (C or alpha), and on how many rows.
+            "batch_tuned_choice": {tuned.parameter: tuned.best, "cv_rows": tuned.cv_rows},
+            "n_test": len(test_y),
+        }
         batch_seconds = time.perf_counter() - batch_started - tuned_seconds
         metric_key = "accuracy" if curve_metric == "accuracy" else "mae"
         batch_value = entry["batch"][metric_key]
@@ -218,7 +208,7 @@ def evaluate_tasks(
                 "online_seconds": online_seconds,
                 "batch_seconds": batch_seconds,
                 "tuned_seconds": tuned_seconds,
-                "tuned_model": tuned_model,
+                "tuned_model": tuned.describe(),
                 "drifts": len(monitor.events),
                 "classes": sorted({str(t) for t in targets}) if task.kind != "regression" else [],
             }

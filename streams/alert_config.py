@@ -222,15 +222,44 @@ class _Rule(_Config):
             return None
         return value, samples
 
-    def _reading_and_baseline(
-        self, metric: Metric, current: Aggregate, baselines: Mapping[Metric, Baseline], windows: int
-    ) -> tuple[float, int, Baseline] | None:
-        """The reading and the metric's baseline, once the baseline has ``windows`` windows."""
-        reading = self._reading(metric, current)
-        baseline = baselines.get(metric)
-        if reading is None or baseline is None or baseline.n < windows:
+
+class _BaselineRule(_Rule):
+    """A rule that compares a metric's window with that metric's own baseline.
+
+    It says nothing until the baseline has ``min_baseline_windows`` windows; then the
+    subclass's :meth:`_bound` (from the baseline) and :meth:`_breached` decide, and the
+    alert clears as soon as the condition no longer holds.
+    """
+
+    metric: Metric
+    min_baseline_windows: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _metric_has_data(self) -> Self:
+        _check_metric_dimension(self.metric, self.dimension)
+        return self
+
+    @property
+    def baseline_metric(self) -> Metric | None:
+        return self.metric
+
+    def check(self, current: Aggregate, baselines: Mapping[Metric, Baseline]) -> Check | None:
+        reading = self._reading(self.metric, current)
+        baseline = baselines.get(self.metric)
+        if reading is None or baseline is None or baseline.n < self.min_baseline_windows:
             return None
-        return reading[0], reading[1], baseline
+        value, samples = reading
+        bound = self._bound(baseline)
+        breached = self._breached(value, bound)
+        return Check(value, samples, breached, not breached, bound, bound, baseline)
+
+    def _bound(self, baseline: Baseline) -> float:
+        """The firing (and clearing) bound this baseline gives."""
+        raise NotImplementedError
+
+    def _breached(self, value: float, bound: float) -> bool:
+        """Whether the window's value is past the bound."""
+        raise NotImplementedError
 
 
 class ThresholdRule(_Rule):
@@ -271,34 +300,19 @@ class ThresholdRule(_Rule):
         return f"{_statement(self.metric, where, check)}, {side} {_fmt(self.metric, check.bound)}"
 
 
-class DropRule(_Rule):
+class DropRule(_BaselineRule):
     """Fires when the metric falls ``k_sigma`` standard deviations below its baseline."""
 
     kind: Literal["drop"]
-    metric: Metric
     k_sigma: float = Field(gt=0)
-    min_baseline_windows: int = Field(10, ge=1)
     min_std: float = Field(0.01, ge=0)
 
-    @model_validator(mode="after")
-    def _metric_has_data(self) -> Self:
-        _check_metric_dimension(self.metric, self.dimension)
-        return self
-
-    @property
-    def baseline_metric(self) -> Metric | None:
-        return self.metric
-
-    def check(self, current: Aggregate, baselines: Mapping[Metric, Baseline]) -> Check | None:
-        found = self._reading_and_baseline(
-            self.metric, current, baselines, self.min_baseline_windows
-        )
-        if found is None:
-            return None
-        value, samples, baseline = found
+    def _bound(self, baseline: Baseline) -> float:
         # The std floor keeps a very steady history from alerting on noise.
-        bound = baseline.mean - self.k_sigma * max(baseline.std, self.min_std)
-        return Check(value, samples, value < bound, value >= bound, bound, bound, baseline)
+        return baseline.mean - self.k_sigma * max(baseline.std, self.min_std)
+
+    def _breached(self, value: float, bound: float) -> bool:
+        return value < bound
 
     def message(self, where: Where, check: Check, resolved: bool) -> str:
         statement, bound = _statement(self.metric, where, check), _fmt(self.metric, check.bound)
@@ -342,7 +356,7 @@ class AtRiskRule(_Rule):
         )
 
 
-class SurgeRule(_Rule):
+class SurgeRule(_BaselineRule):
     """Fires when volume, negative volume or negative share jumps above its baseline.
 
     The bound is the largest of ``factor`` × the baseline mean, mean + ``k_sigma`` × std
@@ -354,25 +368,15 @@ class SurgeRule(_Rule):
     factor: float = Field(gt=0)
     k_sigma: float | None = Field(None, gt=0)
     min_value: float = Field(0.0, ge=0)
-    min_baseline_windows: int = Field(10, ge=1)
 
-    @property
-    def baseline_metric(self) -> Metric | None:
-        return self.metric
-
-    def check(self, current: Aggregate, baselines: Mapping[Metric, Baseline]) -> Check | None:
-        found = self._reading_and_baseline(
-            self.metric, current, baselines, self.min_baseline_windows
-        )
-        if found is None:
-            return None
-        value, samples, baseline = found
+    def _bound(self, baseline: Baseline) -> float:
         bounds = [baseline.mean * self.factor, self.min_value]
         if self.k_sigma is not None:
             bounds.append(baseline.mean + self.k_sigma * baseline.std)
-        bound = max(bounds)
-        breached = value >= bound and value > 0  # nothing at all is never a surge
-        return Check(value, samples, breached, not breached, bound, bound, baseline)
+        return max(bounds)
+
+    def _breached(self, value: float, bound: float) -> bool:
+        return value >= bound and value > 0  # nothing at all is never a surge
 
     def message(self, where: Where, check: Check, resolved: bool) -> str:
         statement, bound = _statement(self.metric, where, check), _fmt(self.metric, check.bound)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from functools import lru_cache
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import murmur2
+from tenacity import (
+    AsyncRetrying,
+    before_sleep_log,
+    retry_if_exception_type,
+    wait_exponential_jitter,
+)
 
 from config.settings import Settings
 
@@ -79,3 +87,17 @@ def partition_for(key: bytes, partitions: int) -> int:
     True
     """
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def until_sent(
+    logger: logging.Logger, errors: tuple[type[BaseException], ...] = (KafkaError,)
+) -> AsyncRetrying:
+    """Kafka sends retried with backoff, endlessly, while they fail with ``errors`` (each
+    retry logged as a warning on ``logger``): a broker away for a while delays the batch,
+    it does not lose it."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(errors),
+        wait=wait_exponential_jitter(initial=0.5, max=30),
+        before_sleep=before_sleep_log(logger, logging.WARNING),
+        reraise=True,
+    )

@@ -116,10 +116,10 @@ class Learner:
             outcome = learn_message(self.bundle, value)
         except Exception:  # one bad message must not stop learning
             log.exception("could not learn from training offset %d", offset)
-            self.bundle.version = offset + 1
+            self.bundle.learned_until(offset + 1)  # a bad message is not read again
             metrics.LEARNER_POSITION.set(self.bundle.version)
             return
-        self.bundle.version = offset + 1
+        self.bundle.learned_until(offset + 1)
         metrics.LEARNER_POSITION.set(self.bundle.version)
         metrics.TRAINING_LEARNED.inc(outcome.learned - outcome.failed)
         events = [("drift", asdict(e)) for e in outcome.drift]

@@ -150,6 +150,17 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
         self._mending: set[TP] = set()
         self._passable: dict[TP, tuple[int, int]] = {}
         self._seeks: set[asyncio.Task[None]] = set()
+        # Topics whose offsets Kafka transactions commit (streams.transactions).
+        self.transactional_topics: set[str] = set()
+
+    def note_committed(self, tp: TP, offset: int) -> None:
+        """A transaction committed ``offset`` (the next one to read) for ``tp``
+        (:mod:`streams.transactions`): what this consumer takes for committed."""
+        current = self._committed_offset.get(tp)
+        if current is None or offset > current:
+            self._committed_offset[tp] = offset
+        # Faust's consumer thread warns about partitions that commit nothing for minutes.
+        self._thread.tp_last_committed_at[tp] = time.monotonic()
 
     def ack(self, message: Message) -> bool:
         if message in _delivered or not self.app.topics.acks_enabled_for(message.topic):
@@ -213,6 +224,10 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
             kept = sorted({o for o in (*acked_before, *self._acked[tp]) if o >= stop})
             self._acked[tp][:] = kept
             self._acked_index[tp].update(kept)
+        if tp.topic in self.transactional_topics:
+            # Committed by the transactions only: a commit of ours could reach the group
+            # coordinator after a later transaction's and move the offset back.
+            return None
         return capped
 
     def _mend_head_hole(self, tp: TP) -> int | None:
@@ -239,12 +254,23 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
         if hole != committed:
             self._holes[tp] = (committed, now)
         elif now - since >= HOLE_PATIENCE_S and tp not in self._mending:
-            self._mending.add(tp)
             del self._holes[tp]  # patience again after this try
-            task = asyncio.get_running_loop().create_task(self._read_again(tp, committed, end))
-            self._seeks.add(task)
-            task.add_done_callback(self._seeks.discard)
+            self.read_again(tp, committed, end)
         return None
+
+    def committed_offset(self, tp: TP) -> int | None:
+        """The next offset to read of ``tp`` as last committed (by us or the transactions)."""
+        return self._committed_offset.get(tp)
+
+    def read_again(self, tp: TP, start: int, end: int) -> None:
+        """Read ``tp`` again from ``start``: nothing of ``start..end - 1`` was delivered
+        (unless a reading again of ``tp`` is under way)."""
+        if tp in self._mending:
+            return
+        self._mending.add(tp)
+        task = asyncio.get_running_loop().create_task(self._read_again(tp, start, end))
+        self._seeks.add(task)
+        task.add_done_callback(self._seeks.discard)
 
     async def _read_again(self, tp: TP, start: int, end: int) -> None:
         """Seek ``tp`` back to the hole ``start..end - 1`` (see :meth:`_mend_head_hole`)."""

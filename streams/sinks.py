@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,19 +20,13 @@ from aiokafka.errors import KafkaError
 from elasticsearch import AsyncElasticsearch
 from faust.exceptions import ProducerSendError
 from pydantic import BaseModel
-from tenacity import (
-    AsyncRetrying,
-    before_sleep_log,
-    retry_if_exception_type,
-    wait_exponential_jitter,
-)
 
 from config.settings import Settings
 from models.tokenize import tokenize
 from schemas.events import Alert, DeadLetter, FeedbackEvent, ScoredCommunication
 from streams import metrics
 from streams.forget import Forget, audit_document
-from streams.kafka import partition_for
+from streams.kafka import partition_for, until_sent
 from streams.pipeline import Accepted, BatchResult, dead_letter
 from streams.redaction import Redactor
 from streams.search_index import (
@@ -46,6 +40,7 @@ from streams.search_index import (
     feedback_index,
 )
 from streams.topics import ALERTS, DEADLETTER, SCORED
+from streams.transactions import PartitionOutput, TransactionalOutput
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +103,7 @@ class KafkaPublisher:
     async def publish(self, topic: str, records: Sequence[Outgoing]) -> None:
         if not records:
             return
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type((KafkaError, ProducerSendError)),
-            wait=wait_exponential_jitter(initial=0.5, max=30),
-            before_sleep=before_sleep_log(log, logging.WARNING),
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in until_sent(log, (KafkaError, ProducerSendError)):
             with attempt:
                 producer = self.app.producer
                 futures = [
@@ -154,17 +143,25 @@ class DeadLetterSink:
         self.es = es
         self.redactor = redactor
         self.topic = settings.topic_name(DEADLETTER)
-        self.index = deadletter_index(settings)
+        self.index_name = deadletter_index(settings)
+
+    def records(self, dead: Sequence[DeadLetter]) -> list[Outgoing]:
+        """The dead letters as published: the whole letter, original bytes included."""
+        return [Outgoing(None, to_json(d, exclude_none=False)) for d in dead]
 
     async def deliver(self, dead: Sequence[DeadLetter]) -> None:
         if not dead:
             return
-        await self.publisher.publish(
-            self.topic, [Outgoing(None, to_json(d, exclude_none=False)) for d in dead]
-        )
+        await self.publisher.publish(self.topic, self.records(dead))
+        await self.index(dead)
+
+    async def index(self, dead: Sequence[DeadLetter]) -> None:
+        """Index the letters (redacted) and count them; publishing is the caller's."""
+        if not dead:
+            return
         requests = [
             IndexRequest(
-                self.index,
+                self.index_name,
                 f"{d.source.topic}-{d.source.partition}-{d.source.offset}",
                 searchable_dead_letter(d, self.redactor),
             )
@@ -205,14 +202,25 @@ class CommunicationSink:
         es: AsyncElasticsearch,
         publisher: KafkaPublisher,
         redactor: Redactor,
+        transactions: TransactionalOutput | None = None,
     ) -> None:
         self.settings = settings
         self.es = es
         self.publisher = publisher
         self.scored_topic = settings.topic_name(SCORED)
         self.dead_letters = DeadLetterSink(settings, publisher, es, redactor)
+        self.transactions = transactions
 
-    async def deliver(self, result: BatchResult[ScoredCommunication], *, now: datetime) -> None:
+    async def deliver(
+        self,
+        result: BatchResult[ScoredCommunication],
+        *,
+        now: datetime,
+        next_offsets: Mapping[int, int] | None = None,
+    ) -> None:
+        """Index the batch, then publish its scored records and dead letters: with
+        ``transactions``, in one transaction per input partition with the partition's
+        next offset (``next_offsets``: partition → its last offset in the batch + 1)."""
         # One request per (index, id): a duplicate inside the batch is written once.
         requests: dict[tuple[str, str], tuple[IndexRequest, Accepted[ScoredCommunication], bytes]]
         requests = {}
@@ -233,8 +241,27 @@ class CommunicationSink:
             if key not in rejected
         ]
         metrics.DOCUMENTS_INDEXED.labels(COMMUNICATIONS_ALIAS).inc(len(kept))
-        await self.publisher.publish(self.scored_topic, kept)
-        await self.dead_letters.deliver(dead)
+        if self.transactions is None:
+            await self.publisher.publish(self.scored_topic, kept)
+            await self.dead_letters.deliver(dead)
+            return
+        if next_offsets is None:
+            raise ValueError("a transactional delivery needs the batch's next offsets")
+        await self.dead_letters.index(dead)
+        outputs = {p: PartitionOutput(offset) for p, offset in next_offsets.items()}
+        for key, (_, accepted, scored_json) in requests.items():
+            if key not in rejected:
+                outputs[accepted.message.partition].records.append(
+                    (self.scored_topic, accepted.record.customer_id.encode(), scored_json)
+                )
+        for letter, record in zip(dead, self.dead_letters.records(dead), strict=True):
+            outputs[letter.source.partition].records.append(
+                (self.dead_letters.topic, record.key, record.value)
+            )
+        await self.transactions.commit(outputs)
+        metrics.EVENTS_OUT.labels(self.scored_topic).inc(len(kept))
+        if dead:
+            metrics.EVENTS_OUT.labels(self.dead_letters.topic).inc(len(dead))
 
 
 def feedback_document(feedback: FeedbackEvent) -> dict[str, Any]:

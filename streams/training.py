@@ -157,8 +157,9 @@ def _messages(kind: str, records: list[dict[str, Any]], max_bytes: int) -> list[
 
 def learn_message(bundle: ModelBundle, value: bytes) -> LearnOutcome:
     """Learner side: learn one ``crm.training`` message, packed or of the old single-example
-    format; the bundle's version advances by one (the learner then sets it to the offset
-    after this message). Raises ValueError for a message it cannot read."""
+    format; the bundle's version advances by one (the learner then says it learned until
+    the offset after this message: :meth:`~models.bundle.ModelBundle.learned_until`).
+    Raises ValueError for a message it cannot read."""
     try:
         data = orjson.loads(value)
     except orjson.JSONDecodeError as error:
@@ -176,7 +177,7 @@ def learn_message(bundle: ModelBundle, value: bytes) -> LearnOutcome:
             )
             for r in data["records"]
         }
-        bundle.version += 1
+        bundle.learned_until(bundle.version + 1)
         return LearnOutcome(forgotten=forgotten)
     df = data.get("df")
     frequencies = None

@@ -5,24 +5,58 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
+from elasticsearch import Elasticsearch
 from jsonschema import Draft202012Validator
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from config.settings import Settings
 from crmstream.generator import GeneratedEvent
+from crmstream.infra.servers import ElasticsearchServer
 from crmstream.produce import encode_events, produce
 from schemas.export import JSON_DIR
 from streams.kafka import client_options
 from streams.search_index import COMMUNICATIONS_ALIAS, create_client
 
 T = TypeVar("T")
+
+
+@contextmanager
+def index_holding(
+    prefix: str,
+    make_index: Callable[[Elasticsearch, Settings], str],
+    documents: Mapping[str, dict[str, Any]],
+) -> Iterator[tuple[Elasticsearch, Settings]]:
+    """A client in a namespace of its own (``prefix`` + a random part), on the local
+    Elasticsearch (started if need be), with ``documents`` (by id) in the index
+    ``make_index`` creates and names, refreshed; the index is deleted afterwards."""
+    settings = Settings(namespace=f"{prefix}{uuid.uuid4().hex[:10]}")
+    server = ElasticsearchServer(settings)
+    started = server.start()
+    client = create_client(settings)
+    index = None
+    try:
+        index = make_index(client, settings)
+        for document_id, document in documents.items():
+            client.index(index=index, id=document_id, document=document)
+        client.indices.refresh(index=index)
+        yield client, settings
+    finally:
+        try:
+            if index is not None:  # named explicitly: the cluster refuses wildcard deletes
+                client.indices.delete(index=index, ignore_unavailable=True)
+        finally:
+            client.close()
+            if started:  # stopped again only when this test started it
+                server.stop()
 
 
 def assert_matches_contract(records: Iterable[dict[str, Any]], contract: str) -> None:
@@ -73,13 +107,23 @@ async def topic_partitions(settings: Settings, name: str) -> list[TopicPartition
         await admin.close()
 
 
-def read_topic(settings: Settings, topic: str, *, idle_s: float = 2.0) -> list[dict[str, Any]]:
-    """Every record on a topic, from the beginning, decoded from JSON (no consumer group)."""
+def read_topic(
+    settings: Settings,
+    topic: str,
+    *,
+    idle_s: float = 2.0,
+    isolation_level: Literal["read_uncommitted", "read_committed"] = "read_uncommitted",
+) -> list[dict[str, Any]]:
+    """Every record on a topic, from the beginning, decoded from JSON (no consumer group);
+    ``read_committed``: only those of committed transactions (and those outside any)."""
 
     async def read() -> list[dict[str, Any]]:
         name = settings.topic_name(topic)
         consumer = AIOKafkaConsumer(
-            **client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest"
+            **client_options(settings),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level=isolation_level,
         )
         await consumer.start()
         try:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -89,24 +90,59 @@ def logs(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@contextmanager
+def killed_three_times(
+    scoped: Settings,
+    logs: Path,
+    events: list[GeneratedEvent],
+    seed: int,
+    pause_s: tuple[float, float],
+    **env: str,
+) -> Iterator[WorkerProcess]:
+    """Replay ``events`` at 2,500/s while the worker is killed (-9) and replaced three
+    times, at random moments ``pause_s`` apart; the last worker, once all was sent."""
+    rng = random.Random(seed)
+    worker = start_scoped_worker(scoped, logs / "worker-0.log", **env)
+    try:
+        sending = send_in_background(scoped, events, rate=2500)
+        for kill in range(1, 4):
+            time.sleep(rng.uniform(*pause_s))  # a random moment of the replay
+            worker.kill()
+            worker = start_scoped_worker(scoped, logs / f"worker-{kill}.log", **env)
+        sending.join()
+        yield worker
+    finally:
+        worker.stop()
+
+
 def test_kill_9_three_times_during_a_50k_replay_loses_and_doubles_nothing(
     scoped: Settings, logs: Path
 ) -> None:
     events = list(EventGenerator(seed=7001).events(50_000))
     expected = communication_ids(events)
-    rng = random.Random(7001)
-    worker = start_scoped_worker(scoped, logs / "worker-0.log")
-    try:
-        sending = send_in_background(scoped, events, rate=2500)
-        for kill in range(1, 4):
-            time.sleep(rng.uniform(4.0, 12.0))  # a random moment of the replay
-            worker.kill()
-            worker = start_scoped_worker(scoped, logs / f"worker-{kill}.log")
-        sending.join()
+    with killed_three_times(scoped, logs, events, 7001, (4.0, 12.0)) as worker:
         assert_nothing_lost_or_doubled(scoped, expected)
         assert worker.alive
-    finally:
-        worker.stop()
+
+
+def test_kill_9_with_exactly_once_leaves_each_event_once_on_the_scored_topic(
+    scoped: Settings, logs: Path
+) -> None:
+    # CRMSTREAM_EXACTLY_ONCE: scored records and dead letters in transactions with their
+    # input offsets (streams.transactions). A consumer reading committed data finds every
+    # event exactly once, however many batches the kills interrupted.
+    events = list(EventGenerator(seed=7003).events(20_000))
+    expected = communication_ids(events)
+    eos = {"CRMSTREAM_EXACTLY_ONCE": "true"}
+    with killed_three_times(scoped, logs, events, 7003, (3.0, 8.0), **eos) as worker:
+        assert_nothing_lost_or_doubled(scoped, expected)
+        records = read_topic(scoped, SCORED, isolation_level="read_committed")
+        committed = Counter(record["event_id"] for record in records)
+        assert set(committed) == expected, f"{len(expected - set(committed))} missing"
+        doubled = [event_id for event_id, n in committed.items() if n != 1]
+        sources = [(r["source"], r["processed_at"]) for r in records if r["event_id"] in doubled]
+        assert doubled == [], f"{len(doubled)} event ids more than once: {sources[:6]}"
+        assert worker.alive
 
 
 def test_broker_restart_mid_stream_loses_nothing(

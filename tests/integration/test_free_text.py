@@ -12,7 +12,6 @@ and deletes both at the end.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,15 +20,14 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from config.settings import Settings
-from crmstream.infra.servers import ElasticsearchServer
 from models.tokenize import tokenize
 from streams.search_index import (
     COMMUNICATIONS_ALIAS,
     TEMPLATE_FILES,
     communications_index,
-    create_client,
     install_templates,
 )
+from tests.integration.support import index_holding
 
 TEXTS = {
     "zh-courier-late": ("我的快递还没到", "zh"),
@@ -75,26 +73,18 @@ def _document(event_id: str, text: str, language: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def es() -> Iterator[tuple[Elasticsearch, str]]:
     """A client and this module's alias, its index made by the installed template."""
-    settings = Settings(namespace=f"tf{uuid.uuid4().hex[:10]}")
-    server = ElasticsearchServer(settings)
-    started = server.start()
-    client = create_client(settings)
-    index = communications_index(settings, AT)
-    try:
+
+    def templated_index(client: Elasticsearch, settings: Settings) -> str:
         install_templates(client, settings)
-        for event_id, (text, language) in TEXTS.items():
-            client.index(index=index, id=event_id, document=_document(event_id, text, language))
-        client.indices.refresh(index=index)
-        yield client, settings.index_name(COMMUNICATIONS_ALIAS)
-    finally:
+        return communications_index(settings, AT)
+
+    documents = {event_id: _document(event_id, *text) for event_id, text in TEXTS.items()}
+    with index_holding("tf", templated_index, documents) as (client, settings):
         try:
-            client.indices.delete(index=index, ignore_unavailable=True)
+            yield client, settings.index_name(COMMUNICATIONS_ALIAS)
+        finally:
             for alias in TEMPLATE_FILES:
                 client.indices.delete_index_template(name=settings.index_name(alias))
-        finally:
-            client.close()
-            if started:
-                server.stop()
 
 
 FIELDLESS = {

@@ -9,7 +9,6 @@ Elasticsearch is started only if it is not running (and then stopped again).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +17,6 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from config.settings import Settings
-from crmstream.infra.servers import ElasticsearchServer
 from crmstream.search import (
     TEXT_ANALYZER_STOPWORDS,
     SearchFilters,
@@ -27,7 +25,8 @@ from crmstream.search import (
 )
 from crmstream.search_render import render_json
 from models.tokenize import tokenize
-from streams.search_index import COMMUNICATIONS_ALIAS, TEMPLATES_DIR, create_client
+from streams.search_index import COMMUNICATIONS_ALIAS, TEMPLATES_DIR
+from tests.integration.support import index_holding
 
 TEXT_TERMS = {"type": "text", "analyzer": "whitespace"}
 
@@ -205,26 +204,15 @@ def _template_body() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def es() -> Iterator[tuple[Elasticsearch, str]]:
     """A client and the alias of this module's own index, filled with DOCUMENTS."""
-    settings = Settings(namespace=f"ts{uuid.uuid4().hex[:10]}")
-    server = ElasticsearchServer(settings)
-    started = server.start()
-    client = create_client(settings)
-    alias = settings.index_name(COMMUNICATIONS_ALIAS)
-    index = f"{alias}-2026.01"
-    try:
-        client.indices.create(index=index, aliases={alias: {}}, **_template_body())
-        for document in DOCUMENTS:
-            client.index(index=index, id=document["event_id"], document=document)
-        client.indices.refresh(index=index)
-        yield client, alias
-    finally:
-        try:
-            # Named explicitly: the cluster refuses wildcard deletes.
-            client.indices.delete(index=index, ignore_unavailable=True)
-        finally:
-            client.close()
-            if started:
-                server.stop()
+
+    def own_index(client: Elasticsearch, settings: Settings) -> str:
+        alias = settings.index_name(COMMUNICATIONS_ALIAS)
+        client.indices.create(index=f"{alias}-2026.01", aliases={alias: {}}, **_template_body())
+        return f"{alias}-2026.01"
+
+    documents = {document["event_id"]: document for document in DOCUMENTS}
+    with index_holding("ts", own_index, documents) as (client, settings):
+        yield client, settings.index_name(COMMUNICATIONS_ALIAS)
 
 
 def ids(result: SearchResult) -> set[str]:

@@ -67,7 +67,17 @@ def test_a_snapshot_of_the_older_format_restores(trained: ModelBundle) -> None:
     for memories in (True, False):
         restored = ModelBundle.restore(older, memories=memories)
         assert scores(restored) == scores(trained)
+        assert restored.version == trained.version == 200
         assert len(restored.examples) == 200  # (one pickle: the memories come with it)
+
+
+def test_the_version_keeps_its_place_in_the_pickle(trained: ModelBundle) -> None:
+    """ModelBundle.version is read-only, but its value stays where older code reads it
+    (the instance's dict), so workers of the previous release read new snapshots."""
+    _, models, _ = pickle.loads(trained.snapshot())
+    assert vars(pickle.loads(zlib.decompress(models)))["version"] == trained.version == 200
+    with pytest.raises(AttributeError):
+        trained.version = 0  # type: ignore[misc]
 
 
 def test_an_unknown_format_is_refused(trained: ModelBundle) -> None:

@@ -30,6 +30,7 @@ from models.compiled import (
     urgent_phrase_counts,
 )
 from models.features import Example, from_record
+from models.tokenize import han_grams
 from models.urgency import CUTS, UrgencyModel
 from schemas.events import ScoredCommunication
 from streams.model_sync import LiveModel
@@ -233,6 +234,34 @@ def test_the_naive_bayes_part_is_scored_as_the_satisfaction_model_scores_it(
     assert [s.satisfaction.sentiment for s in scorer.score_many(examples)] == slow
     without = dataclasses.replace(scorer, naive_bayes=None).score_many(examples)
     assert sum(s.satisfaction.sentiment != y for s, y in zip(without, slow, strict=True)) > 10
+
+
+def test_text_with_han_and_text_with_cues_are_scored_as_the_model_scores_them(
+    probes: list[dict[str, Any]],
+) -> None:
+    """Chinese text has its own naive Bayes weight, and English text with negations or
+    punctuation cues its own terms: the compiled scorer follows both, and a scorer that
+    weighed all text alike, or read no cues, would not."""
+    bundle = train(ModelBundle(), generated(seed=7, count=1500))
+    for text, label in [("not good!", "negative"), ("is it on time?", "neutral")] * 30:
+        bundle.satisfaction.learn_one(Example(text), label)
+    bundle.satisfaction.nb_weight, bundle.satisfaction.nb_weight_han = 0.0, 1.0
+    extra = [{"text": t} for t in ("not good", "not good!", "on time?", "on time", "坏了！")]
+    records = [*extra, *probes]
+    model = bundle.satisfaction
+    examples = [from_record(r) for r in records[:BATCH]]
+    assert sum(model.terms(x) is not x.tokens and not han_grams(x.text) for x in examples) > 20
+    assert_all_same(bundle, records)
+    scorer = CompiledScorer.from_bundle(bundle)
+    slow = [model.predict_one(x).sentiment for x in examples]
+    assert scorer.naive_bayes is not None
+    alike = dataclasses.replace(scorer.naive_bayes, weight_han=scorer.naive_bayes.weight)
+    for wrong in (
+        dataclasses.replace(scorer, naive_bayes=alike),
+        dataclasses.replace(scorer, cues=False),
+    ):
+        fast = wrong.score_many(examples)
+        assert sum(s.satisfaction.sentiment != y for s, y in zip(fast, slow, strict=True)) > 3
 
 
 def test_compiling_leaves_the_bundle_alone(trained: ModelBundle) -> None:

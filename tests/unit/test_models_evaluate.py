@@ -13,7 +13,7 @@ import pytest
 
 import models.evaluate
 from crmstream.evaluation import bootstrap, run_evaluation
-from crmstream.labelled import detect_satisfaction, order_rows
+from crmstream.labelled import LabelledColumns, detect_satisfaction, order_rows
 from crmstream.rows import parse_time
 from models.baselines import TUNED_ALPHA, TUNED_C, TunedTextClassifier
 from models.emerging import EmergingNeeds
@@ -73,16 +73,11 @@ def test_run_evaluation_writes_metrics_report_and_curves(tmp_path: Path) -> None
     write_csv(source, rows)
     calls: list[tuple[int, int]] = []
     out = tmp_path / "out"
+    columns = LabelledColumns(
+        "text", need="negativereason", satisfaction="airline_sentiment", time="tweet_created"
+    )
     metrics = run_evaluation(
-        source,
-        text_col="text",
-        need_col="negativereason",
-        satisfaction_col="airline_sentiment",
-        satisfaction_scale=None,
-        time_col="tweet_created",
-        shuffle_seed=None,
-        out=out,
-        progress=lambda done, total: calls.append((done, total)),
+        source, columns, out=out, progress=lambda done, total: calls.append((done, total))
     )
     saved = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert saved == metrics
@@ -133,16 +128,10 @@ def test_numeric_satisfaction_from_jsonl_is_scored_by_mae(tmp_path: Path) -> Non
     source = tmp_path / "feedback.jsonl"
     source.write_bytes(b"\n".join(orjson.dumps(r | {"stars": int(r["stars"])}) for r in rows))
     out = tmp_path / "out"
-    metrics = run_evaluation(
-        source,
-        text_col="text",
-        need_col=None,
-        satisfaction_col="stars",
-        satisfaction_scale=(1, 5),
-        time_col=None,
-        shuffle_seed=3,
-        out=out,
+    columns = LabelledColumns(
+        "text", satisfaction="stars", satisfaction_scale=(1, 5), shuffle_seed=3
     )
+    metrics = run_evaluation(source, columns, out=out)
     assert set(metrics["tasks"]) == {"satisfaction"}
     entry = metrics["tasks"]["satisfaction"]
     assert set(entry) == {"online", "batch", "batch_tuned", "batch_tuned_choice", "n_test"}
@@ -168,16 +157,8 @@ def test_binary_labels_make_a_sentiment_task(tmp_path: Path) -> None:
     ]
     source = tmp_path / "reviews.csv"
     write_csv(source, rows)
-    metrics = run_evaluation(
-        source,
-        text_col="review",
-        need_col=None,
-        satisfaction_col="label",
-        satisfaction_scale=None,
-        time_col=None,
-        shuffle_seed=0,
-        out=tmp_path / "out",
-    )
+    columns = LabelledColumns("review", satisfaction="label", shuffle_seed=0)
+    metrics = run_evaluation(source, columns, out=tmp_path / "out")
     assert set(metrics["tasks"]) == {"sentiment"}
     assert metrics["tasks"]["sentiment"]["online"]["accuracy"] > 0.9
 
@@ -218,14 +199,14 @@ def test_bootstrap_returns_trained_models(tmp_path: Path) -> None:
         row["priority"] = "P2" if i % 2 else ""
     source = tmp_path / "history.csv"
     write_csv(source, rows)
-    models = bootstrap(
-        source,
-        text_col="text",
-        need_col="negativereason",
-        satisfaction_col="airline_sentiment",
-        priority_col="priority",
-        time_col="tweet_created",
+    columns = LabelledColumns(
+        "text",
+        need="negativereason",
+        satisfaction="airline_sentiment",
+        priority="priority",
+        time="tweet_created",
     )
+    models = bootstrap(source, columns)
     assert set(models) == {"need", "satisfaction", "keywords", "emerging", "urgency"}
     need, satisfaction = models["need"], models["satisfaction"]
     assert isinstance(need, NeedClassifier) and isinstance(satisfaction, SatisfactionModel)
@@ -272,16 +253,8 @@ def test_the_tuned_baseline_never_sees_the_test_part(
                 row["airline_sentiment"] = "positive"
         write_csv(source, changed)
         RecordingTuned.fitted, RecordingTuned.predicted = [], []
-        metrics = run_evaluation(
-            source,
-            text_col="text",
-            need_col=None,
-            satisfaction_col="airline_sentiment",
-            satisfaction_scale=None,
-            time_col=None,
-            shuffle_seed=None,
-            out=tmp_path / variant,
-        )
+        columns = LabelledColumns("text", satisfaction="airline_sentiment")
+        metrics = run_evaluation(source, columns, out=tmp_path / variant)
         texts = [r["text"] for r in changed]
         cut = int(len(texts) * 0.8)
         assert RecordingTuned.fitted == [texts[:cut]]

@@ -11,9 +11,11 @@ import pytest
 from models.features import Example
 from models.satisfaction import (
     GRAM_MARK,
+    NEGATED,
     SCALES,
     OnlineNaiveBayes,
     SatisfactionModel,
+    cue_terms,
     normalize_score,
     parse_sentiment,
     satisfaction_terms,
@@ -157,8 +159,8 @@ def test_naive_bayes_memory_is_bounded() -> None:
 
 
 def test_han_n_grams_are_terms_of_chinese_text_only() -> None:
-    english = Example("rude agent, never again")
-    assert satisfaction_terms(english) == english.tokens
+    english = Example("rude agent, late again")
+    assert satisfaction_terms(english) is english.tokens
     chinese = Example("送餐很快")
     terms = satisfaction_terms(chinese)
     assert terms[: len(chinese.tokens)] == chinese.tokens
@@ -166,14 +168,59 @@ def test_han_n_grams_are_terms_of_chinese_text_only() -> None:
     assert grams == [GRAM_MARK + g for g in ["送", "餐", "很", "快", "送餐", "餐很", "很快"]]
 
 
-def test_explanations_name_words_never_n_grams() -> None:
+def test_cue_terms_mark_negated_words_and_punctuation() -> None:
+    x = Example("The crew was not friendly, and no, I'm not happy!!! Why??? :-(")
+    assert x.tokens == ["crew", "not", "friendly", "no", "not", "happy", "why"]
+    # "no not": a negation after a negation is not negated; "?" and "!" counted once.
+    assert cue_terms(x) == [NEGATED + "friendly", NEGATED + "happy", "#?", "#!", "#:("]
+    assert cue_terms(Example("http://t.co/x a:b")) == []  # no emoticon in a link
+    assert satisfaction_terms(x) == [*x.tokens, *cue_terms(x)]
+    assert cue_terms(Example("thanks :) =D")) == ["#:)"]
+    assert cue_terms(Example("ok ;) but late :(")) == ["#:)", "#:("]
+    assert cue_terms(Example("没有收到！为什么？")) == [NEGATED + "收到", "#?", "#!"]  # full width
+    assert cue_terms(Example("菜不好吃")) == [NEGATED + "好吃"]
+    assert cue_terms(Example("not")) == [] and cue_terms(Example("")) == []
+    # Cues follow the Han n-grams; a model without cues reads none.
+    terms = satisfaction_terms(Example("不好吃!"))
+    assert terms[-2:] == [NEGATED + "好吃", "#!"] and "#不好" in terms
+    assert satisfaction_terms(x, cues=False) is x.tokens
+    assert SatisfactionModel(cues=False).terms(x) is x.tokens
+
+
+def test_cues_are_learned() -> None:
+    """Two texts told apart by their cues alone: a question and a negation."""
+    model = SatisfactionModel()
+    for _ in range(20):
+        model.learn_one(Example("the flight is on time?"), "neutral")
+        model.learn_one(Example("the flight is on time"), "positive")
+        model.learn_one(Example("the flight is not on time"), "negative")
+    assert model.predict_one(Example("flight on time?")).sentiment == "neutral"
+    assert model.predict_one(Example("flight on time")).sentiment == "positive"
+    assert model.predict_one(Example("flight not on time")).sentiment == "negative"
+    without = SatisfactionModel(cues=False)
+    for _ in range(20):
+        without.learn_one(Example("the flight is on time?"), "neutral")
+        without.learn_one(Example("the flight is on time"), "positive")
+    # Without the cue, the question and the statement are the same text.
+    assert without.predict_proba_one(Example("on time?")) == without.predict_proba_one(
+        Example("on time")
+    )
+
+
+def test_explanations_name_words_never_n_grams_or_cues() -> None:
     model = SatisfactionModel()
     train(model)
+    for _ in range(5):
+        model.learn_one(Example("not good!!! :("), "negative")
     prediction = model.predict_one(Example("服务太差了，很失望"))
     assert prediction.sentiment == "negative" and prediction.terms
     assert all(not term.startswith(GRAM_MARK) for term, _ in prediction.terms)
-    # The n-grams are features all the same.
+    prediction = model.predict_one(Example("not good, terrible service!! :("))
+    assert prediction.sentiment == "negative" and prediction.terms
+    assert all(not term.startswith(GRAM_MARK) for term, _ in prediction.terms)
+    # The n-grams and cues are features all the same.
     assert any(t.startswith(GRAM_MARK) for t in model.features(Example("服务很好")))
+    assert "#!" in model.features(Example("good!"))
 
 
 def test_the_naive_bayes_part_counts_in_the_prediction() -> None:
@@ -181,18 +228,26 @@ def test_the_naive_bayes_part_counts_in_the_prediction() -> None:
     prediction is the first of the highest combined logits."""
     model = SatisfactionModel()
     train(model)
-    x = Example("thank you, but the delivery was late")
-    alone = pickle.loads(pickle.dumps(model))
-    alone.nb_weight = 0.0
-    assert model.predict_proba_one(x) != alone.predict_proba_one(x)
-    terms = model.terms(x)
-    logits = model.logits(terms, model.features(x))
-    softmax_only = alone.logits(terms, alone.features(x))
-    joint = model.naive_bayes.log_joint(terms)
-    for label, z in logits.items():
-        assert z == softmax_only[label] + model.nb_weight * joint[label]
-    best = max(logits, key=lambda k: logits[k])
-    assert model.predict_one(x).sentiment == best
+    for x in (Example("thank you, but the delivery was late"), Example("服务太差了")):
+        alone = pickle.loads(pickle.dumps(model))
+        alone.nb_weight = alone.nb_weight_han = 0.0
+        assert model.predict_proba_one(x) != alone.predict_proba_one(x)
+        terms = model.terms(x)
+        nb_weight = model.nb_weight_of(x)
+        logits = model.logits(terms, model.features(x), nb_weight)
+        softmax_only = alone.logits(terms, alone.features(x))
+        joint = model.naive_bayes.log_joint(terms)
+        for label, z in logits.items():
+            assert z == softmax_only[label] + nb_weight * joint[label]
+        best = max(logits, key=lambda k: logits[k])
+        assert model.predict_one(x).sentiment == best
+
+
+def test_text_with_han_has_its_own_naive_bayes_weight() -> None:
+    model = SatisfactionModel(nb_weight=0.25, nb_weight_han=0.07)
+    assert model.nb_weight_of(Example("rude agent")) == 0.25
+    assert model.nb_weight_of(Example("服务太差了")) == 0.07
+    assert model.nb_weight_of(Example("iPhone 屏幕坏了")) == 0.07
 
 
 def test_class_balancing_steps_up_a_rare_sentiment() -> None:
@@ -208,7 +263,7 @@ def test_class_balancing_steps_up_a_rare_sentiment() -> None:
 
 def test_a_model_pickled_before_the_naive_bayes_part_predicts_as_it_did() -> None:
     """A snapshot of the softmax-only model (no naive Bayes, no balancing) restores as that."""
-    old = SatisfactionModel(balance=0.0, nb_weight=0.0)
+    old = SatisfactionModel(balance=0.0, nb_weight=0.0, nb_weight_han=0.0, cues=False)
     rng = random.Random(1)
     for _ in range(20):
         for text, label in zip(
@@ -218,15 +273,33 @@ def test_a_model_pickled_before_the_naive_bayes_part_predicts_as_it_did() -> Non
         ):
             old.learn_one(Example(text), label if rng.random() < 0.9 else "neutral")
     state = dict(old.__dict__)
-    for attribute in ("naive_bayes", "balance", "nb_weight"):
+    for attribute in ("naive_bayes", "balance", "nb_weight", "nb_weight_han", "cues"):
         del state[attribute]
     restored = SatisfactionModel.__new__(SatisfactionModel)
     restored.__setstate__(state)
-    probes = [Example(t) for t in ("great agent", "rude and late", "invoice", "服务很好")]
+    probes = [Example(t) for t in ("great agent", "rude and late", "invoice?", "服务很好")]
     assert [restored.predict_one(x) for x in probes] == [old.predict_one(x) for x in probes]
     restored.learn_one(Example("terrible"), "negative")  # learns on, naive Bayes included
     assert restored.naive_bayes.documents == {"negative": 1}
     assert restored.predict_one(Example("terrible")).sentiment == "negative"
+
+
+def test_a_model_pickled_before_the_cues_predicts_as_it_did() -> None:
+    """A snapshot of the model with one naive Bayes weight and no cues restores as that:
+    no cue terms, its weight for all text."""
+    old = SatisfactionModel(nb_weight=0.07, nb_weight_han=0.07, cues=False)
+    train(old)
+    for _ in range(5):
+        old.learn_one(Example("not good at all!"), "negative")
+    state = dict(old.__dict__)
+    for attribute in ("nb_weight_han", "cues"):
+        del state[attribute]
+    restored = pickle.loads(pickle.dumps(SatisfactionModel.__new__(SatisfactionModel)))
+    restored.__setstate__(state)
+    assert (restored.cues, restored.nb_weight, restored.nb_weight_han) == (False, 0.07, 0.07)
+    probes = [Example(t) for t in ("not good!", "rude and late?", "服务很好！", "ok")]
+    assert [restored.predict_one(x) for x in probes] == [old.predict_one(x) for x in probes]
+    assert restored.terms(probes[0]) is probes[0].tokens
 
 
 def test_predict_score_is_the_prediction_s_score() -> None:

@@ -251,3 +251,21 @@ def test_resuming_a_running_flow_keeps_what_the_stream_queues_hold() -> None:
         queue.clear()
         if was_active:
             flow.resume()
+
+
+def test_a_transactional_topic_is_committed_by_its_transactions_only(consumer: Any) -> None:
+    # streams.transactions: a commit of the consumer's own could reach the coordinator
+    # after a later transaction's and move the offset back.
+    consumer.transactional_topics.add(TOPIC)
+    try:
+        ack_delivered(consumer, range(100, 110))
+        assert consumer._new_offset(PARTITION) is None
+        consumer.note_committed(PARTITION, 110)
+        consumer.note_committed(PARTITION, 105)  # never backwards
+        assert consumer.committed_offset(PARTITION) == 110
+        ack_delivered(consumer, range(110, 120))
+        consumer.note_committed(PARTITION, 120)
+        assert consumer._new_offset(PARTITION) is None
+        assert consumer._acked[PARTITION] == []  # what the transactions committed is done
+    finally:
+        consumer.transactional_topics.discard(TOPIC)

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
+from bench.events import AIRLINE_MAPPING
 from crmstream.replay import MappingError, RowMapping, event_time, plan_replay
 
 TWEETS_LIKE = (
@@ -15,19 +16,6 @@ TWEETS_LIKE = (
     "570301130888122368,negative,Late Flight,United,@united late again,2/24/2015 9:15\n"
     "570301130888122369,negative,Bad Flight,United,,2/24/2015 10:00\n"  # empty text: skipped
     "570301130888122370,positive,,Delta,@Delta thanks,not a date\n"  # bad time: skipped
-)
-AIRLINE = RowMapping(
-    kind="communication",
-    fields={
-        "event_id": "tweet_id",
-        "text": "text",
-        "occurred_at": "tweet_created",
-        "need": "negativereason",
-        "customer_id": "airline",
-    },
-    constants={"channel": "social", "direction": "inbound"},
-    metadata=("airline_sentiment",),
-    timezone="America/Los_Angeles",
 )
 
 
@@ -39,7 +27,7 @@ def tweets(tmp_path: Path) -> Path:
 
 
 def test_csv_rows_become_events_and_bad_rows_are_reported(tweets: Path) -> None:
-    plan = plan_replay(tweets, AIRLINE)
+    plan = plan_replay(tweets, AIRLINE_MAPPING)
     assert [e["event_id"] for e in plan.events] == ["570306133677760513", "570301130888122368"]
     first, second = plan.events
     assert first["text"] == "@VirginAmerica What, said."
@@ -52,7 +40,7 @@ def test_csv_rows_become_events_and_bad_rows_are_reported(tweets: Path) -> None:
 
 
 def test_time_order_is_by_parsed_time_not_by_text(tweets: Path) -> None:
-    plan = plan_replay(tweets, AIRLINE, order="time")
+    plan = plan_replay(tweets, AIRLINE_MAPPING, order="time")
     assert [e["event_id"] for e in plan.events] == ["570301130888122368", "570306133677760513"]
 
 

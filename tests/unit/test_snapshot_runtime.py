@@ -51,7 +51,7 @@ def rejected_count() -> float:
 
 def test_the_headers_name_the_format_and_this_runtime() -> None:
     bundle = ModelBundle()
-    bundle.version = 5
+    bundle.learned_until(5)
     chunks = chunks_of(bundle)
     assert len(chunks) > 1
     for chunk in chunks:
@@ -62,7 +62,7 @@ def test_the_headers_name_the_format_and_this_runtime() -> None:
 
 def test_a_snapshot_of_this_runtime_is_restored(follower: SnapshotFollower) -> None:
     bundle = ModelBundle()
-    bundle.version = 9
+    bundle.learned_until(9)
     [restored] = accept_all(follower, chunks_of(bundle))
     assert restored.version == 9
 
@@ -77,7 +77,7 @@ def test_another_runtime_or_format_is_refused_unread(
     restored: list[bytes] = []  # the follower would log and drop an exception raised here
     monkeypatch.setattr(ModelBundle, "restore", lambda data, **_: restored.append(data))
     bundle = ModelBundle()
-    bundle.version = 11
+    bundle.learned_until(11)
     chunks = [c._replace(**{header: written}) for c in chunks_of(bundle)]  # type: ignore[arg-type]
     before = rejected_count()
     assert accept_all(follower, chunks) == []
@@ -89,7 +89,7 @@ def test_another_runtime_or_format_is_refused_unread(
 def test_a_snapshot_without_the_headers_is_still_read(follower: SnapshotFollower) -> None:
     """Learners older than the headers: the format tag inside the snapshot decides."""
     bundle = ModelBundle()
-    bundle.version = 13
+    bundle.learned_until(13)
     chunks = [c._replace(format="", runtime="") for c in chunks_of(bundle)]
     assert all(len(c.headers()) == 4 for c in chunks)
     [restored] = accept_all(follower, chunks)
