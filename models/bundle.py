@@ -110,8 +110,12 @@ EMERGING_KNOWN_SAMPLE = 24
 
 KINDS = ("communication", "feedback", "label")
 
-SNAPSHOT_FORMAT = "crmstream.bundle/2"
-"""The tag of :meth:`ModelBundle.snapshot`'s format: the models and the memories apart."""
+SNAPSHOT_FORMAT = "crmstream.bundle/3"
+"""The tag of :meth:`ModelBundle.snapshot`'s format: the models and the memories apart.
+
+3: the emerging-need detector of issue #15 (:mod:`models.emerging`); a bundle of 2 (or of
+the untagged format before it) holds the earlier detector, whose pickled state this code
+cannot use, so such snapshots are refused, never restored half-working."""
 
 
 class SnapshotFormatError(SnapshotRejected):
@@ -511,19 +515,25 @@ class ModelBundle:
         """Rebuild a bundle from :meth:`snapshot` (only ever from a verified snapshot).
 
         ``memories=False`` leaves the memories of recent texts empty (what a scorer
-        needs: the models alone, restored in about a third of the time). Snapshots of
-        the older format (the whole bundle in one compressed pickle) are read too.
+        needs: the models alone, restored in about a third of the time). A snapshot of
+        another format (:data:`SNAPSHOT_FORMAT`), the untagged one of the earliest learners
+        (the whole bundle in one compressed pickle) included, raises
+        :class:`SnapshotFormatError` before any of its models is unpickled.
         """
-        if data[:1] != b"\x80":  # the older format: a zlib stream
-            bundle = pickle.loads(zlib.decompress(data))
-        else:
-            tag, models, remembered = pickle.loads(data)
-            if tag != SNAPSHOT_FORMAT:
-                raise SnapshotFormatError(f"unknown snapshot format {tag!r}")
-            bundle = pickle.loads(zlib.decompress(models))
-            if memories and isinstance(bundle, cls):
-                for name, memory in pickle.loads(zlib.decompress(remembered)).items():
-                    setattr(bundle, name, memory)
+        if data[:1] != b"\x80":  # the untagged format: a zlib stream
+            raise SnapshotFormatError(
+                f"untagged snapshot format (older than crmstream.bundle/2); "
+                f"this process reads {SNAPSHOT_FORMAT}"
+            )
+        tag, models, remembered = pickle.loads(data)
+        if tag != SNAPSHOT_FORMAT:
+            raise SnapshotFormatError(
+                f"unknown snapshot format {tag!r}; this process reads {SNAPSHOT_FORMAT}"
+            )
+        bundle = pickle.loads(zlib.decompress(models))
+        if memories and isinstance(bundle, cls):
+            for name, memory in pickle.loads(zlib.decompress(remembered)).items():
+                setattr(bundle, name, memory)
         if not isinstance(bundle, cls):
             raise TypeError(f"snapshot holds {type(bundle).__name__}, not {cls.__name__}")
         bundle._watch()
