@@ -259,10 +259,11 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
     def __init__(
         self,
         *,
-        margin: float = 0.5,
+        margin: float | None = None,
         join: float = 0.3,
         merge: float = 0.5,
         min_size: int = 8,
+        min_purity: float = 0.7,
         alpha: float = 1e-3,
         window_s: float = 24 * HOUR,
         warmup_s: float = HOUR,
@@ -281,6 +282,7 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
         super().__init__()
         self.margin, self.join, self.merge = margin, join, merge
         self.min_size, self.alpha, self.window_s = min_size, alpha, window_s
+        self.min_purity = min_purity
         self.warmup_s, self.warmup_labels = warmup_s, warmup_labels
         self.surge, self.surge_alpha, self.surge_known = surge, surge_alpha, surge_known
         self.max_clusters, self.max_terms, self.max_df = max_clusters, max_terms, max_df
@@ -393,7 +395,7 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
             return None
         items = list(proba.items() if isinstance(proba, Mapping) else proba or [])
         gap = margin(items)
-        known = bool(need) or (gap is not None and gap >= self.margin)
+        known = bool(need) or (self.margin is not None and gap is not None and gap >= self.margin)
         now = self.clock if at is None else at
         key = key or f"t{self._version}"
         cluster = self._assign(_unit(terms), key, now, known)
@@ -505,7 +507,10 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
         # texts are known (labelled or confidently predicted) as in the whole stream.
         share = (self.window_known - known + 1) / (len(self.window) - recent + 2)
         p_value = binomial_cdf(known, recent, share)
-        if p_value < self.alpha and cluster.alerted is None:  # new once; then surges
+        # Its known texts stand for as many again of known topics among its unlabelled
+        # ones (1 / share times them in all): what is left is the new need's estimated share.
+        purity = 1.0 - known / max(share, 1e-9) / recent
+        if p_value < self.alpha and purity >= self.min_purity and cluster.alerted is None:
             kind, expected = "new", recent * share
         elif p_value >= self.surge_known:
             return None  # a known topic: its surges are the need alerts' business
