@@ -187,7 +187,7 @@ def _truncate(terms: dict[str, float], keep: int) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class EmergingNeedEvent:
-    """A cluster of texts that no known need explains (``kind`` ``new``), or a topic far
+    """A cluster of texts that no known need explains (``trigger`` ``new``), or a topic far
     above its own long-run share (``surge``).
 
     ``recent`` texts joined in the last window, ``known`` of them labelled or confidently
@@ -199,7 +199,7 @@ class EmergingNeedEvent:
     """
 
     cluster_id: str
-    kind: str
+    trigger: str
     top_terms: list[str]
     size: int
     recent: int
@@ -511,7 +511,7 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
         # ones (1 / share times them in all): what is left is the new need's estimated share.
         purity = 1.0 - known / max(share, 1e-9) / recent
         if p_value < self.alpha and purity >= self.min_purity and cluster.alerted is None:
-            kind, expected = "new", recent * share
+            trigger, expected = "new", recent * share
         elif p_value >= self.surge_known:
             return None  # a known topic: its surges are the need alerts' business
         else:
@@ -524,9 +524,9 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
             p_value = poisson_tail(recent, expected)
             if recent < self.surge * expected or p_value >= self.surge_alpha:
                 return None
-            kind = "surge"
+            trigger = "surge"
         cluster.alerted = now
-        event = self._event(cluster, kind, recent, known, expected, p_value, now)
+        event = self._event(cluster, trigger, recent, known, expected, p_value, now)
         self.events.append(event)
         return event
 
@@ -537,7 +537,7 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
     def _event(
         self,
         cluster: _Cluster,
-        kind: str,
+        trigger: str,
         recent: int,
         known: int,
         expected: float,
@@ -550,7 +550,7 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
         needs = {n: round(c / total, 3) for n, c in cluster.needs.most_common(3)} if total else {}
         return EmergingNeedEvent(
             cluster_id=cluster.cluster_id,
-            kind=kind,
+            trigger=trigger,
             top_terms=[t for t, _ in self._top(cluster)],
             size=cluster.size,
             recent=recent,

@@ -50,7 +50,7 @@ def test_a_new_topic_raises_one_event_with_what_a_team_needs() -> None:
         at += 60
     assert len(events) == 1
     [event] = events
-    assert event.kind == "new" and set(event.top_terms) <= set(BURST)
+    assert event.trigger == "new" and set(event.top_terms) <= set(BURST)
     assert event.recent >= detector.min_size and event.known == 0 and event.p_value < 1e-3
     assert 3 <= len(event.examples) <= 5 and all(
         e["event_id"].startswith("n") for e in event.examples

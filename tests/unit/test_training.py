@@ -376,7 +376,7 @@ def test_a_new_topic_is_still_found_in_the_sample() -> None:
             batch.append(record)
         for value in pack_training("communication", batch):
             events += learn_message(bundle, value).emerging
-    assert len(events) == 1 and events[0].kind == "new"
+    assert len(events) == 1 and events[0].trigger == "new"
     assert set(events[0].top_terms) <= set(BURST) and len(events[0].top_terms) >= 3
     assert all(
         e["event_id"] in {f"t{n}" for n in range(3000, 6000, 20)} for e in events[0].examples
