@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import zlib
+from typing import Any
 
 import pytest
 
@@ -81,7 +82,12 @@ def test_a_snapshot_of_the_previous_detector_is_refused_unread(
     assert SNAPSHOT_FORMAT == "crmstream.bundle/3"
     loads = pickle.loads
     unpickled: list[bytes] = []
-    monkeypatch.setattr(pickle, "loads", lambda data: unpickled.append(data) or loads(data))
+
+    def recorded(data: bytes) -> Any:
+        unpickled.append(data)
+        return loads(data)
+
+    monkeypatch.setattr(pickle, "loads", recorded)
     with pytest.raises(SnapshotFormatError, match=r"'crmstream\.bundle/2'.*crmstream\.bundle/3"):
         ModelBundle.restore(previous)
     assert unpickled == [previous]  # the envelope only
