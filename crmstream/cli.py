@@ -254,13 +254,29 @@ def generate(
     ] = None,
     produce: Annotated[bool, typer.Option(help="Produce to the input topics.")] = False,
     zh_share: Annotated[float, typer.Option(help="Share of customers writing Chinese.")] = 0.3,
+    label_share: Annotated[float, typer.Option(help="Share of inbound texts labelled.")] = 0.3,
+    inject_need: Annotated[
+        str | None, typer.Option(help="A new need that appears (e.g. loyalty_points).")
+    ] = None,
+    inject_after_hours: Annotated[
+        float, typer.Option(help="Hours into the stream when it appears.")
+    ] = 24.0,
+    inject_share: Annotated[float, typer.Option(help="Its share of conversations.")] = 0.02,
 ) -> None:
     """Generate realistic communications and feedback (English and Chinese)."""
-    from crmstream.generator import EventGenerator
+    from datetime import timedelta
+
+    from crmstream.generator import _DEFAULT_START as start
+    from crmstream.generator import EventGenerator, Injection
 
     if out is None and not produce:
         raise typer.BadParameter("choose --out FILE (or -) and/or --produce")
-    events = list(EventGenerator(seed, zh_share=zh_share).events(count))
+    inject = None
+    if inject_need is not None:
+        moment = start + timedelta(hours=inject_after_hours)
+        inject = Injection(inject_need, moment, inject_share)
+    generator = EventGenerator(seed, zh_share=zh_share, label_share=label_share, inject=inject)
+    events = list(generator.events(count))
     if out is not None:
         lines = b"".join(
             orjson.dumps({"kind": e.kind, "key": e.key, "value": e.value}) + b"\n" for e in events
@@ -582,6 +598,42 @@ def evaluate(
             )  # fmt: skip
     console.print(table)
     console.print(f"report: {out / 'report.md'}")
+
+
+@app.command("eval-emerging")
+def eval_emerging(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSON Lines.")],
+    text_col: Annotated[str, typer.Option(help="Column with the text.")],
+    need_col: Annotated[str, typer.Option(help="Column with need labels.")],
+    hide: Annotated[list[str], typer.Option(help="A need to hide (the new need); repeat.")],
+    time_col: Annotated[str | None, typer.Option(help="Replay in the order of this time.")] = None,
+    fill_need_from: Annotated[
+        str | None, typer.Option(help="Column giving the need where the need is empty.")
+    ] = None,
+    label_share: Annotated[
+        float, typer.Option(help="Share of the other needs' rows that keep their label.")
+    ] = 0.5,
+    batch: Annotated[int, typer.Option(help="Records per training message.")] = 100,
+) -> None:
+    """Hide needs, stream the rest through the learner: was each hidden need found?"""
+    from crmstream.emerging_eval import communication_rows, evaluate_emerging
+    from crmstream.labelled import read_rows
+
+    rows = communication_rows(read_rows(file))
+    with progress_bar(console) as bar:
+        task = bar.add_task("streaming", total=None)
+        report = evaluate_emerging(
+            rows,
+            text_col=text_col,
+            need_col=need_col,
+            hide=hide,
+            time_col=time_col,
+            fill_need_from=fill_need_from,
+            label_share=label_share,
+            batch=batch,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(report.table(), markup=False, highlight=False)
 
 
 @app.command()

@@ -43,12 +43,14 @@ from streams.check_digits import cn_id_check_char, iban_check_digits, luhn_check
 __all__ = [
     "ARCHETYPES",
     "CHANNELS",
+    "INJECTABLE_NEEDS",
     "NEEDS",
     "Archetype",
     "EventGenerator",
     "GeneratedEvent",
     "GeneratorArgumentError",
     "Incident",
+    "Injection",
 ]
 
 
@@ -97,7 +99,9 @@ def _template_table(sections: Mapping[str, Mapping[str, Sequence[str]]]) -> _Tab
 _TEMPLATES = yaml.safe_load(
     resources.files("crmstream").joinpath(TEMPLATES_FILE).read_text(encoding="utf-8")
 )
-_BY_NEED = _template_table(_TEMPLATES["by_need"])
+_BY_NEED = _template_table({**_TEMPLATES["by_need"], **_TEMPLATES["injectable"]})
+INJECTABLE_NEEDS: tuple[str, ...] = tuple(_TEMPLATES["injectable"])
+"""Needs a stream has only when injected (:class:`Injection`)."""
 _COMMON = _template_table(_TEMPLATES["common"])
 
 _EN_FIRST = ("John", "Emma", "Liam", "Olivia", "Noah", "Ava", "James", "Mia", "Lucas", "Sophie")
@@ -148,6 +152,16 @@ class Incident:
     agent_id: str
     start: datetime
     end: datetime
+
+
+@dataclass(frozen=True)
+class Injection:
+    """A new need (one of :data:`INJECTABLE_NEEDS`) that appears at ``start``: from then
+    on, a ``share`` of the conversations are about it. Naive datetimes are taken as UTC."""
+
+    need: str
+    start: datetime
+    share: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -357,6 +371,7 @@ class EventGenerator:
         agents: int = 20,
         incidents: Sequence[Incident] = (),
         archetypes: Sequence[Archetype] = (),
+        inject: Injection | None = None,
     ) -> None:
         """Build customers and agents; raise :class:`GeneratorArgumentError` on out-of-range
         arguments."""
@@ -367,6 +382,14 @@ class EventGenerator:
         self._seed = seed
         self._start = _to_utc_ms(start or _DEFAULT_START)
         self._label_share = label_share
+        if inject is not None and (
+            inject.need not in INJECTABLE_NEEDS or not 0.0 < inject.share <= 1.0
+        ):
+            raise GeneratorArgumentError(
+                f"inject one of {INJECTABLE_NEEDS} with a share within (0, 1]"
+            )
+        self._inject = inject
+        self._inject_start = _to_utc_ms(inject.start) if inject is not None else None
         setup = random.Random(f"crmstream-setup:{seed}")
         self._customers = _make_customers(setup, customers, zh_share)
         if archetypes:
@@ -407,9 +430,12 @@ class EventGenerator:
         Conversation start times are non-decreasing; conversations overlap in time.
         """
         rng = random.Random(f"crmstream-stream:{self._seed}")
+        # Its own draws: without an injection the stream is the one it always was.
+        injected = random.Random(f"crmstream-inject:{self._seed}")
         moment = self._start
         while True:
-            yield self._conversation(rng, moment)
+            conversation = self._conversation(rng, moment, injected)
+            yield conversation
             moment = _after(moment, rng.expovariate(1 / _MEAN_CONVERSATION_GAP))
 
     def events(self, count: int) -> Iterator[GeneratedEvent]:
@@ -430,8 +456,14 @@ class EventGenerator:
 
     # -- one conversation -------------------------------------------------------------
 
-    def _conversation(self, rng: random.Random, moment: datetime) -> list[GeneratedEvent]:
+    def _conversation(
+        self, rng: random.Random, moment: datetime, injected: random.Random | None = None
+    ) -> list[GeneratedEvent]:
         conv = self._new_conversation(rng, moment)
+        inject, start = self._inject, self._inject_start
+        injecting = inject is not None and start is not None and moment >= start
+        if injecting and injected is not None and injected.random() < inject.share:  # type: ignore[union-attr]
+            conv.need = inject.need  # type: ignore[union-attr]
         agent_mean, customer_mean = _PACE[conv.channel]
         agent_mean *= (1.5 - conv.agent.quality) * (3.0 if conv.incident else 1.0)
         turns = rng.choices((2, 3, 4, 5, 6), (0.3, 0.2, 0.25, 0.1, 0.15))[0]
@@ -603,7 +635,7 @@ def _slots(rng: random.Random, lang: _Lang, moment: datetime) -> dict[str, str]:
 
 def _priority(rng: random.Random, conv: _Conversation, wait: float) -> str:
     """P1..P4 from the need, the customer tier, the wait and noise."""
-    score = _NEED_PRIORITY[conv.need] + _TIER_PRIORITY[conv.customer.tier]
+    score = _NEED_PRIORITY.get(conv.need, 0.5) + _TIER_PRIORITY[conv.customer.tier]
     score += 0.8 * min(1.0, wait / (3 * _PACE[conv.channel][0])) + rng.gauss(0, 0.35)
     return "P1" if score >= 1.4 else "P2" if score >= 0.9 else "P3" if score >= 0.4 else "P4"
 
@@ -679,7 +711,7 @@ def _quote(lang: _Lang, moment: datetime, text: str) -> str:
 def _satisfaction(rng: random.Random, conv: _Conversation, turns: int) -> float:
     """Latent satisfaction in [0, 1] from agent quality, need, waits, turns and incidents."""
     wait_ratio = sum(conv.waits) / len(conv.waits) / _PACE[conv.channel][0]
-    score = 0.3 + 0.75 * conv.agent.quality - _NEED_PENALTY[conv.need]
+    score = 0.3 + 0.75 * conv.agent.quality - _NEED_PENALTY.get(conv.need, 0.08)
     score -= 0.15 * min(2.0, max(0.0, wait_ratio - 1.0)) + 0.05 * (turns - 2)
     score -= 0.5 if conv.incident else 0.0
     score += conv.customer.archetype.satisfaction if conv.customer.archetype else 0.0

@@ -21,12 +21,13 @@ What a batch costs the learner, and why:
 - a labelled communication's need is not predicted again: the health monitor scores
   the prediction the worker served (:mod:`streams.training`);
 - keyword document frequencies arrive counted by the worker: one map per batch;
-- unlabelled inbound texts the need model cannot place (confidence below
-  :data:`EMERGING_BELOW_CONFIDENCE`, as the worker scored them) are clustered for
-  emerging needs, at most :data:`EMERGING_SAMPLE` of them per message
-  (:func:`models.emerging.sample`): clustering costs about 1 ms a text, more than all
-  the rest of learning, and a sample shows the same new topics; the others are only
-  remembered for later joins.
+- every inbound text's terms are counted by the emerging-need detector
+  (:mod:`models.emerging`); of a message, at most :data:`EMERGING_SAMPLE` unlabelled and
+  :data:`EMERGING_KNOWN_SAMPLE` labelled texts are clustered (:func:`models.emerging.sample`):
+  clustering is the costly step (about a millisecond a text), so its work per message is
+  capped whatever the batch size. The need model's view of an unlabelled one (its top
+  needs) is the worker's when the record carries it (``need_top3``), else predicted here,
+  for those sampled only.
 
 >>> bundle = ModelBundle()
 >>> for i in range(30):
@@ -51,6 +52,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -100,16 +102,20 @@ class LearnOutcome:
         return self.unjoined == 0
 
 
-EMERGING_BELOW_CONFIDENCE = 0.5
-"""Unlabelled texts whose need the model gives less confidence than this are clustered."""
+EMERGING_SAMPLE = 24
+"""At most this many unlabelled texts of one batch message are clustered (see the module)."""
 
-EMERGING_SAMPLE = 8
-"""At most this many unplaced texts of one batch message are clustered (see the module)."""
+EMERGING_KNOWN_SAMPLE = 24
+"""At most this many labelled texts of one batch message are clustered: the baseline."""
 
 KINDS = ("communication", "feedback", "label")
 
-SNAPSHOT_FORMAT = "crmstream.bundle/2"
-"""The tag of :meth:`ModelBundle.snapshot`'s format: the models and the memories apart."""
+SNAPSHOT_FORMAT = "crmstream.bundle/3"
+"""The tag of :meth:`ModelBundle.snapshot`'s format: the models and the memories apart.
+
+3: the emerging-need detector of issue #15 (:mod:`models.emerging`); a bundle of 2 (or of
+the untagged format before it) holds the earlier detector, whose pickled state this code
+cannot use, so such snapshots are refused, never restored half-working."""
 
 
 class SnapshotFormatError(SnapshotRejected):
@@ -248,9 +254,8 @@ class ModelBundle:
         with tight_softmax(self._softmax_models()):
             if kind == "communication":
                 x = self._remember(record)
-                if self._inbound(record, x, outcome, keywords=True) and self._unplaced(x, None):
-                    # Only texts the need model cannot place can be a new need.
-                    self._cluster(x, outcome)
+                if self._inbound(record, x, outcome, keywords=True) is not None:
+                    self._emerging([(record, x)], outcome)
             elif kind == "feedback":
                 self._learn_feedback(record, outcome)
             else:
@@ -323,18 +328,48 @@ class ModelBundle:
             # Nothing else reads the keyword counts while learning: adding the batch's
             # first gives the model the same counts as adding them text by text.
             self.keywords.learn_counts(*document_frequencies)
-        unplaced: list[tuple[str, Example, float | None]] = []
+        inbound: list[tuple[Mapping[str, Any], Example]] = []
         learn = partial(self._learn_packed, keywords=document_frequencies is None)
         for record in records:
             x = self._guarded(learn, record, outcome)
-            if x is not None and record.get("direction") == "inbound" and not record.get("need"):
-                confidence = _confidence(record.get("confidence"))
-                if confidence is None or confidence < EMERGING_BELOW_CONFIDENCE:
-                    unplaced.append((str(record["event_id"]), x, confidence))
-        for i in sample([key for key, _, _ in unplaced], EMERGING_SAMPLE):
-            _, x, confidence = unplaced[i]
-            if self._unplaced(x, confidence):
-                self._cluster(x, outcome)
+            if x is not None and record.get("direction") == "inbound":
+                inbound.append((record, x))
+        self._emerging(inbound, outcome)
+
+    def _emerging(
+        self, inbound: Sequence[tuple[Mapping[str, Any], Example]], outcome: LearnOutcome
+    ) -> None:
+        """Show the emerging-need detector a message's inbound texts: all are counted; at
+        most :data:`EMERGING_SAMPLE` unlabelled and :data:`EMERGING_KNOWN_SAMPLE` labelled
+        ones (by a hash of their event id) are clustered, with the need model's view."""
+        detector = self.emerging
+        labelled: list[tuple[str, Mapping[str, Any], Example]] = []
+        unlabelled: list[tuple[str, Mapping[str, Any], Example]] = []
+        for record, x in inbound:
+            detector.count(x, at=_epoch(record.get("occurred_at")))
+            key = str(record.get("event_id", ""))
+            (labelled if record.get("need") else unlabelled).append((key, record, x))
+        chosen = [
+            group[i]
+            for group, k in ((labelled, EMERGING_KNOWN_SAMPLE), (unlabelled, EMERGING_SAMPLE))
+            for i in sample([key for key, _, _ in group], k)
+        ]
+        for key, record, x in chosen:
+            need = record.get("need")
+            proba = None
+            if not need:
+                proba = _top_needs(record.get("need_top3"))
+                if proba is None and self.need.class_counts:
+                    proba = list(self.need.predict_proba_one(x).items())
+            event = detector.observe(
+                x,
+                need=str(need) if need else None,
+                key=key,
+                at=_epoch(record.get("occurred_at")),
+                proba=proba,
+                counted=True,
+            )
+            outcome.emerging += [event] if event else []
 
     def _learn_packed(
         self, record: Mapping[str, Any], outcome: LearnOutcome, *, keywords: bool
@@ -393,16 +428,6 @@ class ModelBundle:
         self.need.learn_one(x, need)
         outcome.drift += [drift] if drift else []
 
-    def _unplaced(self, x: Example, confidence: float | None) -> bool:
-        """Whether the need model cannot place ``x`` (asked only when the worker did not say)."""
-        if confidence is None:
-            confidence = self.need.predict_one(x).confidence
-        return confidence < EMERGING_BELOW_CONFIDENCE
-
-    def _cluster(self, x: Example, outcome: LearnOutcome) -> None:
-        event = self.emerging.update(x)
-        outcome.emerging += [event] if event else []
-
     def _learn_feedback(self, record: Mapping[str, Any], outcome: LearnOutcome) -> None:
         scale = record["scale"]
         target = normalize_score(float(record["score"]), scale["min"], scale["max"])
@@ -428,7 +453,17 @@ class ModelBundle:
             outcome.unjoined += 1
 
     def _learn_label(self, record: Mapping[str, Any], outcome: LearnOutcome) -> None:
-        x = self.examples.get(str(record["event_id"]))
+        key = str(record["event_id"])
+        if key in self.emerging.clusters and record.get("need"):
+            # A label on an emerging-need cluster (its event's id): its need becomes a
+            # class, learned from the members still remembered.
+            need = str(record["need"])
+            for member in self.emerging.label_cluster(key, need):
+                remembered = self.examples.get(member)
+                if remembered is not None:
+                    self.need.learn_one(remembered, need)
+            return
+        x = self.examples.get(key)
         if x is None:
             outcome.unjoined += 1
             return
@@ -480,19 +515,25 @@ class ModelBundle:
         """Rebuild a bundle from :meth:`snapshot` (only ever from a verified snapshot).
 
         ``memories=False`` leaves the memories of recent texts empty (what a scorer
-        needs: the models alone, restored in about a third of the time). Snapshots of
-        the older format (the whole bundle in one compressed pickle) are read too.
+        needs: the models alone, restored in about a third of the time). A snapshot of
+        another format (:data:`SNAPSHOT_FORMAT`), the untagged one of the earliest learners
+        (the whole bundle in one compressed pickle) included, raises
+        :class:`SnapshotFormatError` before any of its models is unpickled.
         """
-        if data[:1] != b"\x80":  # the older format: a zlib stream
-            bundle = pickle.loads(zlib.decompress(data))
-        else:
-            tag, models, remembered = pickle.loads(data)
-            if tag != SNAPSHOT_FORMAT:
-                raise SnapshotFormatError(f"unknown snapshot format {tag!r}")
-            bundle = pickle.loads(zlib.decompress(models))
-            if memories and isinstance(bundle, cls):
-                for name, memory in pickle.loads(zlib.decompress(remembered)).items():
-                    setattr(bundle, name, memory)
+        if data[:1] != b"\x80":  # the untagged format: a zlib stream
+            raise SnapshotFormatError(
+                f"untagged snapshot format (older than crmstream.bundle/2); "
+                f"this process reads {SNAPSHOT_FORMAT}"
+            )
+        tag, models, remembered = pickle.loads(data)
+        if tag != SNAPSHOT_FORMAT:
+            raise SnapshotFormatError(
+                f"unknown snapshot format {tag!r}; this process reads {SNAPSHOT_FORMAT}"
+            )
+        bundle = pickle.loads(zlib.decompress(models))
+        if memories and isinstance(bundle, cls):
+            for name, memory in pickle.loads(zlib.decompress(remembered)).items():
+                setattr(bundle, name, memory)
         if not isinstance(bundle, cls):
             raise TypeError(f"snapshot holds {type(bundle).__name__}, not {cls.__name__}")
         bundle._watch()
@@ -503,13 +544,44 @@ def _probability(item: tuple[Any, float]) -> float:
     return item[1]
 
 
-def _confidence(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
+def _top_needs(value: Any) -> list[tuple[str, float]] | None:
+    """The worker's top needs of a record (``[[need, p], ...]`` or ``[{"label",
+    "confidence"}]``), or None when it sent none it could read.
+
+    >>> _top_needs([["refund", 0.7], {"label": "billing", "confidence": 0.2}]), _top_needs([])
+    ([('refund', 0.7), ('billing', 0.2)], None)
+    """
+    if not isinstance(value, list):
+        return None
+    top = []
+    for item in value:
+        if isinstance(item, Mapping):
+            item = (item.get("label"), item.get("confidence"))
+        if isinstance(item, list | tuple) and len(item) == 2:
+            try:
+                top.append((str(item[0]), float(item[1])))
+            except (TypeError, ValueError):
+                continue
+    return top or None
+
+
+def _epoch(value: Any) -> float | None:
+    """An ``occurred_at`` (ISO 8601, or epoch seconds) as epoch seconds; None if unreadable.
+
+    >>> _epoch("2026-01-05T09:00:00Z"), _epoch(12.5), _epoch("soon")
+    (1767603600.0, 12.5, None)
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str):
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 # -- River's softmax regression, tighter -------------------------------------------------

@@ -244,8 +244,8 @@ def learn_history(
     total = len(examples)
     for i, x in enumerate(examples):
         models["keywords"].learn_one(x, None)
-        if emerging:
-            models["emerging"].learn_one(x, None)
+        if emerging:  # labelled texts are its baseline of known needs
+            models["emerging"].learn_one(x, by_index.get("need", {}).get(i))
         for name, targets in by_index.items():
             if i in targets:
                 models[name].learn_one(x, targets[i])

@@ -3,7 +3,8 @@
 Inputs: :class:`CommunicationEvent` (``crm.communications``), :class:`FeedbackEvent`
 (``crm.feedback``), :class:`LabelEvent` (``crm.labels``). Outputs:
 :class:`ScoredCommunication` (``crm.communications.scored``), :class:`Alert`
-(``crm.alerts``), :class:`DeadLetter` (``crm.deadletter``).
+(``crm.alerts``), :class:`DeadLetter` (``crm.deadletter``), :class:`EmergingNeed`
+(``crm.model-events``, its ``kind`` ``emerging_need``).
 
 ``SCHEMA_VERSION`` is stamped on every record crmstream emits, so downstream
 consumers can tell which contract a record follows; the JSON Schemas exported
@@ -249,3 +250,42 @@ class DeadLetter(BaseModel):
     original: str | None = Field(description="The message value, as text when UTF-8, else base64")
     original_encoding: Literal["utf-8", "base64", "none"]
     failed_at: datetime
+
+
+class EmergingExample(BaseModel):
+    """One example message of an emerging need, as the learner got it (redacted)."""
+
+    event_id: Identifier
+    text: str
+
+
+class EmergingNeed(BaseModel):
+    """An emerging need, on ``crm.model-events`` (``kind`` ``emerging_need``): a cluster of
+    inbound texts that the known needs do not explain (``trigger`` ``new``), or an
+    unexplained topic far above its own long-run share (``surge``). See
+    :mod:`models.emerging`. A label whose ``event_id`` is ``cluster_id`` (on
+    ``crm.labels``) turns the cluster into a need class.
+    """
+
+    schema_version: str = SCHEMA_VERSION
+    kind: Literal["emerging_need"] = "emerging_need"
+    cluster_id: Identifier = Field(description="Stable id: the same on a replay")
+    trigger: Literal["new", "surge"]
+    top_terms: list[str] = Field(description="Its heaviest terms, heaviest first")
+    size: int = Field(ge=0, description="Texts clustered into it since it started")
+    recent: int = Field(ge=0, description="Of them, in the last window (24 h by default)")
+    known: int = Field(ge=0, description="Of the recent ones, labelled with a known need")
+    expected: float = Field(
+        ge=0, description="Known texts expected if it were known traffic (new), or texts "
+        "expected at its long-run share (surge)",
+    )  # fmt: skip
+    p_value: float = Field(ge=0, le=1)
+    started: float = Field(description="Its first text's occurred_at, epoch seconds")
+    at: float = Field(description="The occurred_at of the text that raised it, epoch seconds")
+    hourly: list[Annotated[int, Field(ge=0)]] = Field(
+        description="Its texts per hour, from the hour it started to the hour it was raised"
+    )
+    needs: dict[str, float] = Field(
+        description="The needs its texts have or the need model gives them, with their share"
+    )
+    examples: list[EmergingExample] = Field(description="Up to 5 of its unlabelled texts")

@@ -17,6 +17,7 @@ from schemas.events import (
     Alert,
     CommunicationEvent,
     DeadLetter,
+    EmergingNeed,
     FeedbackEvent,
     LabelEvent,
     ScoredCommunication,
@@ -29,6 +30,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "scored-communication": ScoredCommunication,
     "alert": Alert,
     "dead-letter": DeadLetter,
+    "emerging-need": EmergingNeed,
 }
 
 JSON_DIR = Path(__file__).resolve().parent / "json" / f"v{SCHEMA_VERSION.split('.')[0]}"

@@ -2,23 +2,20 @@
 
 Each function reaches into one undocumented attribute or method and says why no
 public way does the job, and which library version it was written against
-(faust-streaming 0.15.3, aiokafka 0.14.0, river 0.26.1, mail-parser-reply 1.36).
+(faust-streaming 0.15.3, aiokafka 0.14.0, mail-parser-reply 1.36).
 After an upgrade, this module and the tests that exercise it are what to check.
 
 Not here, because they are the two modules built on such internals as a whole:
 :mod:`streams.offsets` (Faust's offset commits and flow control) and
 :mod:`streams.batches` (Faust's buffered batches). Overrides of private methods
 stay with their subclasses, named here so an upgrade finds them too:
-``PromptFetchConsumerThread._create_worker_consumer`` (:mod:`streams.app`, Faust) and
-``_calculate_idf`` / ``_get_closest_mc`` of :mod:`models.emerging`'s TextClust (River).
+``PromptFetchConsumerThread._create_worker_consumer`` (:mod:`streams.app`, Faust).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-
-from river import cluster
 
 
 def set_current_event(stream: Any, event: Any) -> None:
@@ -83,18 +80,6 @@ async def send_to_controller(admin: Any, request: Any) -> Any:
 def admin_request_timeout_ms(admin: Any) -> int:
     """The request timeout an aiokafka 0.14.0 admin client was built with (private)."""
     return int(admin._request_timeout_ms)
-
-
-def textclust_closest_micro_cluster(
-    clusterer: cluster.TextClust, mc: Any, idf: dict[str, float], distance: Any
-) -> tuple[Any, float]:
-    """River's own closest micro-cluster of ``mc`` and its distance.
-
-    river 0.26.1: ``TextClust._get_closest_mc`` is the step :mod:`models.emerging`
-    makes faster; River's version still serves the cases the faster one does not cover.
-    """
-    found: tuple[Any, float] = cluster.TextClust._get_closest_mc(clusterer, mc, idf, distance)
-    return found
 
 
 def mail_reply_header_regex(languages: Sequence[str]) -> Any:

@@ -34,6 +34,7 @@ from prometheus_client import start_http_server
 
 from config.settings import Settings
 from models.bundle import ModelBundle
+from schemas.events import EmergingNeed
 from streams import metrics
 from streams.kafka import client_options
 from streams.model_sync import SnapshotFollower, SnapshotPublisher
@@ -123,7 +124,10 @@ class Learner:
         metrics.LEARNER_POSITION.set(self.bundle.version)
         metrics.TRAINING_LEARNED.inc(outcome.learned - outcome.failed)
         events = [("drift", asdict(e)) for e in outcome.drift]
-        events += [("emerging_need", asdict(e)) for e in outcome.emerging]
+        events += [  # validated against its contract (schemas/json: emerging-need)
+            ("emerging_need", EmergingNeed.model_validate(asdict(e)).model_dump(mode="json"))
+            for e in outcome.emerging
+        ]
         # The audit of a forget request (crmstream forget): what the join memory dropped.
         events += [
             ("forgotten", {"request_id": request, "removed": removed})

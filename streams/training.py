@@ -14,10 +14,12 @@ can be done without the models' latest state:
   (:meth:`models.keywords.KeywordExtractor.learn_counts`);
 - passes on the need confidence its scorer gave an unlabelled inbound text
   (``need_confidence`` of a record with ``need_source`` ``"model"``; 0.0 when a scorer
-  had no need class yet; ``null`` for an unscored record): the learner clusters only
-  texts below :data:`models.bundle.EMERGING_BELOW_CONFIDENCE`, a bounded sample of them
-  (:data:`models.bundle.EMERGING_SAMPLE` per message). A scored record's ``need`` is
-  sent only when it is a person's label, never the model's own guess;
+  had no need class yet; ``null`` for an unscored record) and its likeliest needs
+  (``need_top3``: ``[[need, probability], ...]``): the emerging-need detector's novelty
+  gate reads their margin (:mod:`models.emerging`), so the learner predicts again only
+  when the worker sent none (for at most :data:`models.bundle.EMERGING_SAMPLE` texts of a
+  message). A scored record's ``need`` is sent only when it is a person's label, never the
+  model's own guess;
 - passes on, for a labelled inbound text it scored, the need its scorer predicted
   (``predicted``: the first of ``need_top3``, ``null`` when the scorer had no need
   class yet; ``predicted_version``: that scorer's need version). The learner's health
@@ -79,6 +81,7 @@ def packed_records(kind: str, records: Sequence[BaseModel]) -> list[dict[str, An
                 fields.update(_served_context(record))
             if not fields.get("need"):
                 fields["confidence"] = _confidence(record)
+                fields["need_top3"] = _top_needs(record)
             elif getattr(record, "model_versions", None):
                 fields.update(_served_need(record))
         elif kind == "feedback" and fields.get("comment"):
@@ -105,6 +108,14 @@ def _confidence(record: BaseModel) -> float | None:
         return None if confidence is None else float(confidence)
     # Scored by a model without any need class yet: it could not place the text.
     return 0.0 if getattr(record, "model_versions", None) else None
+
+
+def _top_needs(record: BaseModel) -> list[list[Any]] | None:
+    """The likeliest needs the worker's scorer gave an unlabelled record (None: unscored)."""
+    if getattr(record, "need_source", None) != "model":
+        return None
+    top3 = getattr(record, "need_top3", None) or []
+    return [[str(c.label), float(c.confidence)] for c in top3] or None
 
 
 def _served_need(record: BaseModel) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
+
 #: An alert's dimension and the communications field holding its key.
 DIMENSION_FIELDS: dict[str, str] = {
     "agent": "agent_id",
@@ -425,3 +427,63 @@ def shape_models(
 
 def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+#: Emerging needs: the newest messages of ``crm.model-events`` read, the needs shown, the
+#: hours of volume drawn and the examples each.
+EMERGING_READ = 500
+EMERGING_SHOWN = 10
+EMERGING_HOURS = 24
+EMERGING_EXAMPLES = 3
+
+
+def shape_emerging(messages: Iterable[bytes | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``crm.model-events`` messages (oldest first) as the emerging-needs panel: each
+    cluster once (its newest event: a surge after its first alert replaces it), newest
+    first, with its id, trigger, top terms, example texts, volume (its size, its texts in
+    the last window and per hour for the last :data:`EMERGING_HOURS` hours) and the needs
+    assigned to it. Other kinds and unreadable messages are skipped.
+
+    >>> event = {"kind": "emerging_need", "cluster_id": "emerging-1", "trigger": "new",
+    ...          "top_terms": ["points", "voucher"], "size": 12, "recent": 10, "known": 0,
+    ...          "started": 1767600000.0, "at": 1767607200.0, "hourly": [3, 4, 5],
+    ...          "needs": {"billing": 0.5}, "examples": [{"event_id": "e1", "text": "my points"}]}
+    >>> [row] = shape_emerging([b"not json", {"kind": "drift"}, event])
+    >>> row["cluster_id"], row["top_terms"], row["hourly"], row["examples"], row["at"]
+    ('emerging-1', ['points', 'voucher'], [3, 4, 5], ['my points'], '2026-01-05T10:00:00+00:00')
+    """
+    newest: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        try:
+            event = orjson.loads(message) if isinstance(message, bytes) else dict(message)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(event, dict) or event.get("kind") != "emerging_need":
+            continue
+        if not event.get("cluster_id"):
+            continue
+        newest.pop(str(event["cluster_id"]), None)  # keep the newest, in arrival order
+        newest[str(event["cluster_id"])] = event
+    rows = []
+    for event in reversed(list(newest.values())):
+        rows.append(
+            {
+                "cluster_id": str(event["cluster_id"]),
+                "trigger": str(event.get("trigger", "")),
+                "top_terms": [str(t) for t in event.get("top_terms", [])],
+                "examples": [
+                    str(e.get("text", ""))
+                    for e in event.get("examples", [])[:EMERGING_EXAMPLES]
+                    if isinstance(e, Mapping)
+                ],
+                "size": int(event.get("size", 0)),
+                "recent": int(event.get("recent", 0)),
+                "hourly": [int(n) for n in event.get("hourly", [])][-EMERGING_HOURS:],
+                "needs": {str(n): float(s) for n, s in dict(event.get("needs", {})).items()},
+                "started": _utc(float(event["started"])) if "started" in event else None,
+                "at": _utc(float(event["at"])) if "at" in event else None,
+            }
+        )
+        if len(rows) == EMERGING_SHOWN:
+            break
+    return rows

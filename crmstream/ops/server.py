@@ -11,7 +11,8 @@ Routes:
 - ``/communications?field=…&value=…&from=…&to=…`` the communications behind an alert;
 - ``/healthz``.
 
-All data comes from Elasticsearch and Prometheus (never from a worker's memory),
+All data comes from Elasticsearch, Prometheus and, for the emerging needs, the newest
+messages of ``crm.model-events`` (never from a worker's memory),
 so the page shows the same with any number of workers. One snapshot is computed
 at a time and shared by every open page.
 """
@@ -32,11 +33,13 @@ from urllib.parse import urlencode
 import aiohttp
 import orjson
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 
 from config.settings import Settings
 from crmstream.ops import data
 from crmstream.similar import CommunicationNotFound, SimilarResult, find_similar
+from streams.kafka import client_options
 from streams.search_index import (
     ALERTS_ALIAS,
     COMMUNICATIONS_ALIAS,
@@ -45,6 +48,7 @@ from streams.search_index import (
     create_async_client,
     create_client,
 )
+from streams.topics import MODEL_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +95,12 @@ class Snapshots:
                 errors.append(f"{name}: {type(error).__name__}: {error}")
                 return None
 
-        alerts, charts, dead, models = await asyncio.gather(
+        alerts, charts, dead, models, emerging = await asyncio.gather(
             guarded("alerts (Elasticsearch)", lambda: self.alerts(now)),
             guarded("communications (Elasticsearch)", self.charts),
             guarded("dead letters (Elasticsearch)", lambda: self.dead_letters(now)),
             guarded("model health (Prometheus)", lambda: self.models(now)),
+            guarded("emerging needs (Kafka)", self.emerging),
         )
         return {
             "generated_at": now.isoformat(),
@@ -105,6 +110,7 @@ class Snapshots:
             "charts": charts,
             "dead_letters": dead,
             "models": models,
+            "emerging": emerging,
             "errors": errors,
         }
 
@@ -165,6 +171,12 @@ class Snapshots:
         models["accuracy_range"] = [(now - data.ACCURACY_RANGE).isoformat(), now.isoformat()]
         return models
 
+    async def emerging(self) -> list[dict[str, Any]]:
+        """The emerging needs of the newest :data:`data.EMERGING_READ` model events."""
+        return data.shape_emerging(
+            await newest_messages(self.settings, MODEL_EVENTS, data.EMERGING_READ)
+        )
+
     async def _prometheus(self, endpoint: str, params: dict[str, str]) -> Any:
         url = f"{self.settings.prometheus_url.rstrip('/')}/api/v1/{endpoint}"
         timeout = aiohttp.ClientTimeout(total=10)
@@ -172,6 +184,36 @@ class Snapshots:
             response.raise_for_status()
             body = await response.json()
         return body["data"]["result"]
+
+
+async def newest_messages(settings: Settings, base: str, count: int) -> list[bytes]:
+    """The values of the newest ``count`` messages of each partition of a topic, oldest
+    first (read without a consumer group: nothing is committed)."""
+    topic = settings.topic_name(base)
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        for partition in partitions:
+            consumer.seek(partition, max(starts[partition], ends[partition] - count))
+        values: list[bytes] = []
+        remaining = {p for p in partitions if ends[p] > starts[p]}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=2000)
+            if not batches:
+                break  # the end offsets were not reached in time: show what was read
+            for partition, records in batches.items():
+                values += [r.value for r in records if r.value is not None]
+                if records and records[-1].offset + 1 >= ends[partition]:
+                    remaining.discard(partition)
+        return values
+    finally:
+        await consumer.stop()
 
 
 def _json(body: Any) -> web.Response:

@@ -1,14 +1,15 @@
 """A bundle's snapshot keeps the models and the learner's memories apart: a worker restores
-the models alone, the learner everything; snapshots of the older format still restore."""
+the models alone, the learner everything; snapshots of other formats are refused unread."""
 
 from __future__ import annotations
 
 import pickle
 import zlib
+from typing import Any
 
 import pytest
 
-from models.bundle import SNAPSHOT_FORMAT, ModelBundle
+from models.bundle import SNAPSHOT_FORMAT, ModelBundle, SnapshotFormatError
 from models.compiled import CompiledScorer
 from models.features import Example
 
@@ -62,13 +63,34 @@ def test_the_memories_are_apart_and_the_bundle_is_left_whole(trained: ModelBundl
     assert len(trained.examples) == 200  # taking a snapshot emptied nothing
 
 
-def test_a_snapshot_of_the_older_format_restores(trained: ModelBundle) -> None:
+def test_a_snapshot_of_the_untagged_format_is_refused(trained: ModelBundle) -> None:
+    """The earliest learners pickled the whole bundle in one zlib stream: it holds the
+    emerging-need detector before issue #15, which this code cannot use."""
     older = zlib.compress(pickle.dumps(trained, protocol=pickle.HIGHEST_PROTOCOL), level=6)
     for memories in (True, False):
-        restored = ModelBundle.restore(older, memories=memories)
-        assert scores(restored) == scores(trained)
-        assert restored.version == trained.version == 200
-        assert len(restored.examples) == 200  # (one pickle: the memories come with it)
+        with pytest.raises(SnapshotFormatError, match="untagged snapshot format"):
+            ModelBundle.restore(older, memories=memories)
+
+
+def test_a_snapshot_of_the_previous_detector_is_refused_unread(
+    trained: ModelBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """crmstream.bundle/2 snapshots hold the earlier emerging-need detector: refused before
+    their models are unpickled (an unpickling here would fail the test)."""
+    _, models, memories = pickle.loads(trained.snapshot())
+    previous = pickle.dumps(("crmstream.bundle/2", models, memories))
+    assert SNAPSHOT_FORMAT == "crmstream.bundle/3"
+    loads = pickle.loads
+    unpickled: list[bytes] = []
+
+    def recorded(data: bytes) -> Any:
+        unpickled.append(data)
+        return loads(data)
+
+    monkeypatch.setattr(pickle, "loads", recorded)
+    with pytest.raises(SnapshotFormatError, match=r"'crmstream\.bundle/2'.*crmstream\.bundle/3"):
+        ModelBundle.restore(previous)
+    assert unpickled == [previous]  # the envelope only
 
 
 def test_the_version_keeps_its_place_in_the_pickle(trained: ModelBundle) -> None:

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
+import jsonschema
 import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas.events import SCHEMA_VERSION, FeedbackEvent, LabelEvent
+from models.emerging import EmergingNeeds
+from models.features import Example
+from schemas.events import SCHEMA_VERSION, EmergingNeed, FeedbackEvent, LabelEvent
 from schemas.export import CONTRACTS, JSON_DIR, json_schema, render
 from schemas.parsing import EdgeLimits, InvalidEvent, parse_event
 
@@ -103,3 +107,23 @@ def test_schema_files_are_valid_json_with_required_fields() -> None:
     assert set(schema["required"]) == {
         "event_id", "occurred_at", "customer_id", "channel", "direction", "text",
     }  # fmt: skip
+
+
+def test_an_emerging_need_event_follows_its_contract() -> None:
+    """What the learner publishes on crm.model-events for an emerging need: the detector's
+    event, validated by EmergingNeed, and valid against the exported JSON Schema."""
+    detector = EmergingNeeds(warmup_s=0, warmup_labels=2, min_size=4)
+    for _ in range(20):
+        detector.learn_one(Example("where is my parcel, delivery late"), "delivery")
+        detector.learn_one(Example("refund my money for the order"), "refund")
+    events = [
+        detector.observe(Example(f"app crashes at login screen {i}"), key=f"e{i}", at=i)
+        for i in range(6)
+    ]
+    [event] = [e for e in events if e is not None]
+    record = EmergingNeed.model_validate(asdict(event)).model_dump(mode="json")
+    assert record["kind"] == "emerging_need" and record["trigger"] == "new"
+    assert record["examples"][0] == {"event_id": "e0", "text": "app crashes at login screen 0"}
+    jsonschema.validate(record, json.loads((JSON_DIR / "emerging-need.json").read_text()))
+    with pytest.raises(ValidationError):
+        EmergingNeed.model_validate({**record, "trigger": "sudden"})

@@ -7,16 +7,11 @@ them fails here, next to :mod:`streams.internals`, not somewhere in a running wo
 from __future__ import annotations
 
 import asyncio
-import random
 
 import faust
-import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from faust.sensors.prometheus import FaustMetrics
-from river import cluster
 
-from models.emerging import EmergingNeeds
-from models.features import Example
 from streams import internals
 from streams.app import app, settings
 
@@ -55,23 +50,6 @@ def test_the_admin_client_sends_and_times_out_as_crmstream_expects() -> None:
     admin = asyncio.run(built())  # built, never started
     assert internals.admin_request_timeout_ms(admin) == 1234
     assert callable(admin._send_request) and callable(admin._send_to_controller)
-
-
-def test_rivers_closest_micro_cluster_is_what_the_fast_textclust_falls_back_to() -> None:
-    needs = EmergingNeeds()
-    rng = random.Random(4)
-    words = ["refund", "late", "courier", "invoice", "password", "login", "card", "broken"]
-    for _ in range(60):
-        needs.update(Example(" ".join(rng.sample(words, 3))))
-    clusterer = needs.clusterer
-    assert isinstance(clusterer, cluster.TextClust) and clusterer.micro_clusters
-    micro = next(iter(clusterer.micro_clusters.values()))
-    idf = clusterer._calculate_idf(clusterer.micro_clusters.values())
-    distance = clusterer._micro_distance
-    rivers = internals.textclust_closest_micro_cluster(clusterer, micro, idf, distance)
-    fast = clusterer._get_closest_mc(micro, idf, distance)  # models.emerging's own
-    assert rivers[0] is not None and rivers[0] == fast[0]
-    assert rivers[1] == pytest.approx(fast[1], abs=1e-9)
 
 
 def test_the_mail_reply_header_regex_matches_a_reply_header() -> None:

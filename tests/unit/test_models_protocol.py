@@ -36,7 +36,7 @@ CASES: dict[str, tuple[Factory, list[Any]]] = {
     "satisfaction": (SatisfactionModel, SATISFACTION),
     "urgency": (lambda: UrgencyModel(min_labels=2, ramp=4), PRIORITIES),
     "keywords": (KeywordExtractor, [None] * len(TEXTS)),
-    "emerging": (lambda: EmergingNeeds(window=4, min_size=2, warmup=2), [None] * len(TEXTS)),
+    "emerging": (lambda: EmergingNeeds(min_size=2, warmup_s=0, warmup_labels=2), NEEDS),
 }
 
 

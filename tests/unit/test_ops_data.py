@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import pytest
 
 from crmstream.ops import data
@@ -201,3 +202,27 @@ def test_accuracy_range_covers_the_last_hour() -> None:
     params = data.accuracy_range_params(NOW)
     assert float(params["end"]) - float(params["start"]) == 3600
     assert params["step"] == "30s"
+
+
+def emerging_event(cluster: int, at: float, trigger: str = "new", **extra: Any) -> bytes:
+    event = {
+        "kind": "emerging_need", "cluster_id": f"emerging-{cluster}", "trigger": trigger,
+        "top_terms": ["points", "voucher"], "size": 12, "recent": 10, "known": 0,
+        "started": 0.0, "at": at, "hourly": list(range(30)), "needs": {"billing": 0.5},
+        "examples": [{"event_id": f"e{i}", "text": f"text {i}"} for i in range(5)], **extra,
+    }  # fmt: skip
+    return orjson.dumps(event)
+
+
+def test_emerging_needs_show_each_cluster_once_newest_first() -> None:
+    messages = [emerging_event(i, at=3600.0 * i) for i in range(12)]
+    messages += [b'{"kind": "drift", "model": "need"}', b"\xff not json"]
+    messages.append(emerging_event(3, at=99_000.0, trigger="surge", size=40))
+    rows = data.shape_emerging(messages)
+    assert len(rows) == data.EMERGING_SHOWN
+    assert [r["cluster_id"] for r in rows[:3]] == ["emerging-3", "emerging-11", "emerging-10"]
+    assert rows[0]["trigger"] == "surge" and rows[0]["size"] == 40  # its newest event
+    assert rows[0]["examples"] == ["text 0", "text 1", "text 2"]
+    assert rows[0]["hourly"] == list(range(6, 30))  # the last 24 hours
+    assert rows[0]["needs"] == {"billing": 0.5} and rows[0]["top_terms"] == ["points", "voucher"]
+    assert data.shape_emerging([]) == []

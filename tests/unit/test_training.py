@@ -16,7 +16,8 @@ from river import linear_model, optim
 import models.bundle
 from crmstream.generator import EventGenerator
 from models.balancing import set_softmax_rate
-from models.bundle import EMERGING_SAMPLE, ModelBundle, tight_softmax
+from models.bundle import EMERGING_KNOWN_SAMPLE, EMERGING_SAMPLE, ModelBundle, tight_softmax
+from models.emerging import EmergingNeeds
 from models.features import Example, from_record
 from models.keywords import document_frequencies
 from models.satisfaction import SatisfactionModel
@@ -204,7 +205,7 @@ def test_a_packed_message_carries_what_the_worker_computed(generated: list[Batch
     for got, record in zip(sent, records, strict=True):
         assert isinstance(record, ScoredCommunication)
         expected = training_example(kind, record)["record"]
-        worker = ("tokens", "confidence", "predicted", "predicted_version")
+        worker = ("tokens", "confidence", "need_top3", "predicted", "predicted_version")
         served = ("served_need", "served_satisfaction")
         assert {k: v for k, v in got.items() if k not in worker + served} == expected
         if record.direction.value == "inbound":
@@ -220,6 +221,7 @@ def test_a_packed_message_carries_what_the_worker_computed(generated: list[Batch
         # Only a person's label is a label; the model's guess is not sent as one.
         if record.need_source == "model":
             assert got["need"] is None and got["confidence"] == record.need_confidence
+            assert got["need_top3"] == [[c.label, c.confidence] for c in record.need_top3]
         elif record.need_source == "label":
             assert got["need"] == record.need and "confidence" not in got
             top3 = record.need_top3
@@ -317,52 +319,68 @@ def unlabelled(n: int, rng: random.Random, words: Sequence[list[str]], prefix: s
     ]
 
 
+def small_vocabulary_bundle() -> ModelBundle:
+    """A bundle whose detector keeps frequent terms: the test topics have 8 words each."""
+    bundle = ModelBundle()
+    bundle.emerging = EmergingNeeds(max_df=1.0)
+    return bundle
+
+
 def test_clustering_is_bounded_per_message() -> None:
     rng = random.Random(1)
-    bundle = ModelBundle()
+    bundle = small_vocabulary_bundle()
     records = [
-        {**training_example("communication", r)["record"], "confidence": 0.1}
+        training_example("communication", r)["record"]
         for r in unlabelled(300, rng, BACKGROUND, "e")
     ]
     bundle.learn_batch("communication", records)
-    assert bundle.emerging.version == EMERGING_SAMPLE  # of 300 unplaced texts
-    # Texts the scorer placed are not clustered at all; unknown ones only if the
-    # learner's own model cannot place them either (here: it has no class yet).
-    bundle.learn_batch("communication", [{**r, "confidence": 0.9} for r in records])
-    assert bundle.emerging.version == EMERGING_SAMPLE
-    bundle.learn_batch("communication", [{**r, "confidence": None} for r in records])
-    assert bundle.emerging.version == 2 * EMERGING_SAMPLE
-    assert len(bundle.examples) == 300 and bundle.keywords.version == 900
+    assert bundle.emerging.version == EMERGING_SAMPLE  # of 300 unlabelled texts
+    labelled = [{**r, "event_id": f"l{i}", "need": "refund"} for i, r in enumerate(records)]
+    bundle.learn_batch("communication", labelled + records)
+    assert bundle.emerging.version == 2 * EMERGING_SAMPLE + EMERGING_KNOWN_SAMPLE
+    assert bundle.emerging.documents == 900  # every text is counted
+    assert len(bundle.examples) == 600 and bundle.keywords.version == 900
 
 
 def test_the_sample_is_the_same_on_every_replay() -> None:
     rng = random.Random(2)
     messages = pack_training("communication", unlabelled(120, rng, BACKGROUND, "e"))
-    first, second = ModelBundle(), ModelBundle()
+    first, second = small_vocabulary_bundle(), small_vocabulary_bundle()
     for value in messages:
         learn_message(first, value)
         learn_message(second, value)
-    clusters = [
-        {k: mc.n for k, mc in b.emerging.clusterer.micro_clusters.items()} for b in (first, second)
-    ]
+    clusters = [{k: c.size for k, c in b.emerging.clusters.items()} for b in (first, second)]
     assert clusters[0] == clusters[1] and first.emerging.version == EMERGING_SAMPLE
 
 
-def test_a_burst_of_a_new_topic_is_still_found_in_the_sample() -> None:
+def test_a_new_topic_is_still_found_in_the_sample() -> None:
     rng = random.Random(7)
-    bundle = ModelBundle()
-    for start in range(0, 1500, 20):  # established topics: never emerging
-        batch = unlabelled(20, rng, BACKGROUND, f"b{start}-")
-        for value in pack_training("communication", batch):
-            assert learn_message(bundle, value).emerging == []
-    assert bundle.emerging.version == 75 * EMERGING_SAMPLE
+    bundle = small_vocabulary_bundle()
+    needs = ["delivery", "refund", "billing", "access"]
     events = []
-    for start in range(0, 2400, 20):
-        batch = unlabelled(20, rng, [BURST, *BACKGROUND[:2]], f"n{start}-")
+    for start in range(0, 6000, 100):
+        batch = []
+        for i in range(100):
+            n = start + i
+            new = start >= 3000 and i % 20 == 0  # 5 % of the traffic, from the middle
+            topic = rng.randrange(len(BACKGROUND))
+            record = CommunicationEvent(
+                event_id=f"t{n}",
+                occurred_at=NOW + timedelta(minutes=n),
+                customer_id="c",
+                channel="chat",
+                direction="inbound",
+                text=" ".join(rng.sample(BURST if new else BACKGROUND[topic], 5)),
+                need=None if new or n % 2 else needs[topic],
+            )
+            batch.append(record)
         for value in pack_training("communication", batch):
             events += learn_message(bundle, value).emerging
-    assert events
+    assert len(events) == 1 and events[0].trigger == "new"
     assert set(events[0].top_terms) <= set(BURST) and len(events[0].top_terms) >= 3
+    assert all(
+        e["event_id"] in {f"t{n}" for n in range(3000, 6000, 20)} for e in events[0].examples
+    )
 
 
 # -- River's softmax step, tighter ------------------------------------------------------

@@ -156,6 +156,33 @@ function renderModels(models, charts) {
     lines.length === 0, "no accuracy reported yet"), PLOT_CONFIG);
 }
 
+// Hours as small bars of text: one glance at how fast a need grows.
+function sparkline(counts) {
+  const bars = "▁▂▃▄▅▆▇█";
+  const top = Math.max(1, ...counts);
+  return counts.map((n) => bars[Math.min(7, Math.floor((7 * n) / top))]).join("");
+}
+
+function renderEmerging(rows) {
+  const needs = rows || [];
+  document.querySelector("#emerging-needs tbody").replaceChildren(
+    ...needs.map((e) =>
+      el("tr", { "data-cluster-id": e.cluster_id },
+        el("td", { class: "key" }, e.cluster_id),
+        el("td", {}, e.trigger),
+        el("td", {}, e.top_terms.join(", ")),
+        el("td", {}, el("ul", { class: "examples" }, ...e.examples.map((t) => el("li", {}, t)))),
+        el("td", {}, el("span", { class: "spark", title: e.hourly.join(" ") }, sparkline(e.hourly)),
+          ` ${e.size} texts, ${e.recent} in the last window`),
+        el("td", {}, Object.entries(e.needs)
+          .map(([need, share]) => `${need} ${(100 * share).toFixed(0)} %`).join(", ") || "–"),
+        el("td", { class: "since" }, when(e.at)))));
+  document.getElementById("no-emerging").hidden = needs.length > 0;
+  const count = document.getElementById("emerging-count");
+  count.textContent = String(needs.length);
+  count.classList.toggle("zero", needs.length === 0);
+}
+
 function renderDeadLetters(rows) {
   const reasons = rows || [];
   Plotly.react("chart-deadletters", [
@@ -175,6 +202,7 @@ function render(snapshot) {
   renderNeeds(snapshot.charts);
   renderModels(snapshot.models, snapshot.charts);
   renderDeadLetters(snapshot.dead_letters);
+  renderEmerging(snapshot.emerging);
   const errors = document.getElementById("errors");
   errors.textContent = snapshot.errors.join("\n");
   errors.hidden = snapshot.errors.length === 0;
