@@ -198,6 +198,41 @@ def tokenize(text: str, language: str | None = None) -> list[str]:
 
 @functools.lru_cache(maxsize=4096)
 def _tokenize(text: str, language: str | None) -> tuple[str, ...]:
+    if text.isascii():
+        return _tokenize_ascii(text, language in _ENGLISH_STOPWORD_HINTS)
+    return _tokenize_any(text, language)
+
+
+# _TOKEN on ASCII text (which NFKC leaves as it is): no Han, no emoji, and the classes
+# are ASCII ones. Its groups are _TOKEN's placeholder, number and word.
+_ASCII_TOKEN = re.compile(
+    r"(\[[A-Z][A-Z0-9_]{0,31}\])"
+    r"|((?>[0-9]+(?:[.,:/-][0-9]+)*)(?![A-Za-z0-9]))"
+    r"|([A-Za-z0-9]+(?:'[A-Za-z0-9]+)*)"
+)
+
+
+def _tokenize_ascii(text: str, english_stopwords: bool) -> tuple[str, ...]:
+    """:func:`_tokenize_any` of an ASCII text: the same tokens, twice as fast (findall's
+    tuples of strings cost less than a match object per token)."""
+    tokens: list[str] = []
+    append = tokens.append
+    for placeholder, number, word in _ASCII_TOKEN.findall(text):
+        if word:
+            word = word.lower()
+            if english_stopwords and word in ENGLISH_STOPWORDS:
+                continue
+            if not word.isalpha():
+                word = _DIGITS.sub(NUMBER, word)
+            append(word)
+        elif number:
+            append(NUMBER)
+        else:
+            append(placeholder.lower())
+    return tuple(tokens)
+
+
+def _tokenize_any(text: str, language: str | None) -> tuple[str, ...]:
     text = unicodedata.normalize("NFKC", text)
     english_stopwords = language in _ENGLISH_STOPWORD_HINTS
     chinese_stopwords = language != "ja"

@@ -183,6 +183,9 @@ class TextInfo(BaseModel):
 
 
 class NeedCandidate(BaseModel):
+    # Frozen: a worker shares one candidate among the records it scores the same.
+    model_config = ConfigDict(frozen=True)
+
     label: str
     confidence: float
 

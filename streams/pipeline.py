@@ -23,6 +23,7 @@ cut so that a PII value is never half-kept at the cut.
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -157,7 +158,7 @@ def score_batch(
             "need": record.need if labelled else label,
             "need_source": "label" if labelled else ("model" if label else None),
             "need_confidence": confidences[i] if label else None,
-            "need_top3": [NeedCandidate(label=k, confidence=c) for k, c in top3],
+            "need_top3": [_candidate(k, c) for k, c in top3],
             "need_terms": terms,
             "satisfaction": satisfactions[i],
             "sentiment": scores.sentiment[i],
@@ -170,6 +171,19 @@ def score_batch(
             update["customer_segment"] = segment
         scored.append(record.model_copy(update=update))
     return scored
+
+
+#: Need candidates kept for reuse: a label and a confidence rounded to four decimals,
+#: a few hundred thousand at most, and records share the commonest.
+_CANDIDATES_CACHED = 65_536
+
+
+@functools.lru_cache(maxsize=_CANDIDATES_CACHED)
+def _candidate(label: str, confidence: float) -> NeedCandidate:
+    """``NeedCandidate(label=label, confidence=confidence)``, one (frozen) instance shared
+    by the records that have it: validating a new one cost three times as much, for each of
+    the three candidates of every record scored."""
+    return NeedCandidate(label=label, confidence=confidence)
 
 
 def training_example(kind: str, record: BaseModel) -> dict[str, Any]:

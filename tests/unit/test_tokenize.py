@@ -177,3 +177,24 @@ def test_every_character_nfkc_folds_into_han_passes_the_quick_check() -> None:
         and models.tokenize._HAN_RUN.search(unicodedata.normalize("NFKC", chr(code)))
     ]
     assert missed == []
+
+
+ASCII_PIECES = [
+    "[EMAIL]", "[ORDER_ID]", "[x]", "[A", "4821", "12.50", "2026-01-05", "09:18", "1.2a",
+    "a320", "24h", "don't", "it's", "I'M", "THE", "'", "rock'n'roll", "_", "__init__", "x_1",
+    "12,", ",5", "3/4", "-", " ", "\n", "!", "?", "#", "WILL", "will", "Refund", "q'",
+]  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(st.sampled_from(ASCII_PIECES) | st.text(st.characters(max_codepoint=127))),
+    st.sampled_from([None, "und", "en", "zh", "de", "ja"]),
+)
+def test_ascii_text_takes_the_general_path_s_tokens(pieces: list[str], language: str) -> None:
+    """_tokenize's shortcut for ASCII text gives what the general tokenizer gives."""
+    text = "".join(pieces)
+    english = language in models.tokenize._ENGLISH_STOPWORD_HINTS
+    assert models.tokenize._tokenize_ascii(text, english) == models.tokenize._tokenize_any(
+        text, language
+    )
