@@ -213,7 +213,23 @@ async def newest_messages(settings: Settings, base: str, count: int) -> list[byt
                     remaining.discard(partition)
         return values
     finally:
+        await stopped(consumer)
+
+
+async def stopped(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer without a group, even right after its start.
+
+    aiokafka 0.14 cancels the group-less consumer's committed-offset task on stop and
+    awaits it; cancelled before its first step (an empty or missing topic is read
+    in no time), the task re-raises the CancelledError, which would abort the page's
+    whole snapshot. It is re-raised only when this task itself is being cancelled.
+    """
+    try:
         await consumer.stop()
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
 
 
 def _json(body: Any) -> web.Response:

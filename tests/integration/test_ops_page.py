@@ -15,7 +15,9 @@ the model panel shows this worker's models.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,7 +31,9 @@ from config.settings import Settings
 from crmstream.generator import EventGenerator, GeneratedEvent
 from crmstream.infra import WorkerProcess
 from crmstream.infra.servers import OpsPageServer, PrometheusServer
-from tests.conftest import free_port, start_scoped_worker
+from crmstream.ops.server import newest_messages
+from streams.topics import MODEL_EVENTS
+from tests.conftest import free_port, namespace_settings, start_scoped_worker
 from tests.integration.support import send_events, wait_until
 from tests.integration.test_alerts import INCIDENT, RULES, T0, agent_alerts, caught_up, chunks
 
@@ -171,3 +175,13 @@ def check_alert_link(page: Page, alert_id: str) -> None:
     assert set(agents) == {"agent-003"}
     assert 'agent_id : "agent-003"' in communications.inner_text("#kql")
     communications.close()
+
+
+def test_the_newest_messages_of_an_empty_or_missing_topic_are_none(
+    local_servers: list[Any],
+) -> None:
+    """Read in no time, so the group-less consumer stops right after it started (which
+    aiokafka 0.14 answered with a CancelledError that emptied the page's snapshot)."""
+    with namespace_settings(f"o{uuid.uuid4().hex[:10]}") as settings:
+        assert asyncio.run(newest_messages(settings, MODEL_EVENTS, 500)) == []
+        assert asyncio.run(newest_messages(settings, "crm.no-such-topic", 500)) == []
