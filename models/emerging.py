@@ -326,12 +326,19 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
     def _norm(self, terms: Mapping[str, float]) -> float:
         return math.sqrt(sum((v * self._idf(t)) ** 2 for t, v in terms.items()))
 
-    def _dot(self, terms: Mapping[str, float], other: Mapping[str, float]) -> float:
+    def _dot(
+        self,
+        terms: Mapping[str, float],
+        other: Mapping[str, float],
+        idf2: Mapping[str, float] | None = None,
+    ) -> float:
+        """The IDF-weighted dot product; ``idf2`` holds each of ``terms``' squared IDF
+        when the caller compares the same terms with many clusters (computed once)."""
         dot = 0.0
         for term, weight in terms.items():
             theirs = other.get(term)
             if theirs is not None:
-                dot += weight * theirs * self._idf(term) ** 2
+                dot += weight * theirs * (idf2[term] if idf2 is not None else self._idf(term) ** 2)
         return dot
 
     def count(self, x: Example, *, at: float | None = None) -> None:
@@ -434,8 +441,14 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
         best, best_similarity = None, 0.0
         if not norm:
             return best, best_similarity
+        # A text meets every cluster: its terms' IDFs are computed once, not per cluster,
+        # and a cluster sharing none of its terms is passed over by a set intersection.
+        idf2 = {term: self._idf(term) ** 2 for term in unit}
+        words = unit.keys()
         for cluster in self.clusters.values():
-            dot = self._dot(unit, cluster.terms)
+            if words.isdisjoint(cluster.terms):
+                continue
+            dot = self._dot(unit, cluster.terms, idf2)
             if dot <= 0:
                 continue
             if not cluster.norm:
