@@ -266,14 +266,13 @@ def generate(
     """Generate realistic communications and feedback (English and Chinese)."""
     from datetime import timedelta
 
-    from crmstream.generator import _DEFAULT_START as start
-    from crmstream.generator import EventGenerator, Injection
+    from crmstream.generator import DEFAULT_START, EventGenerator, Injection
 
     if out is None and not produce:
         raise typer.BadParameter("choose --out FILE (or -) and/or --produce")
     inject = None
     if inject_need is not None:
-        moment = start + timedelta(hours=inject_after_hours)
+        moment = DEFAULT_START + timedelta(hours=inject_after_hours)
         inject = Injection(inject_need, moment, inject_share)
     generator = EventGenerator(seed, zh_share=zh_share, label_share=label_share, inject=inject)
     events = list(generator.events(count))

@@ -43,6 +43,7 @@ from streams.check_digits import cn_id_check_char, iban_check_digits, luhn_check
 __all__ = [
     "ARCHETYPES",
     "CHANNELS",
+    "DEFAULT_START",
     "INJECTABLE_NEEDS",
     "NEEDS",
     "Archetype",
@@ -74,7 +75,7 @@ NEEDS: tuple[str, ...] = (
 CHANNELS: tuple[str, ...] = ("phone", "email", "chat", "social", "sms", "other")
 """Communication channels."""
 
-_DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 """Start of the generated timeline when no ``start`` is given (keeps output deterministic)."""
 
 #: The templates file, package data next to this module.
@@ -380,7 +381,7 @@ class EventGenerator:
         if customers < 1 or agents < 1:
             raise GeneratorArgumentError("customers and agents must be positive")
         self._seed = seed
-        self._start = _to_utc_ms(start or _DEFAULT_START)
+        self._start = _to_utc_ms(start or DEFAULT_START)
         self._label_share = label_share
         if inject is not None and (
             inject.need not in INJECTABLE_NEEDS or not 0.0 < inject.share <= 1.0
