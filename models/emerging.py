@@ -461,12 +461,12 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
     def _assign(self, unit: dict[str, float], key: str, now: float, known: bool) -> _Cluster:
         cluster, similarity = self._nearest(unit)
         if cluster is None or similarity < self.join:
+            if len(self.clusters) >= self.max_clusters:  # the one idle longest makes room
+                idle = min(self.clusters.values(), key=lambda c: (c.last, c.size))
+                del self.clusters[idle.cluster_id]
             digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
             cluster = _Cluster(f"emerging-{digest}", now, self.clustered)
             self.clusters[cluster.cluster_id] = cluster
-            if len(self.clusters) > self.max_clusters:
-                idle = min(self.clusters.values(), key=lambda c: (c.last, c.size))
-                del self.clusters[idle.cluster_id]
         for term, weight in unit.items():
             cluster.terms[term] = cluster.terms.get(term, 0.0) + weight
         cluster.terms = _truncate(cluster.terms, CLUSTER_TERMS)

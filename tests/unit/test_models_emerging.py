@@ -176,3 +176,22 @@ def test_a_cluster_alerts_only_when_mostly_unexplained() -> None:
     by chance; and with four topics every term is in more than ``max_df`` of the texts)."""
     assert under_labelled_topic(EmergingNeeds(min_size=60, max_df=1.0)) == []
     assert under_labelled_topic(EmergingNeeds(min_size=60, max_df=1.0, min_purity=0.0))
+
+
+def test_a_new_topic_still_clusters_when_the_clusters_are_at_their_cap() -> None:
+    rng = random.Random(3)
+    detector = EmergingNeeds(max_clusters=12, min_df=1)
+    at = known_traffic(detector, rng, 400, 0.0)
+    vocabulary = [f"{a}{b}{c}" for a in "klmnop" for b in "aeiou" for c in "rstvz"]
+    for i in range(60):  # one-off texts fill the clusters up to the cap
+        words = rng.sample(vocabulary, 4)
+        detector.observe(Example(" ".join(words)), need=NEEDS[i % 4], key=f"f{i}", at=at)
+        at += 60
+    assert len(detector.clusters) == 12
+    events = []
+    for i in range(40):
+        event = detector.observe(sentence(rng, BURST), key=f"b{i}", at=at)
+        events += [event] if event else []
+        at += 60
+    assert len(events) == 1 and set(events[0].top_terms) <= set(BURST)
+    assert events[0].cluster_id in detector.clusters and len(detector.clusters) == 12
