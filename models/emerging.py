@@ -21,7 +21,9 @@ replaces or of an earlier version of this one; figures in ``docs/emerging.md``):
   ``EMERGING_KNOWN_SAMPLE`` labelled texts are clustered, chosen by a hash of their
   event id (:func:`sample`: the same texts on a replay, none favoured by topic, so the
   labelled share of a known topic stays the stream's). Clusters are capped at
-  ``max_clusters`` (the one idle longest goes) and centroids at :data:`CLUSTER_TERMS`.
+  ``max_clusters`` (the one idle longest goes) and centroids at :data:`CLUSTER_TERMS`. A
+  text is compared only with the clusters that share one of its terms (an index of term
+  -> clusters, rebuilt from the centroids on restore), not with every cluster.
 - **Clusters.** Leader clustering on TF-IDF cosine: a text joins the most similar
   cluster (``>= join``) or founds one. Terms in more than ``max_df`` of the texts
   (greetings, the company's name) or fewer than ``min_df`` are left out. A cluster that
@@ -311,6 +313,7 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
         self.documents = 0
         self.labelled = 0
         self.clusters: dict[str, _Cluster] = {}
+        self._postings: dict[str, set[str]] = {}  # term -> ids of the clusters holding it
         self.clustered = 0
         self.window: deque[tuple[float, bool]] = deque()  # every clustered text: (time, known)
         self.window_known = 0
@@ -325,21 +328,6 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
 
     def _norm(self, terms: Mapping[str, float]) -> float:
         return math.sqrt(sum((v * self._idf(t)) ** 2 for t, v in terms.items()))
-
-    def _dot(
-        self,
-        terms: Mapping[str, float],
-        other: Mapping[str, float],
-        idf2: Mapping[str, float] | None = None,
-    ) -> float:
-        """The IDF-weighted dot product; ``idf2`` holds each of ``terms``' squared IDF
-        when the caller compares the same terms with many clusters (computed once)."""
-        dot = 0.0
-        for term, weight in terms.items():
-            theirs = other.get(term)
-            if theirs is not None:
-                dot += weight * theirs * (idf2[term] if idf2 is not None else self._idf(term) ** 2)
-        return dot
 
     def count(self, x: Example, *, at: float | None = None) -> None:
         """Count an inbound text's terms (document frequencies) and its time, clustered or not."""
@@ -438,38 +426,107 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
 
     def _nearest(self, unit: Mapping[str, float]) -> tuple[_Cluster | None, float]:
         norm = self._norm(unit)
-        best, best_similarity = None, 0.0
         if not norm:
-            return best, best_similarity
-        # A text meets every cluster: its terms' IDFs are computed once, not per cluster,
-        # and a cluster sharing none of its terms is passed over by a set intersection.
-        idf2 = {term: self._idf(term) ** 2 for term in unit}
-        words = unit.keys()
-        for cluster in self.clusters.values():
-            if words.isdisjoint(cluster.terms):
-                continue
-            dot = self._dot(unit, cluster.terms, idf2)
+            return None, 0.0
+        best, best_similarity = None, 0.0
+        for cluster_id, dot in self._dots(unit).items():
             if dot <= 0:
                 continue
+            cluster = self.clusters[cluster_id]
             if not cluster.norm:
                 cluster.norm = self._norm(cluster.terms)
             similarity = dot / (norm * cluster.norm)
-            if similarity > best_similarity:
+            if similarity > best_similarity or (
+                similarity == best_similarity and best is not None and self._before(cluster, best)
+            ):
                 best, best_similarity = cluster, similarity
         return best, best_similarity
+
+    def _dots(self, terms: Mapping[str, float], skip: str = "") -> dict[str, float]:
+        """The IDF-weighted dot product of ``terms`` with every cluster sharing a term with
+        them (but ``skip``), through the term -> clusters index: a text meets only the few
+        clusters that share its words, not all of them (the learner's largest cost when it
+        compared each text with each cluster). Each cluster's sum runs over ``terms`` in
+        their order, so it is the same float as a sum over the two centroids' shared terms."""
+        dots: dict[str, float] = {}
+        clusters, postings = self.clusters, self._postings
+        for term, weight in terms.items():
+            holders = postings.get(term)
+            if not holders:
+                continue
+            idf2 = self._idf(term) ** 2
+            for cluster_id in holders:
+                if cluster_id != skip:
+                    theirs = clusters[cluster_id].terms[term]
+                    dots[cluster_id] = dots.get(cluster_id, 0.0) + weight * theirs * idf2
+        return dots
+
+    def _before(self, cluster: _Cluster, other: _Cluster) -> bool:
+        """``cluster`` is older in :attr:`clusters` than ``other`` (the first of equally
+        similar clusters wins, as when every cluster was compared in turn)."""
+        for cluster_id in self.clusters:
+            if cluster_id == cluster.cluster_id:
+                return True
+            if cluster_id == other.cluster_id:
+                return False
+        return False
+
+    # -- the term -> clusters index: it mirrors each cluster's centroid terms ------------
+
+    def _add_terms(self, cluster: _Cluster, terms: Mapping[str, float]) -> None:
+        mine = cluster.terms
+        for term, weight in terms.items():
+            had = mine.get(term)
+            if had is None:
+                mine[term] = weight
+                self._postings.setdefault(term, set()).add(cluster.cluster_id)
+            else:
+                mine[term] = had + weight
+
+    def _trim(self, cluster: _Cluster) -> None:
+        kept = _truncate(cluster.terms, CLUSTER_TERMS)
+        if kept is not cluster.terms:
+            self._unpost(cluster.terms.keys() - kept.keys(), cluster.cluster_id)
+            cluster.terms = kept
+
+    def _unpost(self, terms: Iterable[str], cluster_id: str) -> None:
+        postings = self._postings
+        for term in terms:
+            holders = postings[term]
+            holders.discard(cluster_id)
+            if not holders:
+                del postings[term]
+
+    def _drop(self, cluster: _Cluster) -> None:
+        self._unpost(cluster.terms, cluster.cluster_id)
+        del self.clusters[cluster.cluster_id]
+
+    def _index(self) -> dict[str, set[str]]:
+        postings: dict[str, set[str]] = {}
+        for cluster in self.clusters.values():
+            for term in cluster.terms:
+                postings.setdefault(term, set()).add(cluster.cluster_id)
+        return postings
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_postings"]  # derived: rebuilt on restore, not stored in snapshots
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._postings = self._index()
 
     def _assign(self, unit: dict[str, float], key: str, now: float, known: bool) -> _Cluster:
         cluster, similarity = self._nearest(unit)
         if cluster is None or similarity < self.join:
             if len(self.clusters) >= self.max_clusters:  # the one idle longest makes room
-                idle = min(self.clusters.values(), key=lambda c: (c.last, c.size))
-                del self.clusters[idle.cluster_id]
+                self._drop(min(self.clusters.values(), key=lambda c: (c.last, c.size)))
             digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
             cluster = _Cluster(f"emerging-{digest}", now, self.clustered)
             self.clusters[cluster.cluster_id] = cluster
-        for term, weight in unit.items():
-            cluster.terms[term] = cluster.terms.get(term, 0.0) + weight
-        cluster.terms = _truncate(cluster.terms, CLUSTER_TERMS)
+        self._add_terms(cluster, unit)
+        self._trim(cluster)
         cluster.norm = 0.0
         cluster.size += 1
         cluster.last = now
@@ -492,29 +549,34 @@ class EmergingNeeds(BaseOnlineModel[Example, str | None]):
     def _absorb(self, cluster: _Cluster) -> None:
         """Merge into ``cluster`` every other cluster whose centroid is within ``merge``."""
         norm = self._norm(cluster.terms)
+        dots = self._dots(cluster.terms, skip=cluster.cluster_id)
         for other in list(self.clusters.values()):
             if other is cluster or other.label is not None or not norm:
                 continue
             if not other.norm:
                 other.norm = self._norm(other.terms)
-            if self._dot(cluster.terms, other.terms) < self.merge * norm * other.norm:
+            if dots.get(other.cluster_id, 0.0) < self.merge * norm * other.norm:
                 continue
-            for term, weight in other.terms.items():
-                cluster.terms[term] = cluster.terms.get(term, 0.0) + weight
-            cluster.size += other.size
-            cluster.arrivals = deque(sorted([*cluster.arrivals, *other.arrivals]))
-            cluster.hourly.update(other.hourly)
-            cluster.needs.update(other.needs)
-            cluster.examples = (cluster.examples + other.examples)[: self.n_examples]
-            cluster.members.extend(other.members)
-            cluster.started = min(cluster.started, other.started)
-            cluster.seen_before = min(cluster.seen_before, other.seen_before)
-            if other.alerted is not None:
-                cluster.alerted = max(cluster.alerted or other.alerted, other.alerted)
-            del self.clusters[other.cluster_id]
+            self._merge(cluster, other)
             norm = self._norm(cluster.terms)
-        cluster.terms = _truncate(cluster.terms, CLUSTER_TERMS)
+            dots = self._dots(cluster.terms, skip=cluster.cluster_id)  # its terms grew
+        self._trim(cluster)
         cluster.norm = 0.0
+
+    def _merge(self, cluster: _Cluster, other: _Cluster) -> None:
+        """``other``'s texts, terms and history become ``cluster``'s; ``other`` goes."""
+        self._add_terms(cluster, other.terms)
+        cluster.size += other.size
+        cluster.arrivals = deque(sorted([*cluster.arrivals, *other.arrivals]))
+        cluster.hourly.update(other.hourly)
+        cluster.needs.update(other.needs)
+        cluster.examples = (cluster.examples + other.examples)[: self.n_examples]
+        cluster.members.extend(other.members)
+        cluster.started = min(cluster.started, other.started)
+        cluster.seen_before = min(cluster.seen_before, other.seen_before)
+        if other.alerted is not None:
+            cluster.alerted = max(cluster.alerted or other.alerted, other.alerted)
+        self._drop(other)
 
     # -- alerts -------------------------------------------------------------------------
 
