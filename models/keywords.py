@@ -15,6 +15,7 @@ Latin tokens are never keywords. Memory is bounded by ``max_terms`` (see
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = ["KeywordExtractor", "document_frequencies", "is_keyword_candidate"]
 _NOISE = frozenset({"http", "https", "www"})
 
 
+@functools.lru_cache(maxsize=1 << 16)  # asked for every token the learner counts: a vocabulary
 def is_keyword_candidate(token: str) -> bool:
     """Whether a token may be a keyword: it has a letter, and is no placeholder or noise.
 
