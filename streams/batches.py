@@ -66,13 +66,16 @@ async def _batches(
 
     async def add_to_buffer(value: Any) -> Any:
         nonlocal consuming
+        # The event this value came in, read before any wait: while the caller holds a
+        # batch, it may name its own current event (streams.internals.set_current_event,
+        # for its table writes), and the stream's attribute would then be that one.
+        event = stream.current_event
         try:
             if consuming is not None:  # the caller holds a batch: wait for it
                 try:
                     await consuming
                 finally:
                     consuming = None
-            event = stream.current_event
             if event is None:
                 raise RuntimeError("a buffered event without its Faust event")
             events.append(event)

@@ -9,6 +9,7 @@ from typing import Any
 import faust
 
 from streams.batches import take_batches
+from streams.internals import set_current_event
 
 # A throwaway app: agents' test contexts run on in-memory channels, no broker is reached.
 app = faust.App("crmstream-batches-test", broker="kafka://127.0.0.1:1", store="memory://")
@@ -109,3 +110,31 @@ def test_a_batch_is_not_due_before_within_has_passed_since_the_last_one() -> Non
         )
     )
     assert seen == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_an_event_that_waits_for_the_held_batch_stays_its_own() -> None:
+    # The grouping agents name each key's event as the stream's current event (for
+    # Faust's table writes). One that does so after an await, while a new event waits for
+    # the held batch, must not make that new event's place in the buffer its own: the
+    # new event would be lost and an old one taken twice.
+    held: dict[str, Any] = {}
+
+    async def names_an_old_event_after_an_await(seen: list[list[int]], running: Any) -> None:
+        if len(seen) == 1:
+            for value in (100, 101):
+                await running.put(value, wait=False)
+            await asyncio.sleep(0.05)  # the stream takes 100, which waits for this batch
+            set_current_event(held["stream"], held["first"])
+
+    def take(stream: Any) -> AsyncIterator[Sequence[Any]]:
+        held["stream"] = stream
+
+        async def batches() -> AsyncIterator[Sequence[Any]]:
+            async for batch in take_batches(stream, 5, 0.01):  # not full: taken in time
+                held.setdefault("first", batch[0])
+                yield batch
+
+        return batches()
+
+    seen = run(batches_of([1, 2, 3], take, between=names_an_old_event_after_an_await, expect=5))
+    assert seen == [[1, 2, 3], [100, 101]]
