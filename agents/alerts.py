@@ -44,7 +44,7 @@ from streams.conversations import Turn, answer
 from streams.deltas import Delta, delta_from_dict, delta_key, deltas_from_response, encode_delta
 from streams.expiry import IdleKeys
 from streams.forget import Forget, after_last_forget, or_forget
-from streams.grouping import group_by_key, last_event_per_partition
+from streams.grouping import group_by_key, in_turns, last_event_per_partition
 from streams.internals import set_current_event
 from streams.kafka import partition_for
 from streams.offsets import delivered_batches
@@ -124,7 +124,7 @@ async def _track_conversations(
     forgotten: list[tuple[Forget, str, dict[str, int]]] = []
     grouped = group_by_key(events, or_forget(Turn.from_dict), _turn_key)
     _rebuild_if_needed(unanswered_turns, TURNS_TOPIC, grouped, conversations, _pending_at)
-    for key, (event, items) in grouped.items():
+    async for key, (event, items) in in_turns(grouped.items()):
         set_current_event(stream, event)  # see streams.grouping
         partition = event.message.partition
         stored = conversations.get(key)
@@ -179,7 +179,7 @@ async def evaluate_alerts(stream: Any) -> None:
             forgotten: list[tuple[Forget, str, dict[str, int]]] = []
             grouped = group_by_key(events, or_forget(delta_from_dict), _delta_key)
             _rebuild_if_needed(idle_alert_keys, AGGREGATES_TOPIC, grouped, alert_state, _state_at)
-            for key, (event, items) in grouped.items():
+            async for key, (event, items) in in_turns(grouped.items()):
                 set_current_event(stream, event)  # see streams.grouping
                 forget, deltas = after_last_forget(items)
                 if forget is not None:

@@ -36,7 +36,7 @@ from streams.app import (
 )
 from streams.expiry import IdleKeys
 from streams.forget import Forget, after_last_forget, or_forget
-from streams.grouping import group_by_key, last_event_per_partition
+from streams.grouping import group_by_key, in_turns, last_event_per_partition
 from streams.internals import set_current_event
 from streams.kafka import partition_for
 from streams.offsets import delivered_batches
@@ -107,7 +107,7 @@ async def track_customers(stream: Any) -> None:
             documents: list[IndexRequest] = []
             evicted: list[str] = []
             forgotten: list[tuple[Forget, str, dict[str, int]]] = []
-            for key, (event, items) in grouped.items():
+            async for key, (event, items) in in_turns(grouped.items()):
                 set_current_event(stream, event)  # see streams.grouping
                 forget, contacts = after_last_forget(items)
                 if forget is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from streams.grouping import group_by_key, last_event_per_partition
+from streams.grouping import group_by_key, in_turns, last_event_per_partition
 from streams.sinks import packed
 
 
@@ -68,3 +69,40 @@ def test_undecodable_messages_and_records_are_logged_and_skipped(
         "undecodable message on crm.internal",
         "undecodable record on crm.internal",
     ]
+
+
+def test_in_turns_gives_every_item_in_order_and_lets_other_tasks_run_between_turns() -> None:
+    now = [0.0]
+    ran: list[str] = []
+
+    async def other_task() -> None:
+        ran.append("other")
+
+    async def loop() -> list[object]:
+        seen: list[object] = []
+        asyncio.get_running_loop().create_task(other_task())
+        async for item in in_turns(range(6), turn_s=1.0, clock=lambda: now[0]):
+            seen.append(item)
+            ran.append(f"item {item}")
+            now[0] += 0.4  # the caller's work on each item takes 0.4 of the clock
+        return seen
+
+    assert asyncio.run(loop()) == list(range(6))
+    # Turns of 1.0: after items 0-2 (1.2 of work) the other task has its turn.
+    assert ran.index("other") == 3
+    assert ran.count("other") == 1
+
+
+def test_in_turns_of_quick_work_never_yields() -> None:
+    ran: list[str] = []
+
+    async def other_task() -> None:
+        ran.append("other")
+
+    async def loop() -> None:
+        asyncio.get_running_loop().create_task(other_task())
+        async for item in in_turns(range(100), turn_s=1.0, clock=lambda: 0.0):
+            ran.append(str(item))
+
+    asyncio.run(loop())
+    assert ran[:100] == [str(i) for i in range(100)] and ran[100] == "other"
