@@ -22,9 +22,11 @@ from bench.events import BenchEvent
 from bench.stats import rate
 from config.settings import Settings
 from crmstream.produce import produce
+from models import tokenize
 from models.bundle import ModelBundle
 from models.compiled import CompiledScorer
 from schemas.events import ScoredCommunication
+from streams import language
 from streams.kafka import client_options
 from streams.pipeline import Edge, EdgeConfig, Incoming, score_batch
 from streams.profiles import communication_contact, contact_from_rating
@@ -109,6 +111,9 @@ class ModelStage:
     """
 
     def __init__(self, settings: Settings) -> None:
+        # crmstream/processes.py: worker and learner load these at start-up, untimed here too.
+        tokenize.preload()
+        language.preload()
         self.settings = settings
         self.edge = Edge(EdgeConfig.from_settings(settings))
         self.bundle = ModelBundle()
