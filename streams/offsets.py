@@ -157,8 +157,10 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
         self._mending: set[TP] = set()
         self._passable: dict[TP, tuple[int, int]] = {}
         self._seeks: set[asyncio.Task[None]] = set()
-        # Topics whose offsets Kafka transactions commit (streams.transactions).
+        # Topics whose offsets Kafka transactions commit (streams.transactions), and the
+        # last offset a transaction of this worker committed for each of their partitions.
         self.transactional_topics: set[str] = set()
+        self._transacted: dict[TP, int] = {}
 
     def note_committed(self, tp: TP, offset: int) -> None:
         """A transaction committed ``offset`` (the next one to read) for ``tp``
@@ -166,6 +168,7 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
         current = self._committed_offset.get(tp)
         if current is None or offset > current:
             self._committed_offset[tp] = offset
+        self._transacted[tp] = max(offset, self._transacted.get(tp, offset))
         # Faust's consumer thread warns about partitions that commit nothing for minutes.
         self._thread.tp_last_committed_at[tp] = time.monotonic()
 
@@ -201,6 +204,15 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
         for tp in self.assignment():
             if self.app.topics.acks_enabled_for(tp.topic):
                 self._read_offset[tp] = None
+            # Faust resumes the partitions before this seek, so a first batch can be
+            # scored and its transaction committed while the seek still waits for the
+            # group's committed offsets: the seek then set the offset from before that
+            # transaction, every later batch looked like a gap after it, and the batch
+            # was read again and published twice (a kill -9 test's 21 duplicates).
+            transacted = self._transacted.get(tp)
+            committed = self._committed_offset.get(tp)
+            if transacted is not None and (committed is None or committed < transacted):
+                self._committed_offset[tp] = transacted
 
     def _new_offset(self, tp: TP) -> int | None:
         committed = self._committed_offset[tp]

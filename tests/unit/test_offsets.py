@@ -52,7 +52,13 @@ def consumer() -> Iterator[Any]:
     instance._committed_offset[PARTITION] = 100
     yield instance
     app.topics.acking_topics.discard(TOPIC)
-    for table in (instance._acked, instance._acked_index, instance._gap, instance._refused):
+    for table in (
+        instance._acked,
+        instance._acked_index,
+        instance._gap,
+        instance._refused,
+        instance._transacted,
+    ):
         table.pop(PARTITION, None)
     instance._committed_offset.pop(PARTITION, None)
 
@@ -279,5 +285,27 @@ def test_a_transactional_topic_is_committed_by_its_transactions_only(consumer: A
         consumer.note_committed(PARTITION, 120)
         assert consumer._new_offset(PARTITION) is None
         assert consumer._acked[PARTITION] == []  # what the transactions committed is done
+    finally:
+        consumer.transactional_topics.discard(TOPIC)
+
+
+def test_a_transaction_committed_during_the_seek_is_not_undone_by_it(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Faust resumes the partitions before it seeks them to the group's committed offsets:
+    # a first batch's transaction (100..109) committed while the seek waited for the
+    # offsets it had asked for (100). Taking those for committed made every later batch
+    # a gap after 100, and the batch was read again and published twice.
+    consumer.transactional_topics.add(TOPIC)
+
+    async def seek_to_committed() -> dict[TP, int]:
+        consumer.note_committed(PARTITION, 110)
+        return {PARTITION: 100}
+
+    monkeypatch.setattr(consumer, "seek_to_committed", seek_to_committed)
+    monkeypatch.setattr(consumer, "assignment", lambda: {PARTITION})
+    try:
+        asyncio.run(consumer.perform_seek())
+        assert consumer.committed_offset(PARTITION) == 110
     finally:
         consumer.transactional_topics.discard(TOPIC)
