@@ -111,7 +111,7 @@ class ModelStage:
     """
 
     def __init__(self, settings: Settings) -> None:
-        # crmstream/processes.py: worker and learner load these at start-up, untimed here too.
+        # crmstream/processes.py: the worker process loads these at start-up; untimed here too.
         tokenize.preload()
         language.preload()
         self.settings = settings
