@@ -15,26 +15,19 @@ from typing import Any
 from elastic_transport import TransportError
 from elasticsearch import ApiError, AuthorizationException
 
+from agents.inputs import input_reader
 from streams import metrics
 from streams.app import app, settings
 from streams.runtime import release_free_memory
 from streams.search_index import COMMUNICATIONS_ALIAS, create_async_client
-from streams.topics import (
-    ALERT_AGGREGATES,
-    COMMUNICATIONS,
-    CONVERSATION_TURNS,
-    FEEDBACK,
-    LABELS,
-    TopicSetupError,
-    verify_topics,
-)
+from streams.topics import ALERT_AGGREGATES, CONVERSATION_TURNS, TopicSetupError, verify_topics
 
 log = logging.getLogger(__name__)
 
-# The topics the agents read (tables' changelogs and the learner's topics excluded).
+# The topics Faust's agents read (tables' changelogs and the learner's topics excluded);
+# the input topics' lag comes from their own reader (streams.inputs).
 LAGGING_TOPICS = frozenset(
-    settings.topic_name(name)
-    for name in (COMMUNICATIONS, FEEDBACK, LABELS, ALERT_AGGREGATES, CONVERSATION_TURNS)
+    settings.topic_name(name) for name in (ALERT_AGGREGATES, CONVERSATION_TURNS)
 )
 
 
@@ -93,6 +86,9 @@ def readiness_problems() -> list[str]:
         problems.append("not in the consumer group yet")
     elif app.rebalancing:
         problems.append("consumer group is rebalancing")
+    reader = input_reader()
+    if reader is None or not reader.joined:
+        problems.append("not reading the input topics yet")
     if app.in_recovery:
         problems.append("tables are recovering from their changelogs")
     if _Topics.problem is not None:
@@ -145,3 +141,6 @@ def _set_consumer_lag() -> None:
             continue
         done = committed.get(tp) or 0
         metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - done))
+    reader = input_reader()
+    for tp, lag in (reader.lag() if reader is not None else {}).items():
+        metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)

@@ -162,10 +162,8 @@ faust_monitor = app.monitor
 assert isinstance(faust_monitor, PrometheusMonitor)
 app.monitor = PerBatchPrometheusMonitor(metrics=prometheus_metrics(faust_monitor))
 
-communications_topic = app.topic(settings.topic_name(topics.COMMUNICATIONS))
-feedback_topic = app.topic(settings.topic_name(topics.FEEDBACK))
-labels_topic = app.topic(settings.topic_name(topics.LABELS))
-
+# The input topics (communications, feedback, labels) are read without Faust:
+# streams.inputs. These are the topics Faust's agents read.
 training_topic = app.topic(settings.topic_name(topics.TRAINING))
 alert_aggregates_topic = app.topic(settings.topic_name(topics.ALERT_AGGREGATES))
 conversation_turns_topic = app.topic(settings.topic_name(topics.CONVERSATION_TURNS))

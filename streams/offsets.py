@@ -1,7 +1,10 @@
-"""Input offsets become committable only once an agent has delivered their batch.
+"""Offsets of the topics Faust reads become committable only once an agent has
+delivered their batch.
 
-Faust marks a message as done ("acked") in two situations where crmstream has not
-delivered it anywhere, and then commits its offset:
+These are the internal topics the alert, conversation and customer agents read (the
+input topics are read without Faust: :mod:`streams.inputs`). Faust marks a message
+as done ("acked") in two situations where crmstream has not delivered it anywhere,
+and then commits its offset:
 
 - a message fetched before a rebalance and reaching the stream after it (an older
   consumer-group generation) or while flow is suspended is *skipped*, and Faust
@@ -157,20 +160,6 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
         self._mending: set[TP] = set()
         self._passable: dict[TP, tuple[int, int]] = {}
         self._seeks: set[asyncio.Task[None]] = set()
-        # Topics whose offsets Kafka transactions commit (streams.transactions), and the
-        # last offset a transaction of this worker committed for each of their partitions.
-        self.transactional_topics: set[str] = set()
-        self._transacted: dict[TP, int] = {}
-
-    def note_committed(self, tp: TP, offset: int) -> None:
-        """A transaction committed ``offset`` (the next one to read) for ``tp``
-        (:mod:`streams.transactions`): what this consumer takes for committed."""
-        current = self._committed_offset.get(tp)
-        if current is None or offset > current:
-            self._committed_offset[tp] = offset
-        self._transacted[tp] = max(offset, self._transacted.get(tp, offset))
-        # Faust's consumer thread warns about partitions that commit nothing for minutes.
-        self._thread.tp_last_committed_at[tp] = time.monotonic()
 
     def ack(self, message: Message) -> bool:
         if message in _delivered or not self.app.topics.acks_enabled_for(message.topic):
@@ -204,15 +193,6 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
         for tp in self.assignment():
             if self.app.topics.acks_enabled_for(tp.topic):
                 self._read_offset[tp] = None
-            # Faust resumes the partitions before this seek, so a first batch can be
-            # scored and its transaction committed while the seek still waits for the
-            # group's committed offsets: the seek then set the offset from before that
-            # transaction, every later batch looked like a gap after it, and the batch
-            # was read again and published twice (a kill -9 test's 21 duplicates).
-            transacted = self._transacted.get(tp)
-            committed = self._committed_offset.get(tp)
-            if transacted is not None and (committed is None or committed < transacted):
-                self._committed_offset[tp] = transacted
 
     def _new_offset(self, tp: TP) -> int | None:
         committed = self._committed_offset[tp]
@@ -243,10 +223,6 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
             kept = sorted({o for o in (*acked_before, *self._acked[tp]) if o >= stop})
             self._acked[tp][:] = kept
             self._acked_index[tp].update(kept)
-        if tp.topic in self.transactional_topics:
-            # Committed by the transactions only: a commit of ours could reach the group
-            # coordinator after a later transaction's and move the offset back.
-            return None
         return capped
 
     def _mend_head_hole(self, tp: TP) -> int | None:
@@ -276,10 +252,6 @@ class DeliveredOffsetsConsumer(AIOKafkaConsumer):
             del self._holes[tp]  # patience again after this try
             self.read_again(tp, committed, end)
         return None
-
-    def committed_offset(self, tp: TP) -> int | None:
-        """The next offset to read of ``tp`` as last committed (by us or the transactions)."""
-        return self._committed_offset.get(tp)
 
     def read_again(self, tp: TP, start: int, end: int) -> None:
         """Read ``tp`` again from ``start``: nothing of ``start..end - 1`` was delivered

@@ -38,6 +38,8 @@ DAY_MS = 24 * 3600 * 1000
 COMMUNICATIONS = "crm.communications"
 FEEDBACK = "crm.feedback"
 LABELS = "crm.labels"
+#: What the outside world writes and the workers read (streams.inputs).
+INPUTS = (COMMUNICATIONS, FEEDBACK, LABELS)
 SCORED = "crm.communications.scored"
 ALERTS = "crm.alerts"
 DEADLETTER = "crm.deadletter"

@@ -23,10 +23,9 @@ What stays at least once, and why:
   are not transactional either (their changelogs are written by Faust), so a batch read
   again after a crash can count twice in an alert window.
 
-The consumer (:class:`streams.offsets.DeliveredOffsetsConsumer`) does not commit these
-partitions itself: its own commit could reach the coordinator after a later
-transaction's and move the offset back; it learns each transaction's offset instead
-(:meth:`DeliveredOffsetsConsumer.note_committed`).
+The input consumer (:mod:`streams.inputs`) does not commit these partitions itself:
+its own commit could reach the coordinator after a later transaction's and move the
+offset back. The transactions store the offsets for its consumer group.
 """
 
 from __future__ import annotations
@@ -35,22 +34,20 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
-from faust.types import TP
 
 from config.settings import Settings
 from streams.kafka import client_options, until_sent
-from streams.offsets import DeliveredOffsetsConsumer
 
 __all__ = [
     "ExactlyOnce",
-    "InOrder",
+    "Fresh",
     "PartitionOutput",
     "TransactionalOutput",
-    "in_order",
+    "fresh_messages",
     "transactional_id",
 ]
 
@@ -78,55 +75,40 @@ class PartitionOutput:
 
 
 @dataclass
-class InOrder:
-    """Which messages of a batch a transaction may take (:func:`in_order`)."""
+class Fresh:
+    """Which messages of a batch a transaction may take (:func:`fresh_messages`)."""
 
-    fresh: list[int]  # positions in the batch, in batch order
+    positions: list[int]  # positions in the batch, in batch order
     next_offsets: dict[int, int]  # partition → next offset to read, where it advanced
     stale: int  # copies of messages already committed (or twice in the batch)
-    gaps: dict[int, tuple[int, int]]  # partition → (first missing offset, first held back)
 
 
-def in_order(positions: Sequence[tuple[int, int]], committed: Mapping[int, int | None]) -> InOrder:
-    """The messages at ``positions`` (``(partition, offset)`` in batch order) that continue
-    each partition's committed offset without a gap, and where each partition then stands.
+def fresh_messages(positions: Sequence[tuple[int, int]], committed: Mapping[int, int]) -> Fresh:
+    """The messages at ``positions`` (``(partition, offset)`` in batch order) that no
+    transaction has committed yet, and where each partition then stands.
 
-    A transaction stores the partition's next offset with the batch's output, so it must
-    hold every message up to that offset once: a copy of a message at or past the
-    committed offset already (Faust reads a partition again from its committed offset
-    whenever it asks for records while the flow is suspended) would be published twice,
-    and a message missing in the middle (Faust's fetcher loses one now and then at a
-    rebalance) would be stepped over. Copies are dropped; what follows a gap is held
-    back, to be read again from the gap.
+    A transaction stores the partition's next offset with the batch's output, so a
+    copy of a message below the offset a transaction already stored must not be
+    published again: a batch whose handler failed after some partitions' transactions
+    committed is read again whole (:mod:`streams.inputs`). Offsets may skip numbers (a
+    transactional producer's markers, compaction): aiokafka delivers a partition in
+    order and without loss, so a gap is no missing message.
 
-    >>> r = in_order([(0, 10), (0, 11), (1, 5), (0, 9), (0, 13), (1, 6)], {0: 10, 1: None})
-    >>> r.fresh, r.next_offsets, r.stale, r.gaps
-    ([0, 1, 2, 5], {0: 12, 1: 7}, 1, {0: (12, 13)})
+    >>> r = fresh_messages([(0, 10), (0, 11), (1, 5), (0, 9), (0, 14), (1, 6)], {0: 10})
+    >>> r.positions, r.next_offsets, r.stale
+    ([0, 1, 2, 4, 5], {0: 15, 1: 7}, 1)
     """
-    by_partition: dict[int, list[tuple[int, int]]] = {}
-    for position, (partition, offset) in enumerate(positions):
-        by_partition.setdefault(partition, []).append((offset, position))
     fresh: list[int] = []
     next_offsets: dict[int, int] = {}
-    gaps: dict[int, tuple[int, int]] = {}
     stale = 0
-    for partition, offsets in by_partition.items():
-        offsets.sort()
-        start = committed.get(partition)
-        expected = offsets[0][0] if start is None else start
-        for offset, position in offsets:
-            if offset < expected:
-                stale += 1
-            elif offset == expected:
-                fresh.append(position)
-                expected += 1
-            else:
-                gaps[partition] = (expected, offset)
-                break
-        if start is None or expected > start:
-            next_offsets[partition] = expected
-    fresh.sort()
-    return InOrder(fresh, next_offsets, stale, gaps)
+    for position, (partition, offset) in enumerate(positions):
+        expected = next_offsets.get(partition, committed.get(partition, offset))
+        if offset < expected:
+            stale += 1
+        else:
+            fresh.append(position)
+            next_offsets[partition] = offset + 1
+    return Fresh(fresh, next_offsets, stale)
 
 
 class TransactionalOutput:
@@ -230,38 +212,30 @@ M = TypeVar("M", bound=Positioned)
 
 
 class ExactlyOnce:
-    """The scoring agent's exactly-once output for its input ``topic``: the transactions,
-    and which messages of a batch they may take (:func:`in_order`).
+    """The scoring agent's exactly-once output for its input ``topic``: the transactions
+    (storing offsets for the consumer group ``group_id``), and which messages of a batch
+    they may take (:func:`fresh_messages`).
 
-    The consumer leaves the topic's offsets to the transactions from now on.
+    The input consumer must leave the topic's offsets to the transactions
+    (:class:`streams.inputs.Input` with ``commits=False``).
     """
 
-    def __init__(self, settings: Settings, consumer: Any, topic: str) -> None:
-        if not isinstance(consumer, DeliveredOffsetsConsumer):
-            raise TypeError(f"exactly-once needs the worker's own consumer, not {consumer!r}")
-        consumer.transactional_topics.add(topic)
-        self.consumer = consumer
+    def __init__(self, settings: Settings, topic: str, group_id: str) -> None:
         self.topic = topic
-        self.output = TransactionalOutput(
-            settings,
-            topic,
-            settings.app_id,
-            lambda partition, offset: consumer.note_committed(TP(topic, partition), offset),
-        )
+        # The next offset to read as this worker's last transaction of each partition stored.
+        self.committed: dict[int, int] = {}
+        self.output = TransactionalOutput(settings, topic, group_id, self._note_committed)
+
+    def _note_committed(self, partition: int, offset: int) -> None:
+        self.committed[partition] = max(offset, self.committed.get(partition, offset))
 
     def take(self, messages: Sequence[M]) -> tuple[list[M], dict[int, int]]:
         """The messages the batch's transactions may take, and each partition's next
-        offset to store with them; a partition with a gap is read again from it."""
-        committed = {
-            m.partition: self.consumer.committed_offset(TP(self.topic, m.partition))
-            for m in messages
-        }
-        order = in_order([(m.partition, m.offset) for m in messages], committed)
-        if order.stale:
-            log.info("dropped %d copies of messages already committed", order.stale)
-        for partition, (start, end) in order.gaps.items():
-            self.consumer.read_again(TP(self.topic, partition), start, end)
-        return [messages[i] for i in order.fresh], order.next_offsets
+        offset to store with them."""
+        fresh = fresh_messages([(m.partition, m.offset) for m in messages], self.committed)
+        if fresh.stale:
+            log.info("dropped %d copies of messages already committed", fresh.stale)
+        return [messages[i] for i in fresh.positions], fresh.next_offsets
 
     async def close(self) -> None:
         await self.output.close()

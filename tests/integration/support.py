@@ -23,8 +23,10 @@ from crmstream.generator import GeneratedEvent
 from crmstream.infra.servers import ElasticsearchServer
 from crmstream.produce import encode_events, produce
 from schemas.export import JSON_DIR
+from streams.inputs import input_group_id
 from streams.kafka import client_options
 from streams.search_index import COMMUNICATIONS_ALIAS, create_client
+from streams.topics import INPUTS
 
 T = TypeVar("T")
 
@@ -151,7 +153,8 @@ def read_topic(
     reraise=True,
 )
 def consumer_lag(settings: Settings, *topics: str) -> int:
-    """Messages on these topics the worker's consumer group has not committed yet."""
+    """Messages on these topics the workers have not committed yet (the input topics'
+    group or Faust's, whichever reads the topic)."""
 
     async def lag() -> int:
         admin = AIOKafkaAdminClient(**client_options(settings))
@@ -165,9 +168,14 @@ def consumer_lag(settings: Settings, *topics: str) -> int:
                 for tp in await topic_partitions(settings, settings.topic_name(topic))
             ]
             end = await consumer.end_offsets(partitions)
-            committed = await admin.list_consumer_group_offsets(
-                settings.app_id, partitions=partitions
-            )
+            inputs = {settings.topic_name(t) for t in INPUTS}
+            committed = {}
+            for group, tps in (
+                (input_group_id(settings), [tp for tp in partitions if tp.topic in inputs]),
+                (settings.app_id, [tp for tp in partitions if tp.topic not in inputs]),
+            ):
+                if tps:
+                    committed.update(await admin.list_consumer_group_offsets(group, partitions=tps))
             return sum(
                 end[tp]
                 - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)

@@ -17,10 +17,10 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP, Message
 
 from streams import offsets
-from streams.app import app, communications_topic
+from streams.app import alert_aggregates_topic, app
 from streams.offsets import DeliveredOffsetsConsumer
 
-TOPIC = communications_topic.get_topic_name()
+TOPIC = alert_aggregates_topic.get_topic_name()
 PARTITION = TP(TOPIC, 3)
 
 
@@ -57,7 +57,6 @@ def consumer() -> Iterator[Any]:
         instance._acked_index,
         instance._gap,
         instance._refused,
-        instance._transacted,
     ):
         table.pop(PARTITION, None)
     instance._committed_offset.pop(PARTITION, None)
@@ -269,43 +268,3 @@ def test_resuming_a_running_flow_keeps_what_the_stream_queues_hold() -> None:
         queue.clear()
         if was_active:
             flow.resume()
-
-
-def test_a_transactional_topic_is_committed_by_its_transactions_only(consumer: Any) -> None:
-    # streams.transactions: a commit of the consumer's own could reach the coordinator
-    # after a later transaction's and move the offset back.
-    consumer.transactional_topics.add(TOPIC)
-    try:
-        ack_delivered(consumer, range(100, 110))
-        assert consumer._new_offset(PARTITION) is None
-        consumer.note_committed(PARTITION, 110)
-        consumer.note_committed(PARTITION, 105)  # never backwards
-        assert consumer.committed_offset(PARTITION) == 110
-        ack_delivered(consumer, range(110, 120))
-        consumer.note_committed(PARTITION, 120)
-        assert consumer._new_offset(PARTITION) is None
-        assert consumer._acked[PARTITION] == []  # what the transactions committed is done
-    finally:
-        consumer.transactional_topics.discard(TOPIC)
-
-
-def test_a_transaction_committed_during_the_seek_is_not_undone_by_it(
-    consumer: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Faust resumes the partitions before it seeks them to the group's committed offsets:
-    # a first batch's transaction (100..109) committed while the seek waited for the
-    # offsets it had asked for (100). Taking those for committed made every later batch
-    # a gap after 100, and the batch was read again and published twice.
-    consumer.transactional_topics.add(TOPIC)
-
-    async def seek_to_committed() -> dict[TP, int]:
-        consumer.note_committed(PARTITION, 110)
-        return {PARTITION: 100}
-
-    monkeypatch.setattr(consumer, "seek_to_committed", seek_to_committed)
-    monkeypatch.setattr(consumer, "assignment", lambda: {PARTITION})
-    try:
-        asyncio.run(consumer.perform_seek())
-        assert consumer.committed_offset(PARTITION) == 110
-    finally:
-        consumer.transactional_topics.discard(TOPIC)
