@@ -37,7 +37,7 @@ def test_similar_messages_and_a_reply_from_a_well_rated_conversation_of_the_same
     scoped: Settings, tmp_path: Path
 ) -> None:
     # Every inbound message labelled, so the test knows each conversation's need.
-    events = list(EventGenerator(seed=404, label_share=1.0).events(2400))
+    events = list(EventGenerator(seed=404, label_share=1.0).events(3600))
     communications = {e.value["event_id"]: e.value for e in events if e.kind == "communication"}
     need_of = {v["conversation_id"]: v["need"] for v in communications.values() if v.get("need")}
     scores: dict[str, list[float]] = defaultdict(list)
@@ -48,7 +48,20 @@ def test_similar_messages_and_a_reply_from_a_well_rated_conversation_of_the_same
 
     worker = start_scoped_worker(scoped, tmp_path / "worker.log")
     try:
-        send_events(scoped, events)
+        # Whether an unrated conversation ended well is its last predicted satisfaction:
+        # history scored by a model that has learned from ratings, as on a running
+        # system. Sent in one burst, most of it was scored before the first snapshot
+        # (all 0.5), and the test then depended on how far the learner had got.
+        warm_up = len(events) // 3
+        send_events(scoped, events[:warm_up])
+        wait_until(
+            lambda: (
+                (worker.metric("crmstream_model_version", role="scorer", model="satisfaction") or 0)
+                >= 100
+            ),
+            what="a snapshot that learned from ratings",
+        )
+        send_events(scoped, events[warm_up:])
         wait_until(
             lambda: len(indexed(scoped, list(communications))) == len(communications),
             what=f"{len(communications)} communications indexed",
