@@ -6,11 +6,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from agents.communications import ScoreCommunications
 from agents.feedback import CheckAndForward, check_feedback, check_labels
+from streams import metrics
 from streams.app import app, settings
+from streams.backlog import Backlog
 from streams.inputs import Input, InputReader
-from streams.topics import FEEDBACK, LABELS
+from streams.topics import ALERT_AGGREGATES, CONVERSATION_TURNS, CUSTOMER_CONTACTS, FEEDBACK, LABELS
 
 
 class _Reader:
@@ -28,6 +33,19 @@ async def read_inputs() -> None:
     scorer = ScoreCommunications()
     feedback: CheckAndForward = check_feedback()
     labels: CheckAndForward = check_labels()
+    # What the batches feed Faust's agents (streams.backlog): no new batch while too
+    # much of it waits.
+    backlog = Backlog(
+        settings,
+        settings.app_id,
+        [settings.topic_name(t) for t in (ALERT_AGGREGATES, CONVERSATION_TURNS, CUSTOMER_CONTACTS)],
+    )
+
+    async def downstream() -> None:
+        waited = await backlog.wait_below(settings.internal_backlog_max)
+        if waited:
+            metrics.INPUT_PAUSED_SECONDS.inc(waited)
+
     reader = InputReader(
         settings,
         [
@@ -36,11 +54,16 @@ async def read_inputs() -> None:
             Input(settings.topic_name(FEEDBACK), "check_feedback", feedback),
             Input(settings.topic_name(LABELS), "check_labels", labels),
         ],
+        downstream,
     )
     _Reader.current = reader
+    measuring = asyncio.ensure_future(backlog.run())
     try:
         await reader.run()
     finally:
+        measuring.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await measuring
         _Reader.current = None
         for handler in (scorer, feedback, labels):
             await handler.close()

@@ -156,6 +156,10 @@ class Settings(BaseSettings):
     # Scored records and dead letters in Kafka transactions with their input offsets, for
     # consumers that read committed data (streams.transactions; README "Guarantees").
     exactly_once: bool = False
+    # The input reader takes no new batch while more messages than this wait on the
+    # internal topics (alert aggregates, conversation turns, customer contacts) for the
+    # workers' tables (streams.backlog). A batch adds about one per partition to each.
+    internal_backlog_max: int = Field(600, ge=1)
     log_level: Literal["debug", "info", "warn", "error", "crit"] = "info"
     # RocksDB memory of all of a worker's tables together (block cache and memtables).
     table_memory_mb: int = Field(64, ge=8)

@@ -96,18 +96,33 @@ async def take_within(
     clock: Callable[[], float] = time.monotonic,
 ) -> Batch:
     """Up to ``max_events`` records, returned when full or, once ``due_at`` has passed,
-    as soon as at least one is there (waiting ``within`` at a time while none is)."""
+    as soon as at least one is there (waiting ``within`` at a time while none is).
+
+    Each assigned partition gives at most its share of a batch at a time: aiokafka
+    hands out its fetched records a partition after another, up to a megabyte of
+    each, so a backlog would otherwise be drained one partition at a time, and the
+    event time of the records a batch feeds to the alert windows would run hours
+    ahead on one partition of a replay while another waits.
+    """
     batch: Batch = {}
     count = 0
     while count < max_events:
+        partitions = sorted(consumer.assignment())
+        share = max(1, (max_events - count) // max(1, len(partitions)))
+        for tp in partitions:  # what is fetched already, a share from each partition
+            if count >= max_events:
+                break
+            got = await consumer.getmany(
+                tp, timeout_ms=0, max_records=min(share, max_events - count)
+            )
+            count += _merge(batch, got)
         remaining = due_at - clock()
-        if count and remaining <= 0:
-            # Due: take what is fetched already, without waiting for more.
-            got = await consumer.getmany(timeout_ms=0, max_records=max_events - count)
-            _merge(batch, got)
-            break
+        if count >= max_events or (count and remaining <= 0):
+            return batch
         wait = remaining if remaining > 0 else within
-        got = await consumer.getmany(timeout_ms=int(wait * 1000), max_records=max_events - count)
+        got = await consumer.getmany(
+            timeout_ms=int(wait * 1000), max_records=min(share, max_events - count)
+        )
         count += _merge(batch, got)
     return batch
 
@@ -125,9 +140,18 @@ class InputReader(ConsumerRebalanceListener):  # type: ignore[misc]
     all of them returned.
     """
 
-    def __init__(self, settings: Settings, inputs: Sequence[Input]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        inputs: Sequence[Input],
+        downstream: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        """``downstream()``, when given, is awaited before each batch is taken: it returns
+        once what the last batches fed downstream is far enough along
+        (:meth:`streams.backlog.Backlog.wait_below`)."""
         self.settings = settings
         self.inputs = {i.topic: i for i in inputs}
+        self.downstream = downstream
         self.consumer: AIOKafkaConsumer | None = None
         self.joined = False  # has been assigned partitions (possibly none) at least once
         self._committed: dict[TopicPartition, int] = {}
@@ -152,6 +176,8 @@ class InputReader(ConsumerRebalanceListener):  # type: ignore[misc]
             taken_at = time.monotonic()
             within = settings.batch_max_wait_s
             while True:
+                if self.downstream is not None:
+                    await self.downstream()
                 batch = await take_within(
                     consumer, settings.batch_max_events, taken_at + within, within
                 )

@@ -44,6 +44,10 @@ TABLE_KEYS_EXPIRED = Counter(
     "for a reply (conversations: unanswered inbound turns)",
     ["table"],
 )
+INPUT_PAUSED_SECONDS = Counter(
+    "crmstream_input_paused_seconds",
+    "Seconds the input reader waited for the internal topics' backlog (streams.backlog)",
+)
 CONSUMER_LAG = Gauge(
     "crmstream_consumer_lag",
     "Messages on this worker's assigned partitions not yet processed",

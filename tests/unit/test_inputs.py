@@ -37,15 +37,27 @@ class ScriptedConsumer:
     def clock(self) -> float:
         return self.now
 
-    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition(r.topic, r.partition) for _, r in self.arrivals} | {TP0}
+
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int, max_records: int
+    ) -> dict[Any, list[Any]]:
         self.calls.append((timeout_ms, max_records))
-        ready = [r for at, r in self.arrivals if at <= self.now]
-        if not ready and timeout_ms:
-            upcoming = [at for at, _ in self.arrivals]
+
+        def ready() -> list[ConsumerRecord[bytes, bytes]]:
+            return [
+                r
+                for at, r in self.arrivals
+                if at <= self.now
+                and (not partitions or TopicPartition(r.topic, r.partition) in partitions)
+            ]
+
+        if not ready() and timeout_ms:
+            upcoming = [at for at, _ in self.arrivals if at > self.now]
             deadline = self.now + timeout_ms / 1000
-            self.now = min([deadline, *upcoming]) if upcoming else deadline
-            ready = [r for at, r in self.arrivals if at <= self.now]
-        taken = ready[:max_records]
+            self.now = min([deadline, *upcoming])
+        taken = ready()[:max_records]
         self.arrivals = [(at, r) for at, r in self.arrivals if r not in taken]
         out: dict[Any, list[Any]] = {}
         for r in taken:
@@ -85,6 +97,23 @@ def test_a_quiet_input_sends_its_first_event_as_soon_as_it_arrives_once_due() ->
     batch = take(consumer, 500, due_at=0.1, within=0.1)
     assert [r.offset for r in batch[TP0]] == [7]
     assert consumer.now == 3.25
+
+
+def test_a_backlog_is_taken_evenly_from_its_partitions() -> None:
+    # aiokafka hands out one partition's fetched records after another's.
+    tp1 = TopicPartition("t.crm.communications", 1)
+    backlog = [(0.0, record(o)) for o in range(100)] + [(0.0, record(o, tp1)) for o in range(100)]
+    consumer = ScriptedConsumer(backlog)
+    batch = take(consumer, 10, due_at=0.1, within=0.1)
+    assert [r.offset for r in batch[TP0]] == [0, 1, 2, 3, 4]
+    assert [r.offset for r in batch[tp1]] == [0, 1, 2, 3, 4]
+
+
+def test_a_batch_never_holds_more_than_its_maximum() -> None:
+    partitions = [TopicPartition("t.crm.communications", p) for p in range(6)]
+    consumer = ScriptedConsumer([(0.0, record(o, tp)) for tp in partitions for o in range(9)])
+    assert sum(len(r) for r in take(consumer, 4, due_at=0.0, within=0.1).values()) == 4
+    assert sum(len(r) for r in take(consumer, 500, due_at=0.0, within=0.1).values()) == 50
 
 
 def test_partitions_and_offsets_of_a_batch() -> None:
