@@ -37,13 +37,13 @@ class PromptFetchConsumerThread(AIOKafkaConsumerThread):
     ``settings.kafka_fetch_max_wait_ms`` instead of Faust's fixed 1.5 s.
 
     aiokafka keeps one fetch request in flight per broker, and leaves out of it the
-    partitions whose fetched records the worker has not taken yet. While a batch is
-    being scored, that request holds only the quiet topics (feedback, labels, ...), so
-    the broker keeps it for the whole wait, and no fetch for the busy input can start
-    before it returns. The wait bounds that stall; an idle worker costs the broker a
-    few empty fetches a second instead. With the batch timing of
-    :mod:`streams.batches` it took the bench's p99 at half load from 3.6–7.3 s to
-    1.9–2.3 s; in paced runs neither change did much alone (README, Benchmarks).
+    partitions whose fetched records the worker has not taken yet. While an agent is
+    busy with a batch, that request holds only the quiet topics, so the broker keeps
+    it for the whole wait, and no fetch for the busy ones can start before it returns.
+    The wait bounds that stall; an idle worker costs the broker a few empty fetches a
+    second instead. (When Faust still read the input topics, this with the batch
+    timing of :mod:`streams.batches` took the bench's p99 at half load from 3.6–7.3 s
+    to 1.9–2.3 s.) The input reader (:mod:`streams.inputs`) uses the same wait.
     """
 
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
