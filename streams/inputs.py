@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
@@ -259,11 +260,48 @@ class InputReader(ConsumerRebalanceListener):  # type: ignore[misc]
                 self._committed.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self.joined = True
         consumer = self.consumer
-        if consumer is None:
+        partitions = list(assigned)
+        if consumer is not None and partitions:
+            # Nothing is read from them until their start is settled: the reader's
+            # getmany runs while this awaits the broker.
+            consumer.pause(*partitions)
+            try:
+                never: list[TopicPartition] = []
+                for tp in partitions:
+                    committed = await consumer.committed(tp)
+                    if committed is None:
+                        never.append(tp)
+                    else:
+                        self._committed[tp] = committed
+                if never:
+                    await self._start_where_faust_stopped(consumer, never)
+            finally:
+                consumer.resume(*partitions)
+        self.joined = True
+
+    async def _start_where_faust_stopped(
+        self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+    ) -> None:
+        """Partitions this group never committed start at the offsets the worker's Faust
+        group committed for them, if any: before the input reader, Faust's agents read
+        the inputs in that group, and a worker upgraded from then would otherwise read
+        the inputs' whole retention again (and publish it on the scored topic again)."""
+        admin = AIOKafkaAdminClient(**client_options(self.settings))
+        try:
+            await admin.start()
+            offsets = await admin.list_consumer_group_offsets(
+                self.settings.app_id, partitions=partitions
+            )
+        except KafkaError as error:  # then from the earliest offset, as a new group does
+            log.warning("could not read the Faust group's offsets: %s: %s",
+                        type(error).__name__, error)  # fmt: skip
             return
-        for tp in assigned:
-            committed = await consumer.committed(tp)
-            if committed is not None:
-                self._committed[tp] = committed
+        finally:
+            await admin.close()
+        for tp, offset in offsets.items():
+            if offset.offset >= 0:
+                log.info("%s[%d]: starting at %d, where the Faust group stopped",
+                         tp.topic, tp.partition, offset.offset)  # fmt: skip
+                consumer.seek(tp, offset.offset)
+                self._committed[tp] = offset.offset
